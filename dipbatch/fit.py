@@ -1,0 +1,288 @@
+"""The fit loop: several images, each with its own generator, fitted as one batched computation.
+
+It knows nothing of files or the CLI. EMA, the blow-up guard, stopping, progress and checkpoints
+are small objects it calls. Its whole state can be saved and restored (resume after a kill).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from dipbatch import losses
+from dipbatch.nets import build_generator, canvas_size
+from dipbatch.operators import Identity, Operator
+from dipbatch.presets import Preset
+from dipbatch.stopping import FixedStop, Stopper
+
+DataFit = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
+ProgressHook = Callable[[int, int, list[float]], None]
+CheckpointHook = Callable[[dict[str, Any]], None]
+
+BLOWUP_FACTOR = 10 ** 0.5  # a loss 3.16× its recent level: the original's 5 dB drop, on the loss
+
+
+@dataclass
+class Problem:
+    """One image's inverse problem: observation y, operator A, data-fit term, optional weights."""
+
+    observation: torch.Tensor  # C×h×w, on the [0,1] scale
+    operator: Operator = field(default_factory=Identity)
+    datafit: DataFit = losses.gaussian
+    weight: torch.Tensor | None = None  # broadcastable to the observation; 0 = ignore the pixel
+    guide: torch.Tensor | None = None  # depth×H×W fixed generator input (flash/no-flash)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        h, w = self.observation.shape[-2:]
+        return self.operator.estimate_size((int(h), int(w)))
+
+    @property
+    def channels(self) -> int:
+        return int(self.observation.shape[0])
+
+
+@dataclass
+class FitResult:
+    estimate: np.ndarray  # C×H×W float32 in [0,1]
+    iterations: int
+    stop_iteration: int
+    stop_reason: str
+    final_loss: float
+    loss_curve: list[tuple[int, float]]
+    restores: int  # how often the blow-up guard rolled back
+    record: dict[str, Any]
+
+
+def make_input(kind: str, depth: int, size: tuple[int, int], seed: int, scale: float,
+               guide: torch.Tensor | None = None) -> torch.Tensor:
+    """The generator's fixed input z for one image: depth×H×W."""
+    h, w = size
+    if kind == "noise":
+        gen = torch.Generator().manual_seed(seed)
+        return torch.rand(depth, h, w, generator=gen) * scale
+    if kind == "meshgrid":
+        ys, xs = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+        return torch.stack([xs, ys])
+    if kind == "guide" and guide is not None:
+        return _pad_to(guide, size)
+    raise ValueError(f"unknown generator input {kind!r}")
+
+
+def _pad_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Pad C×h×w to C×H×W around the centre, reflecting where the image is large enough."""
+    dh, dw = size[0] - x.shape[-2], size[1] - x.shape[-1]
+    pad = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)
+    mode = "reflect" if max(pad) < min(x.shape[-2:]) else "replicate"
+    return torch.nn.functional.pad(x[None], pad, mode=mode)[0]
+
+
+class Fitter:
+    """Fit one generator per problem, all at once; problems must share estimate size and channels."""
+
+    def __init__(self, problems: list[Problem], preset: Preset, seeds: list[int],
+                 device: torch.device | str = "cpu", stopper: Stopper | None = None,
+                 iterations: int | None = None, check_every: int = 50) -> None:
+        sizes = {(p.size, p.channels) for p in problems}
+        if len(sizes) != 1:
+            raise ValueError(f"a batch needs one estimate size and channel count, got {sizes}")
+        self.problems = problems
+        self.preset = preset
+        self.members = len(problems)
+        self.device = torch.device(device)
+        self.cap = iterations or preset.fit.iterations
+        self.check_every = check_every
+        self.size = problems[0].size
+        self.channels = problems[0].channels
+        self.canvas = canvas_size(preset.net, *self.size)
+        spec = preset.net
+        depth, z_size = self._input_shape()
+        self.net = build_generator(spec, depth, self.channels, seeds).to(self.device)
+        self.net.train()  # BatchNorm always uses batch statistics, as in the original code
+        self.z = torch.cat([
+            make_input(preset.fit.input, depth, z_size, s, preset.fit.input_scale, p.guide)
+            for s, p in zip(seeds, problems, strict=True)
+        ])[None].to(self.device)
+        self.noise_gens = [torch.Generator(self.device).manual_seed(s + 1) for s in seeds]
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=preset.fit.lr)
+        self.observations = [p.observation.to(self.device) for p in problems]
+        self.weights = [None if p.weight is None else p.weight.to(self.device) for p in problems]
+        self.stopper: Stopper = stopper or FixedStop(self.members)
+        self.iteration = 0
+        self.ema: torch.Tensor | None = None
+        self.loss_log = torch.zeros(self.cap, self.members, device=self.device)
+        self.restores = [0] * self.members
+        self._good_level = [math.inf] * self.members
+        self._snapshot: dict[str, Any] | None = None
+
+    def _input_shape(self) -> tuple[int, tuple[int, int]]:
+        spec, fit = self.preset.net, self.preset.fit
+        if spec.kind == "deep-decoder":
+            step = 2 ** spec.scales
+            return spec.decoder_channels[0], (self.canvas[0] // step, self.canvas[1] // step)
+        if fit.input == "meshgrid":
+            return 2, self.canvas
+        if fit.input == "guide":
+            return self.channels, self.canvas
+        return spec.input_depth, self.canvas
+
+    # ---- one step -------------------------------------------------------------------------
+    def _forward(self, z: torch.Tensor) -> torch.Tensor:
+        """The generator's estimates, cropped to the image: K×C×H×W."""
+        out = self.net(z).view(self.members, self.channels, *self.canvas)
+        (h, w), (hc, wc) = self.size, self.canvas
+        top, left = (hc - h) // 2, (wc - w) // 2
+        return out[:, :, top:top + h, left:left + w]
+
+    def step(self) -> torch.Tensor:
+        """One Adam step for every member; returns the per-member losses (on the device)."""
+        z = self.z
+        std = self.preset.fit.reg_noise_std
+        if std > 0:
+            per_member = self.z.shape[1] // self.members
+            noise = torch.cat([
+                torch.randn(per_member, *self.z.shape[2:], generator=g, device=self.device)
+                for g in self.noise_gens
+            ])
+            z = self.z + noise[None] * std
+        self.opt.zero_grad(set_to_none=True)
+        estimates = self._forward(z)
+        member_losses = torch.stack([
+            p.datafit(p.operator(estimates[k:k + 1]), self.observations[k][None], self.weights[k])
+            for k, p in enumerate(self.problems)
+        ])
+        member_losses.sum().backward()
+        self.opt.step()
+        out = estimates.detach()
+        weight = self.preset.fit.ema
+        if weight is None:
+            self.ema = out
+        elif self.ema is None:
+            self.ema = out.clone()
+        else:
+            self.ema.mul_(weight).add_(out, alpha=1 - weight)
+        self.loss_log[self.iteration] = member_losses.detach()
+        self.iteration += 1
+        self.stopper.observe(self.iteration, out, self.ema)
+        return member_losses.detach()
+
+    # ---- the loop ---------------------------------------------------------------------------
+    def run(self, progress: ProgressHook | None = None, checkpoint: CheckpointHook | None = None,
+            checkpoint_every: int = 0) -> list[FitResult]:
+        while self.iteration < self.cap and not all(self.stopper.stopped):
+            self.step()
+            at_check = self.iteration % self.check_every == 0 or self.iteration == self.cap
+            if not at_check:
+                continue
+            self._guard()
+            self.stopper.poll(self.iteration)
+            if progress:
+                progress(self.iteration, self.cap, self._recent_losses())
+            if checkpoint and checkpoint_every and self.iteration % checkpoint_every == 0 \
+                    and self.iteration < self.cap and not all(self.stopper.stopped):
+                checkpoint(self.state_dict())
+        assert self.ema is not None
+        self.stopper.finish(self.iteration, self.ema)
+        return [self._result(k) for k in range(self.members)]
+
+    def _recent_losses(self) -> list[float]:
+        return self.loss_log[self.iteration - 1].tolist()
+
+    def _result(self, k: int) -> FitResult:
+        log = self.loss_log[: self.iteration, k].cpu().numpy()
+        stride = max(1, len(log) // 200)
+        curve = [(int(i + 1), float(log[i])) for i in range(0, len(log), stride)]
+        return FitResult(
+            estimate=self.stopper.estimate(k).float().cpu().numpy(),
+            iterations=self.iteration,
+            stop_iteration=self.stopper.stop_iteration[k],
+            stop_reason=self.stopper.stop_reason[k],
+            final_loss=float(log[-1]) if len(log) else math.nan,
+            loss_curve=curve,
+            restores=self.restores[k],
+            record=self.stopper.record(k),
+        )
+
+    # ---- blow-up guard ------------------------------------------------------------------------
+    def _take_snapshot(self) -> dict[str, Any]:
+        return {
+            "params": [p.detach().clone() for p in self.net.parameters()],
+            "moments": [[s.clone() for s in self._moments(p)] for p in self.net.parameters()],
+            "ema": None if self.ema is None else self.ema.clone(),
+        }
+
+    def _moments(self, p: torch.Tensor) -> list[torch.Tensor]:
+        state = self.opt.state.get(p, {})
+        return [state[key] for key in ("exp_avg", "exp_avg_sq") if key in state]
+
+    @torch.no_grad()
+    def _guard(self) -> None:
+        """Roll back any member whose loss jumped far above its last good level (one host sync)."""
+        start = max(0, self.iteration - self.check_every)
+        recent = self.loss_log[start:self.iteration].mean(0).tolist()
+        fresh = self._take_snapshot()
+        rolled_back = False
+        for k, level in enumerate(recent):
+            if math.isfinite(level) and level <= BLOWUP_FACTOR * self._good_level[k]:
+                self._good_level[k] = level
+            elif self._snapshot is not None:
+                self._copy_member(k, self._snapshot, fresh)
+                self.restores[k] += 1
+                rolled_back = True
+        if rolled_back:
+            self._restore_from(fresh)
+        self._snapshot = fresh
+
+    def _copy_member(self, k: int, source: dict[str, Any], target: dict[str, Any]) -> None:
+        """Copy member k's slice of every saved tensor from one snapshot into another."""
+        n = self.members
+        pairs = list(zip(source["params"], target["params"], strict=True))
+        for src_m, dst_m in zip(source["moments"], target["moments"], strict=True):
+            pairs += list(zip(src_m, dst_m, strict=True))
+        if source["ema"] is not None and target["ema"] is not None:
+            pairs.append((source["ema"], target["ema"]))
+        for src, dst in pairs:
+            dst.view(n, -1)[k].copy_(src.view(n, -1)[k])
+
+    def _restore_from(self, snap: dict[str, Any]) -> None:
+        """Make the live state equal to `snap` (which holds the rolled-back members' old values)."""
+        for p, saved, moments in zip(self.net.parameters(), snap["params"], snap["moments"],
+                                     strict=True):
+            p.data.copy_(saved)
+            for live, m in zip(self._moments(p), moments, strict=True):
+                live.copy_(m)
+        if snap["ema"] is not None and self.ema is not None:
+            self.ema.copy_(snap["ema"])
+
+    # ---- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "iteration": self.iteration,
+            "net": self.net.state_dict(),
+            "opt": self.opt.state_dict(),
+            "ema": self.ema,
+            "loss_log": self.loss_log,
+            "noise_gens": [g.get_state() for g in self.noise_gens],
+            "restores": self.restores,
+            "good_level": self._good_level,
+            "snapshot": self._snapshot,
+            "stopper": self.stopper.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.iteration = state["iteration"]
+        self.net.load_state_dict(state["net"])
+        self.opt.load_state_dict(state["opt"])
+        self.ema = state["ema"]
+        self.loss_log.copy_(state["loss_log"])
+        for g, s in zip(self.noise_gens, state["noise_gens"], strict=True):
+            g.set_state(s)
+        self.restores = list(state["restores"])
+        self._good_level = list(state["good_level"])
+        self._snapshot = state["snapshot"]
+        self.stopper.load_state_dict(state["stopper"])
