@@ -1,4 +1,4 @@
-"""Stopping rules. A rule watches the outputs on the device, decides at check points, and keeps the estimate it returns."""
+"""Stopping rules: each watches the outputs on the device, decides at check points, keeps its estimate."""
 
 from __future__ import annotations
 
