@@ -1,0 +1,157 @@
+"""Find the images of a dataset folder, and name the files the workflow makes for each of them.
+
+The Snakefile imports this module at parse time, so it must stay cheap: it lists directories and
+never opens an image. Paths are handled as POSIX strings relative to the dataset folder; the same
+relative path names the restored image under ``results/<dataset>/``, its log and its benchmark.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dipbatch.errors import DipbatchError
+
+#: The suffixes dipbatch can read and write (kept in step with ``dipbatch.imageio``).
+IMAGE_SUFFIXES: tuple[str, ...] = (
+    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".fits", ".fit", ".fts",
+)
+
+#: Default discovery patterns: every readable image, whatever the case of its suffix.
+DEFAULT_PATTERNS: tuple[str, ...] = tuple(f"*{s}" for s in IMAGE_SUFFIXES)
+
+#: Default name of an inpainting mask, beside its image: ``photo.png`` → ``photo_mask.png``.
+DEFAULT_MASK_TEMPLATE = "{stem}_mask.png"
+
+#: A regular expression for a relative path whose suffix dipbatch can write (Snakemake uses it
+#: as the wildcard constraint of the restored image, so that ``summary.tsv`` never matches).
+IMAGE_PATH_REGEX = r"[^/].*\.(?i:" + "|".join(s[1:] for s in IMAGE_SUFFIXES) + ")"
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(text: str) -> tuple:
+    """Sort key that orders digit runs by value: ``frame_2`` before ``frame_10``.
+
+    Letters compare case-insensitively; the original string breaks ties so the order is total.
+    """
+    parts = _DIGITS.split(text)
+    key = tuple((0, int(p), "") if i % 2 else (1, 0, p.casefold()) for i, p in enumerate(parts))
+    return (key, text)
+
+
+def is_skipped(name: str) -> bool:
+    """True for names discovery never treats as images, whatever the patterns say.
+
+    Hidden files (which include dipbatch's temporary ``.<name>.part<suffix>`` files) and the JSON
+    sidecars dipbatch writes beside each output.
+    """
+    return name.startswith(".") or name.lower().endswith(".json")
+
+
+def _compile_patterns(patterns: Iterable[str]) -> tuple[re.Pattern | None, re.Pattern | None]:
+    """Two case-insensitive regexes: one for patterns on the file name, one on the relative path."""
+    on_name, on_path = [], []
+    for pattern in patterns:
+        while pattern.startswith("**/"):  # discovery is recursive anyway
+            pattern = pattern[3:]
+        (on_path if "/" in pattern else on_name).append(fnmatch.translate(pattern))
+    name_re = re.compile("|".join(on_name), re.IGNORECASE) if on_name else None
+    path_re = re.compile("|".join(on_path), re.IGNORECASE) if on_path else None
+    return name_re, path_re
+
+
+def mask_regex(template: str) -> re.Pattern:
+    """A regex that matches the file names the mask template can produce (any stem)."""
+    if "{stem}" not in template:
+        raise DipbatchError("mask", f"template {template!r} must contain '{{stem}}'")
+    before, _, after = template.partition("{stem}")
+    return re.compile(re.escape(before) + ".+" + re.escape(after) + r"\Z", re.IGNORECASE)
+
+
+def mask_for(relpath: str, template: str = DEFAULT_MASK_TEMPLATE) -> str:
+    """The relative path of the mask that belongs to the image at ``relpath``."""
+    head, _, name = relpath.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name else name
+    mask = template.format(stem=stem)
+    return f"{head}/{mask}" if head else mask
+
+
+def discover(root: str | Path, patterns: Sequence[str] | None = None,
+             exclude: Sequence[re.Pattern] = ()) -> list[str]:
+    """Relative POSIX paths of the images under ``root``, in natural order.
+
+    The walk is recursive and does not follow symlinked directories; hidden files and folders,
+    and dipbatch's sidecars, are skipped. ``patterns`` are shell globs matched case-insensitively
+    against the file name, or against the relative path when they contain a ``/``. ``exclude``
+    holds regexes on the file name for files that belong to an image rather than being one
+    (inpainting masks).
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DipbatchError(root, "is not a folder")
+    name_re, path_re = _compile_patterns(patterns if patterns is not None else DEFAULT_PATTERNS)
+    found: list[str] = []
+    stack = [("", os.fspath(root))]
+    while stack:
+        prefix, folder = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as exc:
+            raise DipbatchError(folder, f"cannot list folder ({exc.strerror})") from exc
+        for entry in entries:
+            name = entry.name
+            if is_skipped(name):
+                continue
+            rel = prefix + name
+            if entry.is_dir(follow_symlinks=False):
+                stack.append((rel + "/", entry.path))
+                continue
+            if not entry.is_file():
+                continue
+            if not ((name_re and name_re.match(name)) or (path_re and path_re.match(rel))):
+                continue
+            if any(rx.match(name) for rx in exclude):
+                continue
+            found.append(rel)
+    found.sort(key=natural_key)
+    return found
+
+
+def unsupported(paths: Iterable[str]) -> list[str]:
+    """The paths whose suffix dipbatch cannot read."""
+    return [p for p in paths if os.path.splitext(p)[1].lower() not in IMAGE_SUFFIXES]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the workflow puts the files it makes for one image of one dataset.
+
+    Every method accepts Snakemake wildcard names too: ``Layout().image("{dataset}", "{path}")``
+    gives the rule's output pattern, so the Snakefile and the summary agree by construction.
+    """
+
+    results: str = "results"
+    logs: str = "logs"
+
+    def image(self, dataset: str, relpath: str) -> str:
+        return f"{self.results}/{dataset}/{relpath}"
+
+    def sidecar(self, dataset: str, relpath: str) -> str:
+        return f"{self.image(dataset, relpath)}.json"
+
+    def log(self, dataset: str, relpath: str) -> str:
+        return f"{self.logs}/{dataset}/restore/{relpath}.log"
+
+    def benchmark(self, dataset: str, relpath: str) -> str:
+        return f"{self.logs}/{dataset}/benchmark/{relpath}.tsv"
+
+    def summary(self, dataset: str) -> str:
+        return f"{self.results}/{dataset}/summary.tsv"
+
+    def summary_log(self, dataset: str) -> str:
+        return f"{self.logs}/{dataset}/summary.log"

@@ -1,0 +1,183 @@
+"""Configuration, image discovery and the helpers the rules share.
+
+Everything here runs when Snakemake parses the workflow, once per run and once more inside every
+SLURM job, so it only lists folders: images are opened (headers only) inside the resource
+functions, lazily, one job at a time.
+"""
+
+import math
+import os
+import shlex
+from functools import lru_cache
+
+import jsonschema
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from dipbatch.discovery import (
+    IMAGE_PATH_REGEX,
+    Layout,
+    discover,
+    mask_for,
+    mask_regex,
+    unsupported,
+)
+from dipbatch.summary import summarize_dataset
+try:  # TEMPORARY until dipbatch.imageio lands
+    from dipbatch.imageio import image_size
+except ImportError:
+
+    def image_size(path):
+        raise OSError("no reader")
+
+
+def _config_key(error):
+    """The dotted name of the configuration key a schema error is about."""
+    path = ".".join(str(part) for part in error.absolute_path)
+    return path or "config"
+
+
+def validate_config(config):
+    """Validate against the schema (filling in defaults); a bad value stops here, naming its key."""
+    try:
+        validate(config, "../schemas/config.schema.yaml")
+    except WorkflowError as exc:
+        errors = [a for a in exc.args if isinstance(a, jsonschema.ValidationError)]
+        if not errors:
+            raise
+        raise WorkflowError(
+            f"Invalid configuration: {_config_key(errors[0])}: {errors[0].message}"
+        ) from None
+    for name, dataset in config["datasets"].items():
+        for key in ("input", "reference"):
+            if key in dataset and not os.path.isdir(dataset[key]):
+                raise WorkflowError(
+                    f"Invalid configuration: datasets.{name}.{key}: "
+                    f"{dataset[key]!r} is not a folder (relative paths start at {os.getcwd()})"
+                )
+
+
+def discover_dataset(name, dataset):
+    """The relative paths of a dataset's images, in natural order."""
+    exclude = [mask_regex(dataset["mask"])] if dataset["task"] == "inpaint" else []
+    images = discover(dataset["input"], dataset["patterns"], exclude=exclude)
+    bad = unsupported(images)
+    if bad:
+        raise WorkflowError(
+            f"Invalid configuration: datasets.{name}.patterns: they select {bad[0]!r}, "
+            "which dipbatch cannot read"
+        )
+    braces = [p for p in images if "{" in p or "}" in p]
+    if braces:
+        raise WorkflowError(
+            f"datasets.{name}: {braces[0]!r}: file names with braces are not supported "
+            "by Snakemake; rename the file"
+        )
+    return images
+
+
+validate_config(config)
+
+LAYOUT = Layout(results=config["output"], logs=config["logs"])
+DATASETS = config["datasets"]
+IMAGES = {name: discover_dataset(name, ds) for name, ds in DATASETS.items()}
+
+
+wildcard_constraints:
+    dataset=r"[^/]+",
+    path=IMAGE_PATH_REGEX,
+
+
+# --- targets -------------------------------------------------------------------------------------
+
+
+def restored_images(dataset):
+    return [LAYOUT.image(dataset, rel) for rel in IMAGES[dataset]]
+
+
+def restored_sidecars(dataset):
+    return [LAYOUT.sidecar(dataset, rel) for rel in IMAGES[dataset]]
+
+
+def all_targets():
+    targets = []
+    for dataset in DATASETS:
+        targets.extend(restored_images(dataset))
+        targets.append(LAYOUT.summary(dataset))
+    return targets
+
+
+# --- rule restore --------------------------------------------------------------------------------
+
+
+def input_path(dataset, rel):
+    return f"{DATASETS[dataset]['input']}/{rel}"
+
+
+def restore_input(wildcards):
+    """The image (and, for inpainting, its mask) behind one output."""
+    dataset = DATASETS[wildcards.dataset]
+    files = {"image": input_path(wildcards.dataset, wildcards.path)}
+    if dataset["task"] == "inpaint":
+        files["mask"] = input_path(wildcards.dataset, mask_for(wildcards.path, dataset["mask"]))
+    return files
+
+
+def restore_args(wildcards, input):
+    """The dataset's options for `dipbatch restore`, as one shell-quoted string."""
+    dataset = DATASETS[wildcards.dataset]
+    args = ["--task", dataset["task"], "--preset", dataset["preset"]]
+    args += ["--seed", str(dataset["seed"]), "--device", config["device"]]
+    if "iterations" in dataset:
+        args += ["--iterations", str(dataset["iterations"])]
+    if "mask" in input.keys():
+        args += ["--mask", input.mask]
+    for key, value in dataset["options"].items():
+        flag = f"--{key.replace('_', '-')}"
+        if value is True:
+            args.append(flag)
+        elif value is not False:
+            args += [flag, str(value)]
+    return shlex.join(args)
+
+
+def preset_resources(wildcards):
+    return config["resources"][DATASETS[wildcards.dataset]["preset"]]
+
+
+@lru_cache(maxsize=None)
+def megapixels(path):
+    """The image's pixel count in millions, from its header; 1 when the header is unreadable
+    (the job then fails on its own, with the reader's error in its log)."""
+    try:
+        height, width = image_size(path)
+    except Exception:
+        return 1.0
+    return height * width / 1e6
+
+
+def restore_mem_mb(wildcards, input, attempt):
+    res = preset_resources(wildcards)
+    return math.ceil((res["mem_mb"] + res["mem_mb_per_mpx"] * megapixels(input.image)) * attempt)
+
+
+def restore_runtime(wildcards, input, attempt):
+    res = preset_resources(wildcards)
+    minutes = res["runtime"] + res["runtime_per_mpx"] * megapixels(input.image)
+    return math.ceil(minutes * attempt)
+
+
+def restore_gpu(wildcards):
+    return preset_resources(wildcards)["gpu"]
+
+
+# --- rule summary --------------------------------------------------------------------------------
+
+
+def write_summary_and_log(dataset, images, log):
+    rows = summarize_dataset(dataset, images, LAYOUT)
+    counts = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    with open(log, "w", encoding="utf-8") as fh:
+        print(f"{LAYOUT.summary(dataset)}: {counts}", file=fh)

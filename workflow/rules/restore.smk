@@ -1,0 +1,34 @@
+# One job per image: `dipbatch restore` with the dataset's options.
+#
+# Lint note: `snakemake --lint` asks for a conda: or container: directive here ("Specify a conda
+# environment or container for each rule"). It is left out on purpose: the workflow imports
+# dipbatch itself at parse time (discovery, summary), so dipbatch is already installed in the
+# environment that runs Snakemake, and a per-rule conda env would have to pick a torch build, which
+# depends on each cluster's CUDA driver. That is the only lint the workflow keeps, and
+# tests/test_workflow.py checks that no other one appears.
+
+
+rule restore:
+    input:
+        unpack(restore_input),
+    output:
+        image=LAYOUT.image("{dataset}", "{path}"),
+        sidecar=LAYOUT.sidecar("{dataset}", "{path}"),
+    log:
+        LAYOUT.log("{dataset}", "{path}"),
+    benchmark:
+        LAYOUT.benchmark("{dataset}", "{path}")
+    params:
+        args=restore_args,
+    threads: config["threads"]
+    resources:
+        gpu=restore_gpu,
+        mem_mb=restore_mem_mb,
+        runtime=restore_runtime,
+    # Packing: with --group-components restore=N (profiles/slurm) N images share one SLURM job.
+    group:
+        "restore"
+    shell:
+        "(echo \"dipbatch restore on $(hostname), SLURM job ${{SLURM_JOB_ID:-none}}\"; "
+        "dipbatch restore {input.image:q} -o {output.image:q} {params.args} "
+        "--threads {threads} --overwrite) > {log:q} 2>&1"

@@ -1,0 +1,19 @@
+# One summary table per dataset: results/<dataset>/summary.tsv.
+#
+# The table is built from the files on disk (dipbatch.summary), so the Snakefile's onerror: handler
+# writes the same table when some images failed under --keep-going and this rule cannot run.
+
+
+rule summary:
+    input:
+        images=lambda wildcards: restored_images(wildcards.dataset),
+        sidecars=lambda wildcards: restored_sidecars(wildcards.dataset),
+    output:
+        LAYOUT.summary("{dataset}"),
+    log:
+        LAYOUT.summary_log("{dataset}"),
+    params:
+        images=lambda wildcards: IMAGES[wildcards.dataset],
+    localrule: True
+    run:
+        write_summary_and_log(wildcards.dataset, params.images, log[0])
