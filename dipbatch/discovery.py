@@ -18,7 +18,8 @@ from dipbatch.errors import DipbatchError
 
 #: The suffixes dipbatch can read and write (kept in step with ``dipbatch.imageio``).
 IMAGE_SUFFIXES: tuple[str, ...] = (
-    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".fits", ".fit", ".fts",
+    ".png", ".jpg", ".jpeg", ".tif", ".tiff",
+    ".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz",
 )
 
 #: Default discovery patterns: every readable image, whatever the case of its suffix.
@@ -29,7 +30,7 @@ DEFAULT_MASK_TEMPLATE = "{stem}_mask.png"
 
 #: A regular expression for a relative path whose suffix dipbatch can write (Snakemake uses it
 #: as the wildcard constraint of the restored image, so that ``summary.tsv`` never matches).
-IMAGE_PATH_REGEX = r"[^/].*\.(?i:" + "|".join(s[1:] for s in IMAGE_SUFFIXES) + ")"
+IMAGE_PATH_REGEX = r"[^/].*\.(?i:" + "|".join(re.escape(s[1:]) for s in IMAGE_SUFFIXES) + ")"
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -76,7 +77,8 @@ def mask_regex(template: str) -> re.Pattern:
 def mask_for(relpath: str, template: str = DEFAULT_MASK_TEMPLATE) -> str:
     """The relative path of the mask that belongs to the image at ``relpath``."""
     head, _, name = relpath.rpartition("/")
-    stem = name.rsplit(".", 1)[0] if "." in name else name
+    suffix = max((s for s in IMAGE_SUFFIXES if name.lower().endswith(s)), key=len, default="")
+    stem = name[: len(name) - len(suffix)] if suffix else name.rsplit(".", 1)[0]
     mask = template.format(stem=stem)
     return f"{head}/{mask}" if head else mask
 
@@ -122,9 +124,14 @@ def discover(root: str | Path, patterns: Sequence[str] | None = None,
     return found
 
 
+def has_image_suffix(path: str) -> bool:
+    """True if dipbatch can read and write a file with this name's suffix."""
+    return path.lower().endswith(IMAGE_SUFFIXES)
+
+
 def unsupported(paths: Iterable[str]) -> list[str]:
     """The paths whose suffix dipbatch cannot read."""
-    return [p for p in paths if os.path.splitext(p)[1].lower() not in IMAGE_SUFFIXES]
+    return [p for p in paths if not has_image_suffix(p)]
 
 
 @dataclass(frozen=True)

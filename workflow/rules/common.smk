@@ -23,12 +23,7 @@ from dipbatch.discovery import (
     unsupported,
 )
 from dipbatch.summary import summarize_dataset
-try:  # TEMPORARY until dipbatch.imageio lands
-    from dipbatch.imageio import image_size
-except ImportError:
-
-    def image_size(path):
-        raise OSError("no reader")
+from dipbatch.imageio import image_size
 
 
 def _config_key(error):

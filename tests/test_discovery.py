@@ -1,0 +1,175 @@
+"""Image discovery and the workflow's file layout (dipbatch.discovery), and the summary table."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from dipbatch import imageio
+from dipbatch.discovery import (
+    DEFAULT_PATTERNS,
+    IMAGE_PATH_REGEX,
+    IMAGE_SUFFIXES,
+    Layout,
+    discover,
+    is_skipped,
+    mask_for,
+    mask_regex,
+    natural_key,
+    unsupported,
+)
+from dipbatch.errors import DipbatchError
+from dipbatch.summary import (
+    COLUMNS,
+    error_line,
+    read_summary,
+    summarize_after_error,
+    summarize_dataset,
+)
+
+
+def touch(root: Path, *names: str) -> None:
+    for name in names:
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+
+
+def test_suffixes_match_the_image_reader():
+    assert set(IMAGE_SUFFIXES) == set(imageio.SUPPORTED_SUFFIXES)
+
+
+def test_natural_order():
+    names = ["frame_10.png", "frame_2.png", "Frame_1.png", "frame_1.png", "a/b_3.tif", "a/b_20.tif"]
+    assert sorted(names, key=natural_key) == [
+        "a/b_3.tif", "a/b_20.tif", "Frame_1.png", "frame_1.png", "frame_2.png", "frame_10.png",
+    ]
+
+
+def test_recursive_case_insensitive_and_skips(tmp_path):
+    touch(
+        tmp_path,
+        "b.PNG", "a.jpg", "deep/er/c.TiFf", "stars.fits.gz",
+        "notes.txt", "a.jpg.json",              # not images / dipbatch sidecars
+        ".hidden.png", ".cache/x.png",          # hidden file and hidden folder
+        ".a.png.abc123.part.png",               # dipbatch's temporary file
+        "with space/ünïcødé 1.png",
+    )
+    assert discover(tmp_path) == [
+        "a.jpg", "b.PNG", "deep/er/c.TiFf", "stars.fits.gz", "with space/ünïcødé 1.png",
+    ]
+
+
+def test_natural_order_of_a_sequence(tmp_path):
+    touch(tmp_path, *(f"seq/frame_{i}.png" for i in (10, 2, 1, 11, 3)))
+    assert discover(tmp_path) == [f"seq/frame_{i}.png" for i in (1, 2, 3, 10, 11)]
+
+
+def test_patterns_on_names_and_on_paths(tmp_path):
+    touch(tmp_path, "x/a.png", "y/b.png", "y/c.TIF")
+    assert discover(tmp_path, ["*.tif"]) == ["y/c.TIF"]
+    assert discover(tmp_path, ["y/*.png"]) == ["y/b.png"]
+    assert discover(tmp_path, ["**/*.PNG"]) == ["x/a.png", "y/b.png"]
+
+
+def test_masks_are_excluded_and_found(tmp_path):
+    touch(tmp_path, "a.png", "a_mask.png", "sub/b.jpg", "sub/b_mask.png")
+    excl = [mask_regex("{stem}_mask.png")]
+    assert discover(tmp_path, exclude=excl) == ["a.png", "sub/b.jpg"]
+    assert mask_for("sub/b.jpg") == "sub/b_mask.png"
+    assert mask_for("c.fits.gz", "{stem}.mask.tif") == "c.mask.tif"
+    with pytest.raises(DipbatchError):
+        mask_regex("mask.png")
+
+
+def test_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(DipbatchError, match="is not a folder"):
+        discover(tmp_path / "nope")
+
+
+def test_helpers():
+    assert is_skipped(".x.png") and is_skipped("a.png.json") and not is_skipped("a.png")
+    assert unsupported(["a.png", "b.bmp", "c.FITS.GZ"]) == ["b.bmp"]
+    rx = re.compile(IMAGE_PATH_REGEX)
+    assert rx.fullmatch("d/ü 1.JPEG") and rx.fullmatch("x.fits.gz")
+    assert not rx.fullmatch("summary.tsv") and not rx.fullmatch("a.png.json")
+    assert all(p.startswith("*.") for p in DEFAULT_PATTERNS)
+    lay = Layout("out", "lg")
+    assert lay.image("d", "s/a.png") == "out/d/s/a.png"
+    assert lay.sidecar("d", "a.png") == "out/d/a.png.json"
+    assert lay.log("d", "a.png") == "lg/d/restore/a.png.log"
+    assert lay.summary("d") == "out/d/summary.tsv"
+
+
+def test_ten_thousand_files_are_listed_fast(tmp_path):
+    for i in range(100):
+        folder = tmp_path / f"night_{i}"
+        folder.mkdir()
+        for j in range(100):
+            (folder / f"frame_{j}.fits").touch()
+    start = time.perf_counter()
+    found = discover(tmp_path)
+    assert len(found) == 10_000
+    assert time.perf_counter() - start < 5
+    assert found[:3] == ["night_0/frame_0.fits", "night_0/frame_1.fits", "night_0/frame_2.fits"]
+
+
+# --- the summary table ----------------------------------------------------------------------------
+
+
+def _sidecar(**extra) -> str:
+    meta = {"task": "denoise", "preset": "tiny", "iterations": 40, "stop_reason": "budget",
+            "stop_iteration": 40, "wall_time_s": 1.25, "sigma_input": 0.1, "sigma_output": 0.01,
+            "final_loss": 0.002}
+    meta.update(extra)
+    return json.dumps(meta)
+
+
+def test_summary_rows(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lay = Layout()
+    images = ["ok.png", "sub/bad.png", "never.png", "crash.png"]
+    Path(lay.image("d", "ok.png")).parent.mkdir(parents=True)
+    Path(lay.image("d", "ok.png")).write_bytes(b"img")
+    Path(lay.sidecar("d", "ok.png")).write_text(_sidecar())
+    Path(lay.log("d", "ok.png")).parent.mkdir(parents=True)
+    Path(lay.log("d", "ok.png")).write_text("started\n")
+    Path(lay.log("d", "sub/bad.png")).parent.mkdir(parents=True)
+    Path(lay.log("d", "sub/bad.png")).write_text(
+        "dipbatch restore on vm\nerror: in/sub/bad.png: not a PNG file\n")
+    Path(lay.log("d", "crash.png")).write_text("progress\nKilled\n\n")
+
+    rows = summarize_dataset("d", images, lay)
+    table = read_summary(lay.summary("d"))
+    assert list(table[0]) == list(COLUMNS)
+    by = {r["image"]: r for r in table}
+    assert [r["image"] for r in table] == images
+    assert by["ok.png"]["status"] == "ok" and by["ok.png"]["output"] == "results/d/ok.png"
+    assert by["ok.png"]["iterations"] == "40" and by["ok.png"]["stop_reason"] == "budget"
+    assert by["ok.png"]["sigma_input"] == "0.1" and by["ok.png"]["wall_time_s"] == "1.25"
+    assert by["sub/bad.png"]["status"] == "failed"
+    assert by["sub/bad.png"]["error"] == "error: in/sub/bad.png: not a PNG file"
+    assert by["never.png"]["status"] == "missing" and by["never.png"]["error"] == ""
+    assert by["crash.png"]["status"] == "failed" and by["crash.png"]["error"] == "Killed"
+    assert [r.status for r in rows] == ["ok", "failed", "missing", "failed"]
+
+
+def test_provisional_summary_after_an_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    lay = Layout()
+    Path(lay.log("d", "a.png")).parent.mkdir(parents=True)
+    Path(lay.log("d", "a.png")).write_text("error: a.png: truncated\n")
+    messages = summarize_after_error({"d": ["a.png", "b.png"], "untouched": ["c.png"]}, lay)
+    assert messages == ["dipbatch: results/d/summary.tsv: 0 ok, 1 failed, 1 missing"]
+    assert not Path(lay.summary("untouched")).exists()
+    # Older than any input: the summary rule rebuilds it once every image has succeeded.
+    assert os.stat(lay.summary("d")).st_mtime == 0
+
+
+def test_error_line_of_a_missing_log(tmp_path):
+    assert error_line(tmp_path / "none.log") == ""
