@@ -1,0 +1,158 @@
+"""FITS reading and writing for `dipbatch.imageio`, with astropy (the optional `astro` extra).
+
+Raw samples are read unscaled and BZERO/BSCALE/BLANK are applied here, so that integer data keep
+their exact stored values: an integer image's [0,1] scale spans the whole range of its BITPIX type
+(through BZERO/BSCALE), and writing the same dtype back gives the same raw integers and keywords.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dipbatch.errors import DipbatchError
+
+# (raw BITPIX type, BZERO) that FITS uses for each dtype, unsigned types through an offset.
+_RAW = {"uint8": ("uint8", 0), "int8": ("uint8", -128), "int16": ("int16", 0),
+        "uint16": ("int16", 1 << 15), "int32": ("int32", 0), "uint32": ("int32", 1 << 31),
+        "int64": ("int64", 0), "uint64": ("int64", 1 << 63)}
+_OFFSET_TYPES = {(raw, zero): name for name, (raw, zero) in _RAW.items() if zero}
+_STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "EXTEND", "PCOUNT", "GCOUNT", "BSCALE", "BZERO",
+               "BLANK", "CHECKSUM", "DATASUM")
+
+
+def _fits(path: Path):
+    try:
+        from astropy.io import fits
+    except ImportError:
+        raise DipbatchError(path, "FITS needs the astro extra: pip install 'dipbatch[astro]'") \
+            from None
+    return fits
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Keep astropy's warnings about odd headers or short files off the terminal."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _image_shape(header, path: Path) -> tuple[int, ...]:
+    """The data shape in numpy order, leading length-1 axes dropped down to 2-D."""
+    shape = [int(header[f"NAXIS{i}"]) for i in range(int(header.get("NAXIS", 0)), 0, -1)]
+    while len(shape) > 2 and shape[0] == 1:
+        shape.pop(0)
+    if len(shape) < 2:
+        raise DipbatchError(path, f"FITS data with {len(shape)} axis is not an image")
+    if len(shape) > 3:
+        raise DipbatchError(path, f"FITS data with {len(shape)} axes of more than one plane "
+                                  "is not supported")
+    return tuple(shape)
+
+
+def _has_image(h) -> bool:
+    naxis = int(h.header.get("NAXIS", 0))
+    return bool(h.is_image) and naxis >= 2 and all(
+        int(h.header.get(f"NAXIS{i}", 0)) > 0 for i in range(1, naxis + 1))
+
+
+def _select(hdul, hdu: int | str | None, path: Path):
+    if hdu is None:
+        for index, h in enumerate(hdul):
+            if _has_image(h):
+                return index, h
+        raise DipbatchError(path, "no HDU in this FITS file holds image data")
+    try:
+        h = hdul[hdu]
+    except (KeyError, IndexError):
+        names = ", ".join(f"{i} ({h.name})" for i, h in enumerate(hdul))
+        raise DipbatchError(path, f"no HDU {hdu!r}; this file has {names}") from None
+    if not _has_image(h):
+        raise DipbatchError(path, f"HDU {hdu!r} holds no image data")
+    return hdu, h
+
+
+def image_size(path: Path, hdu: int | str | None = None) -> tuple[int, int]:
+    fits = _fits(path)
+    with _quiet(), fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+        shape = _image_shape(_select(hdul, hdu, path)[1].header, path)
+    return shape[-2], shape[-1]
+
+
+def read(path: Path, hdu: int | str | None):
+    """(stored C×H×W float64, dtype name, value range, layout, alpha, metadata)."""
+    fits = _fits(path)
+    with _quiet(), fits.open(path, memmap=False, do_not_scale_image_data=True) as hdul:
+        index, h = _select(hdul, hdu, path)
+        header = h.header.copy()
+        shape = _image_shape(header, path)
+        raw = np.asarray(h.data)
+    raw = raw.reshape(shape)
+    raw = raw[None] if raw.ndim == 2 else raw
+    zero, scale = float(header.get("BZERO", 0.0)), float(header.get("BSCALE", 1.0))
+    stored = raw.astype(np.float64)  # native byte order
+    if raw.dtype.kind == "f":
+        dtype = raw.dtype.name
+        if (zero, scale) != (0.0, 1.0):
+            stored = zero + scale * stored
+        finite = stored[np.isfinite(stored)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        hi = lo + 1.0 if hi == lo else hi
+    else:
+        info = np.iinfo(raw.dtype)
+        dtype = _OFFSET_TYPES.get((raw.dtype.name, zero), raw.dtype.name) if scale == 1.0 \
+            else raw.dtype.name
+        lo, hi = sorted((zero + scale * info.min, zero + scale * info.max))
+        blank = header.get("BLANK")
+        if (zero, scale) != (0.0, 1.0):
+            stored = zero + scale * stored
+        if blank is not None:
+            stored[raw == int(blank)] = np.nan
+    layout = "gray" if stored.shape[0] == 1 else "multi"
+    meta: dict[str, Any] = {"fits_header": header, "fits_hdu": index}
+    return stored, dtype, (lo, hi), layout, None, meta
+
+
+def write(tmp: Path, stored: np.ndarray, name: str, source, history: str | None) -> None:
+    """Write stored values (C×H×W float64) as a single-HDU FITS file of sample type `name`."""
+    fits = _fits(tmp)
+    old = source.metadata.get("fits_header")
+    header = old.copy() if old is not None else fits.Header()
+    checksum = old is not None and "CHECKSUM" in old
+    for key in list(header.keys()):
+        if key in _STRUCTURAL or (key.startswith("NAXIS") and key[5:].isdigit()) or key == "NAXIS":
+            header.remove(key, ignore_missing=True, remove_all=True)
+    keywords: dict[str, float] = {}
+    if np.dtype(name).kind == "f":
+        raw = stored.astype(name)
+    else:
+        raw_type, zero = _RAW[name]
+        scale = 1.0
+        blank = None
+        if old is not None and name == source.dtype:
+            hz, hs = float(old.get("BZERO", 0.0)), float(old.get("BSCALE", 1.0))
+            if np.dtype(raw_type).itemsize * 8 == abs(int(old.get("BITPIX", 0))):
+                zero, scale = hz, hs
+            blank = old.get("BLANK")
+        nan = np.isnan(stored)
+        values = np.rint((np.where(nan, 0.0, stored) - zero) / scale)
+        info = np.iinfo(raw_type)
+        raw = np.clip(values, info.min, info.max).astype(raw_type)
+        if blank is not None:
+            raw[nan] = int(blank)
+            keywords["BLANK"] = int(blank)
+        if (zero, scale) != (0, 1):
+            keywords = {"BSCALE": scale, "BZERO": zero, **keywords}
+    raw = raw[0] if raw.shape[0] == 1 else raw
+    hdu = fits.PrimaryHDU(raw, header=header, do_not_scale_image_data=True)
+    for key, value in keywords.items():
+        hdu.header[key] = int(value) if float(value).is_integer() else value
+    if history:
+        hdu.header.add_history(history)
+    with _quiet():
+        hdu.writeto(tmp, overwrite=True, output_verify="silentfix+ignore", checksum=checksum)
