@@ -1,0 +1,174 @@
+"""Restore image files: read, build each problem, fit (batched by size), write outputs and sidecars."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from dipbatch import __version__
+from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
+from dipbatch.errors import DipbatchError
+from dipbatch.fit import FitResult, Fitter, Problem
+from dipbatch.imageio import SUPPORTED_SUFFIXES, Image, read_image, write_image
+from dipbatch.metrics import noise_sigma
+from dipbatch.presets import Preset, get_preset
+from dipbatch.progress import progress_bar
+from dipbatch.sidecar import sha256_of, write_sidecar
+from dipbatch.tasks import TaskOptions, build_problem, finish_estimate
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """Everything that decides a restoration's result, plus how to run it."""
+
+    task: TaskOptions = field(default_factory=TaskOptions)
+    preset: str = "paper"
+    iterations: int | None = None
+    seed: int = 0
+    device: str = "auto"
+    output_dtype: str | None = None
+    overwrite: bool = False
+    checkpoint_every: int = 500
+    show_progress: bool = True
+    debug: bool = False  # let errors propagate with their traceback
+
+
+@dataclass
+class Outcome:
+    input: Path
+    output: Path
+    error: str | None = None
+    record: dict[str, Any] | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DipbatchError("--device cuda", "no CUDA device is available")
+    return torch.device(name)
+
+
+def check_output(input_path: Path, output: Path, overwrite: bool) -> None:
+    """Refuse an output that would clobber the input, an existing file, or an unwritable folder."""
+    if not output.name.lower().endswith(tuple(SUPPORTED_SUFFIXES)):
+        raise DipbatchError(output, f"unsupported output type '{output.suffix}'; "
+                                    f"use one of {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+    if output.resolve() == input_path.resolve():
+        raise DipbatchError(output, "output path is the input file; inputs are never modified")
+    if output.is_dir():
+        raise DipbatchError(output, "is a folder, not an output file")
+    if output.exists() and not overwrite:
+        raise DipbatchError(output, "exists already; pass --overwrite to replace it")
+    if not output.parent.is_dir():
+        raise DipbatchError(output.parent, "output folder does not exist")
+    probe = output.parent / f".{output.name}.probe"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError:
+        raise DipbatchError(output.parent, "output folder is not writable") from None
+
+
+def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> list[Outcome]:
+    """Restore every (input, output) pair; a bad file fails only its own outcome."""
+    device = resolve_device(options.device)
+    preset = get_preset(options.task.task, options.preset, iterations=options.iterations)
+    outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
+    loaded: list[tuple[Outcome, Image, Problem]] = []
+    for outcome in outcomes:
+        try:
+            check_output(outcome.input, outcome.output, options.overwrite)
+            image = read_image(outcome.input)
+            loaded.append((outcome, image, build_problem(image, options.task)))
+        except DipbatchError as exc:
+            if options.debug:
+                raise
+            outcome.error = str(exc)
+    groups: dict[tuple, list[tuple[Outcome, Image, Problem]]] = defaultdict(list)
+    for item in loaded:
+        groups[(item[2].size, item[2].channels)].append(item)
+    for group in groups.values():
+        _fit_group(group, preset, options, device)
+    return outcomes
+
+
+def _fit_group(group: list[tuple[Outcome, Image, Problem]], preset: Preset,
+               options: RestoreOptions, device: torch.device) -> None:
+    """Fit images of one size together, then write each output and sidecar."""
+    started = time.perf_counter()
+    digests = [sha256_of(o.input) for o, _, _ in group]
+    fitter = Fitter([p for _, _, p in group], preset, [options.seed] * len(group), device)
+    ckpt = checkpoint_path(group[0][0].output)
+    key = _job_key(digests, preset, options)
+    state = load_checkpoint(ckpt, key)
+    if state is not None:
+        fitter.load_state_dict(state)
+    label = group[0][0].input.name + (f" +{len(group) - 1}" if len(group) > 1 else "")
+    with progress_bar(label, fitter.cap, options.show_progress) as hook:
+        results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
+                             checkpoint_every=options.checkpoint_every)
+    wall = (time.perf_counter() - started) / len(group)
+    for (outcome, image, _), digest, result in zip(group, digests, results, strict=True):
+        estimate = finish_estimate(image, result.estimate)
+        record = _record(outcome, image, digest, result, preset, options, device, wall, len(group))
+        try:
+            write_image(outcome.output, estimate, image.source, dtype=options.output_dtype,
+                        history=f"dipbatch {__version__}: {options.task.task}, preset {preset.name}")
+        except DipbatchError as exc:
+            outcome.error = str(exc)
+            continue
+        write_sidecar(outcome.output, record)
+        outcome.record = record
+    remove_checkpoint(ckpt)
+
+
+def _job_key(digests: list[str], preset: Preset, options: RestoreOptions) -> str:
+    """What a checkpoint must match to be resumed: the same inputs, recipe and seed."""
+    payload = json.dumps([digests, preset.to_dict(), asdict(options.task), options.seed],
+                         sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def _record(outcome: Outcome, image: Image, digest: str, result: FitResult, preset: Preset,
+            options: RestoreOptions, device: torch.device, wall: float, batch: int) -> dict[str, Any]:
+    return {
+        "dipbatch_version": __version__,
+        "input": str(outcome.input),
+        "input_sha256": digest,
+        "output": str(outcome.output),
+        "task": options.task.task,
+        "preset": preset.name,
+        "params": {"task_options": asdict(options.task), "preset": preset.to_dict(),
+                   "output_dtype": options.output_dtype},
+        "seed": options.seed,
+        "device": str(device),
+        "batch_size": batch,
+        "iterations": result.iterations,
+        "stop_iteration": result.stop_iteration,
+        "stop_reason": result.stop_reason,
+        "wall_time_s": round(wall, 3),
+        "final_loss": result.final_loss,
+        "guard_restores": result.restores,
+        "loss_curve": result.loss_curve,
+        "sigma_input": noise_sigma(image.data),
+        "sigma_output": noise_sigma(result.estimate),
+        **result.record,
+    }
+
+
+def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str = "fast",
+                  iterations: int | None = None, seed: int = 0,
+                  device: str = "auto") -> FitResult:
+    """Restore a C×H×W float array in [0,1] without touching files (for notebooks)."""
+    problem = Problem(observation=torch.as_tensor(np.asarray(observation, np.float32)))
+    recipe = get_preset(task, preset, iterations=iterations)
+    return Fitter([problem], recipe, [seed], resolve_device(device)).run()[0]

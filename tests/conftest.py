@@ -1,0 +1,26 @@
+"""Shared fixtures: small synthetic images and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from dipbatch.synthetic import add_gaussian_noise, scene
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+SIGMA = 25 / 255
+
+
+@pytest.fixture(scope="session")
+def clean_rgb() -> np.ndarray:
+    return scene(64, 64, 3, seed=1)
+
+
+@pytest.fixture(scope="session")
+def noisy_rgb(clean_rgb: np.ndarray) -> np.ndarray:
+    return add_gaussian_noise(clean_rgb, SIGMA, seed=2)

@@ -1,0 +1,137 @@
+"""The `dipbatch` command: a real restore with its sidecar, help, and every bad-input case."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from click.testing import CliRunner
+from PIL import Image as PILImage
+
+from dipbatch.cli import main
+from dipbatch.errors import DipbatchError
+from dipbatch.imageio import read_image
+
+FAST = ["--preset", "tiny", "--iterations", "20", "--quiet"]
+
+
+@pytest.fixture()
+def noisy_tif(tmp_path: Path, noisy_rgb: np.ndarray) -> Path:
+    path = tmp_path / "noisy.tif"
+    tifffile.imwrite(path, np.round(np.moveaxis(noisy_rgb, 0, -1) * 65535).astype(np.uint16),
+                     photometric="rgb")
+    return path
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.stderr
+
+
+def test_restore_writes_image_and_sidecar(tmp_path: Path, noisy_tif: Path) -> None:
+    before = noisy_tif.read_bytes()
+    out = tmp_path / "clean.tif"
+    code, err = run("restore", noisy_tif, "-o", out, *FAST)
+    assert code == 0, err
+    restored = read_image(out)
+    assert restored.source.dtype == "uint16" and restored.data.shape == (3, 64, 64)
+    record = json.loads((tmp_path / "clean.tif.json").read_text())
+    for key in ("dipbatch_version", "input_sha256", "task", "preset", "params", "seed", "device",
+                "iterations", "wall_time_s", "final_loss", "loss_curve", "sigma_input", "sigma_output"):
+        assert key in record, key
+    assert record["iterations"] == 20 and record["preset"] == "tiny"
+    assert record["params"]["preset"]["fit"]["lr"] == 0.01
+    assert record["sigma_output"] < record["sigma_input"]
+    assert noisy_tif.read_bytes() == before  # the input is never touched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clean.tif", "clean.tif.json", "noisy.tif"]
+
+
+def test_same_seed_gives_identical_files(tmp_path: Path, noisy_tif: Path) -> None:
+    for name in ("a.tif", "b.tif"):
+        assert run("restore", noisy_tif, "-o", tmp_path / name, "--seed", "3", *FAST)[0] == 0
+    assert np.array_equal(tifffile.imread(tmp_path / "a.tif"), tifffile.imread(tmp_path / "b.tif"))
+
+
+def test_several_inputs_go_to_an_output_folder(tmp_path: Path, noisy_tif: Path,
+                                               noisy_rgb: np.ndarray) -> None:
+    png = tmp_path / "small.png"
+    PILImage.fromarray((np.moveaxis(noisy_rgb[:, :40, :48], 0, -1) * 255).astype(np.uint8)).save(png)
+    code, err = run("restore", noisy_tif, png, "-o", tmp_path / "out", *FAST)
+    assert code == 0, err
+    assert read_image(tmp_path / "out" / "noisy.tif").data.shape == (3, 64, 64)
+    assert read_image(tmp_path / "out" / "small.png").data.shape == (3, 40, 48)
+
+
+def test_help_explains_every_option() -> None:
+    result = CliRunner().invoke(main, ["restore", "--help"])
+    assert result.exit_code == 0
+    for option in ("--output", "--task", "--preset", "--iterations", "--seed", "--device",
+                   "--overwrite", "--debug", "--output-dtype"):
+        assert option in result.output
+
+
+def _bad_inputs(tmp: Path) -> dict[str, tuple[Path, str]]:
+    empty = tmp / "empty.png"
+    empty.write_bytes(b"")
+    truncated = tmp / "cut.png"
+    buf = tmp / "whole.png"
+    PILImage.fromarray(np.zeros((32, 32), np.uint8) + 7).save(buf)
+    truncated.write_bytes(buf.read_bytes()[:60])
+    text = tmp / "notes.bmp"
+    text.write_text("hello")
+    folder = tmp / "adir.png"
+    folder.mkdir()
+    return {
+        "missing": (tmp / "nope.png", "no such file"),
+        "empty": (empty, "empty"),
+        "truncated": (truncated, "truncated"),
+        "wrong type": (text, "unsupported"),
+        "folder": (folder, "folder"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "truncated", "wrong type", "folder"])
+def test_bad_input_gives_one_line_and_exit_1(tmp_path: Path, case: str) -> None:
+    path, words = _bad_inputs(tmp_path)[case]
+    out = tmp_path / "out.png"
+    code, err = run("restore", path, "-o", out, *FAST)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}") and words in lines[0].lower()
+    assert "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_output_equal_to_input_is_refused(noisy_tif: Path) -> None:
+    before = noisy_tif.read_bytes()
+    code, err = run("restore", noisy_tif, "-o", noisy_tif, "--overwrite", *FAST)
+    assert code == 1 and "is the input" in err and err.count("\n") == 1
+    assert noisy_tif.read_bytes() == before
+
+
+def test_missing_output_folder_is_refused(tmp_path: Path, noisy_tif: Path) -> None:
+    code, err = run("restore", noisy_tif, "-o", tmp_path / "no" / "where.tif", *FAST)
+    assert code == 1 and "folder does not exist" in err
+
+
+def test_existing_output_needs_overwrite(tmp_path: Path, noisy_tif: Path) -> None:
+    out = tmp_path / "clean.tif"
+    out.write_bytes(b"keep me")
+    code, err = run("restore", noisy_tif, "-o", out, *FAST)
+    assert code == 1 and "--overwrite" in err and out.read_bytes() == b"keep me"
+    assert run("restore", noisy_tif, "-o", out, "--overwrite", *FAST)[0] == 0
+    assert read_image(out).data.shape == (3, 64, 64)
+
+
+def test_usage_error_exits_2(noisy_tif: Path) -> None:
+    assert run("restore", noisy_tif)[0] == 2  # no -o
+    assert run("restore", noisy_tif, "-o", "x.png", "--preset", "huge")[0] == 2
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["restore", str(tmp_path / "nope.png"), "-o",
+                                       str(tmp_path / "o.png"), "--debug"])
+    assert result.exit_code != 0 and isinstance(result.exception, DipbatchError)

@@ -1,0 +1,54 @@
+"""The generators: the paper's architecture, any image size, several images at once."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dipbatch.fit import Fitter, Problem
+from dipbatch.nets import NetSpec, build_generator, canvas_size, member_state
+from dipbatch.presets import get_preset
+
+
+def test_paper_net_has_the_papers_parameter_count() -> None:
+    net = build_generator(NetSpec(), 32, 3, [0])
+    assert sum(p.numel() for p in net.parameters()) == 2_217_831
+
+
+def test_deep_decoder_has_fewer_parameters_than_pixels() -> None:
+    net = build_generator(NetSpec(kind="deep-decoder"), 128, 3, [0])
+    assert 90_000 < sum(p.numel() for p in net.parameters()) < 512 * 512 * 3
+
+
+@pytest.mark.parametrize("size", [(1, 1), (37, 53), (64, 64)])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("kind", ["skip", "hourglass", "deep-decoder"])
+def test_estimate_has_the_image_size(size: tuple[int, int], channels: int, kind: str) -> None:
+    preset = get_preset("denoise", "paper")
+    preset = type(preset)("t", NetSpec(kind=kind), preset.fit)
+    observation = torch.rand(channels, *size)
+    fitter = Fitter([Problem(observation)], preset, [0])
+    with torch.no_grad():
+        out = fitter._forward(fitter.z)
+    assert out.shape == (1, channels, *size)
+    assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+def test_canvas_is_a_multiple_of_32_and_at_least_64() -> None:
+    assert canvas_size(NetSpec(), 1, 1) == (64, 64)
+    assert canvas_size(NetSpec(), 65, 200) == (96, 224)
+
+
+def test_grouped_net_members_equal_lone_nets() -> None:
+    spec = get_preset("denoise", "tiny").net
+    lone = [build_generator(spec, 8, 3, [s]) for s in (3, 4)]
+    grouped = build_generator(spec, 8, 3, [3, 4])
+    for k in range(2):
+        state = member_state(grouped, k, 2)
+        for name, tensor in lone[k].state_dict().items():
+            assert torch.equal(state[name].reshape(tensor.shape), tensor), name
+    z = torch.rand(2, 8, 32, 32)
+    with torch.no_grad():
+        out = grouped(z.reshape(1, 16, 32, 32)).view(2, 3, 32, 32)
+        for k in range(2):
+            assert torch.allclose(out[k], lone[k](z[k:k + 1])[0], atol=1e-5)
