@@ -12,6 +12,7 @@ import click
 
 from dipbatch import __version__
 from dipbatch.errors import DipbatchError
+from dipbatch.tasks import TaskOptions, task_cli_options
 
 EXIT_DATA_ERROR = 1
 
@@ -66,8 +67,7 @@ def _output_pairs(inputs: tuple[Path, ...], output: Path) -> list[tuple[Path, Pa
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output file; with several inputs, an output folder (created if missing). "
                    "The format follows its suffix. A JSON sidecar OUTPUT.json is written beside it.")
-@click.option("--task", default="denoise", show_default=True,
-              type=click.Choice(["denoise"]), help="What corrupted the image.")
+@task_cli_options
 @click.option("--preset", default="paper", show_default=True,
               type=click.Choice(["paper", "fast", "tiny"]),
               help="paper: the paper's recipe (3000 iterations); fast: a smaller net for CPUs and "
@@ -86,9 +86,10 @@ def _output_pairs(inputs: tuple[Path, ...], output: Path) -> list[tuple[Path, Pa
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
-def restore(inputs: tuple[Path, ...], output: Path, task: str, preset: str, iterations: int | None,
+def restore(inputs: tuple[Path, ...], output: Path, preset: str, iterations: int | None,
             seed: int, device: str, threads: int | None, output_dtype: str | None,
-            checkpoint_every: int, overwrite: bool, quiet: bool, debug: bool) -> None:
+            checkpoint_every: int, overwrite: bool, quiet: bool, debug: bool,
+            **groups: Any) -> None:
     """Restore INPUTS (PNG, JPEG, TIFF, FITS) into OUTPUT.
 
     Several inputs are fitted together, as one batched computation per image size.
@@ -97,11 +98,10 @@ def restore(inputs: tuple[Path, ...], output: Path, task: str, preset: str, iter
     import torch
 
     from dipbatch.restore import RestoreOptions, restore_files
-    from dipbatch.tasks import TaskOptions
 
     if threads:
         torch.set_num_threads(threads)
-    options = RestoreOptions(task=TaskOptions(task=task), preset=preset, iterations=iterations,
+    options = RestoreOptions(task=TaskOptions.from_cli(groups), preset=preset, iterations=iterations,
                              seed=seed, device=device, output_dtype=output_dtype,
                              overwrite=overwrite, checkpoint_every=checkpoint_every,
                              show_progress=not quiet, debug=debug)

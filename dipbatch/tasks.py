@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from typing import Any
 
+import click
 import numpy as np
 import torch
 
@@ -19,6 +22,22 @@ class TaskOptions:
     """Options that some tasks take; each task reads only its own."""
 
     task: str = "denoise"
+
+    @classmethod
+    def from_cli(cls, values: dict[str, Any]) -> TaskOptions:
+        """Take this group's options out of the CLI's keyword arguments."""
+        return cls(**{f.name: values.pop(f.name) for f in fields(cls) if f.name in values})
+
+
+def task_cli_options(command: Callable) -> Callable:
+    """The `dipbatch restore` options that choose and configure the task."""
+    options = [
+        click.option("--task", default="denoise", show_default=True, type=click.Choice(TASKS),
+                     help="What corrupted the image."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def build_problem(image: Image, options: TaskOptions) -> Problem:
