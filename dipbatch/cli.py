@@ -12,6 +12,7 @@ import click
 
 from dipbatch import __version__
 from dipbatch.errors import DipbatchError
+from dipbatch.report.command import report
 from dipbatch.tasks import TaskOptions, task_cli_options
 
 EXIT_DATA_ERROR = 1
@@ -124,3 +125,6 @@ def presets(task: str | None) -> None:
     table = {t: {n: p.to_dict() for n, p in by_name.items()}
              for t, by_name in PRESETS.items() if task in (None, t)}
     click.echo(json.dumps(table, indent=2))
+
+
+main.add_command(report)

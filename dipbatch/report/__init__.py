@@ -1,0 +1,6 @@
+"""Per-dataset HTML quality reports: what happened to every image, at a glance.
+
+`build.write_report` reads a dataset's summary.tsv and sidecars (`collect`), makes pictures
+(`pictures`, pillow) and plots (`plots`, matplotlib Agg), and renders the jinja2 template
+`dipbatch/templates/report.html` (`render`). `command` is the `dipbatch report` CLI.
+"""

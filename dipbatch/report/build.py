@@ -1,0 +1,156 @@
+"""Build one dataset's report: read each image once, make its pictures, plots and scores, render."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dipbatch.errors import DipbatchError
+from dipbatch.imageio import read_image
+from dipbatch.metrics import psnr, ssim
+from dipbatch.report import pictures, plots
+from dipbatch.report.assets import Assets, FolderAssets, InlineAssets
+from dipbatch.report.collect import Entry, Locations, overview, read_entries
+from dipbatch.report.render import render_report
+
+THUMB_PX = 96     # longest side of a table thumbnail
+VIEW_PX = 360     # longest side of each half of the before/after view
+CROP_PX = 96      # side of the full-resolution crop of the most detailed region
+
+
+@dataclass
+class Scores:
+    """PSNR (dB) and SSIM against the clean reference, before (the input) and after (the output)."""
+
+    psnr_before: float | None = None
+    psnr_after: float | None = None
+    ssim_before: float | None = None
+    ssim_after: float | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One stored picture: its `src` and the size it is shown at (CSS pixels)."""
+
+    src: str
+    width: int
+    height: int
+    zoom: int = 1
+
+
+def _zoom(pixels: np.ndarray, at_least: int) -> int:
+    """The integer magnification that shows a small picture at about `at_least` pixels (at most ×8)."""
+    return max(1, min(8, at_least // max(pixels.shape[:2])))
+
+
+@dataclass
+class ImageView:
+    """Everything the template shows for one image."""
+
+    entry: Entry
+    shape: tuple[int, int] | None = None
+    stretch: tuple[float, float] | None = None
+    crop_box: tuple[int, int, int, int] | None = None
+    pictures: dict[str, Picture] = field(default_factory=dict)  # thumb_before, view_after, ...
+    scores: Scores | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def record(self) -> dict[str, Any]:
+        return self.entry.record or {}
+
+
+def _load(path: Path | None, what: str, notes: list[str]) -> np.ndarray | None:
+    if path is None:
+        notes.append(f"{what}: not found")
+        return None
+    try:
+        return read_image(path).data
+    except DipbatchError as exc:
+        notes.append(f"{what}: {exc}")
+        return None
+
+
+def _scores(reference: np.ndarray | None, before: np.ndarray | None, after: np.ndarray) -> Scores:
+    if reference is None:
+        return Scores(note="reference not readable")
+    result = Scores()
+    ref = np.nan_to_num(reference)
+    for name, data in (("before", before), ("after", after)):
+        if data is not None and data.shape == reference.shape:
+            setattr(result, f"psnr_{name}", psnr(ref, np.nan_to_num(data)))
+            setattr(result, f"ssim_{name}", ssim(ref, np.nan_to_num(data)))
+    if result.psnr_after is None:
+        result.note = f"reference is {reference.shape}, output {after.shape}"
+    return result
+
+
+def _scaled_box(box: tuple[int, int, int, int], source: tuple[int, ...], target: tuple[int, ...]):
+    """The same region in an image of another size (a super-resolved output and its input)."""
+    fy, fx = target[0] / source[0], target[1] / source[1]
+    top, left, h, w = box
+    return (int(top * fy), int(left * fx), max(1, round(h * fy)), max(1, round(w * fx)))
+
+
+def image_view(entry: Entry, locations: Locations, assets: Assets) -> ImageView:
+    view = ImageView(entry)
+    if not entry.ok:
+        return view
+    after = _load(entry.output, "output", view.notes)
+    if after is None:
+        return view
+    before = _load(entry.input, "input", view.notes)
+    view.shape = after.shape[-2:]
+    window = pictures.display_window(before if before is not None else after)
+    view.stretch = window if window != (0.0, 1.0) else None
+    view.crop_box = pictures.detailed_window(after, CROP_PX)
+    stem = f"{entry.index:05d}"
+
+    def store(name: str, pixels: np.ndarray, lossless: bool, zoom: int = 1) -> None:
+        payload, mime, suffix = ((pictures.encode_png(pixels), "image/png", "png") if lossless
+                                 else (pictures.encode_jpeg(pixels), "image/jpeg", "jpg"))
+        height, width = pixels.shape[:2]
+        src = assets.add(f"{stem}-{name}.{suffix}", payload, mime)
+        view.pictures[name] = Picture(src, width * zoom, height * zoom, zoom)
+
+    for side, data in (("before", before), ("after", after)):
+        if data is None:
+            continue
+        shown = pictures.to_display(data, window)
+        store(f"thumb_{side}", pictures.shrink(shown, THUMB_PX), lossless=False)
+        full = pictures.shrink(shown, VIEW_PX)
+        zoom = _zoom(full, VIEW_PX)
+        store(f"view_{side}", full, lossless=zoom > 1, zoom=zoom)  # magnified: no JPEG blocks
+        if view.crop_box[2:] != after.shape[-2:]:  # a crop of the whole image would repeat the view
+            detail = pictures.crop(shown, _scaled_box(view.crop_box, after.shape[-2:], data.shape[-2:]))
+            store(f"crop_{side}", detail, lossless=True, zoom=max(2, _zoom(detail, 2 * CROP_PX)))
+    reference = locations.reference_of(entry.image)
+    if reference is not None:
+        view.scores = _scores(_load(reference, "reference", view.notes), before, after)
+    for name, plot in (("curves", plots.curves_plot), ("spectral", plots.spectral_plot)):
+        png = plot(view.record)
+        if png is not None:
+            width, height = pictures.png_size(png)
+            view.pictures[name] = Picture(assets.add(f"{stem}-{name}.png", png, "image/png"), width, height)
+    return view
+
+
+def write_report(locations: Locations, output: Path, *, config: dict[str, Any] | None = None,
+                 beside: bool = False, title: str | None = None) -> list[ImageView]:
+    """Write the dataset's HTML report to `output` (atomically); return what it shows per image.
+
+    `beside` puts the pictures in a folder next to the report instead of inline.
+    """
+    entries = read_entries(locations)
+    if not output.parent.is_dir():
+        raise DipbatchError(output.parent, "output folder does not exist")
+    assets: Assets = FolderAssets(output) if beside else InlineAssets()
+    views = [image_view(entry, locations, assets) for entry in entries]
+    summary = overview(locations.dataset, entries)
+    render_report(output, title=title or f"dipbatch report: {summary.dataset}", overview=summary,
+                  views=views, config=config, has_reference=locations.reference is not None)
+    return views

@@ -1,0 +1,169 @@
+"""What the report is made of: one entry per image of a dataset, from summary.tsv and the sidecars.
+
+Paths in a sidecar are relative to the folder the workflow ran in, which need not be the current
+one; `Locations` says where the dataset's inputs, references and logs are, and every lookup
+degrades to None (shown as "not found") rather than failing the whole report.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dipbatch.discovery import Layout
+from dipbatch.errors import DipbatchError
+from dipbatch.summary import STATUS_FAILED, STATUS_MISSING, STATUS_OK, read_summary
+
+SUMMARY_NAME = "summary.tsv"
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where the files of one dataset are: its results folder (``<output>/<dataset>``) and, when
+    known, the folders of its inputs, its clean references and the workflow's logs."""
+
+    results: Path
+    inputs: Path | None = None
+    reference: Path | None = None
+    logs: Path | None = None
+
+    @property
+    def dataset(self) -> str:
+        return self.results.resolve().name
+
+    def log(self, image: str) -> Path | None:
+        if self.logs is None:
+            return None
+        return Path(Layout(results=str(self.results.parent), logs=str(self.logs)).log(self.dataset, image))
+
+    def input(self, image: str, record: dict[str, Any] | None) -> Path | None:
+        """The original image: in the dataset's input folder, else where its sidecar says."""
+        candidates = [self.inputs / image] if self.inputs else []
+        if record and record.get("input"):
+            candidates.append(Path(record["input"]))
+        return next((p for p in candidates if p.is_file()), None)
+
+    def reference_of(self, image: str) -> Path | None:
+        return self.reference / image if self.reference else None
+
+
+def dataset_config(config_file: Path, results: Path) -> tuple[dict[str, Any], Locations]:
+    """The entry of a workflow config.yaml for the dataset whose results are in `results`, and the
+    locations it names. Relative paths in the config start at the config file's folder."""
+    dataset = results.resolve().name
+    try:
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise DipbatchError(config_file, f"cannot read the workflow config ({exc})") from None
+    datasets = config.get("datasets") if isinstance(config, dict) else None
+    if not isinstance(datasets, dict) or not isinstance(datasets.get(dataset), dict):
+        raise DipbatchError(config_file, f"has no dataset '{dataset}' under datasets:")
+    entry = datasets[dataset]
+    base = config_file.parent
+
+    def folder(value: Any) -> Path | None:
+        return base / value if isinstance(value, str) else None
+
+    locations = Locations(results=results, inputs=folder(entry.get("input")),
+                          reference=folder(entry.get("reference")),
+                          logs=folder(config.get("logs", "logs")))
+    return entry, locations
+
+
+@dataclass
+class Entry:
+    """One image of the dataset, whatever became of it."""
+
+    index: int
+    image: str
+    status: str
+    error: str
+    log: Path | None
+    record: dict[str, Any] | None
+    output: Path | None
+    input: Path | None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == STATUS_OK and self.record is not None
+
+
+def _read_record(path: Path) -> dict[str, Any] | None:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def read_entries(locations: Locations) -> list[Entry]:
+    """The dataset's images in the summary's order, each with its sidecar record when it succeeded."""
+    summary = locations.results / SUMMARY_NAME
+    if not locations.results.is_dir():
+        raise DipbatchError(locations.results, "is not a results folder")
+    if not summary.is_file():
+        raise DipbatchError(locations.results, f"has no {SUMMARY_NAME}; the workflow writes it "
+                                               "at the end of each dataset")
+    try:
+        rows = read_summary(summary)
+    except (OSError, ValueError, IndexError) as exc:
+        raise DipbatchError(summary, f"is not a dipbatch summary table ({exc})") from None
+    entries = []
+    for index, row in enumerate(rows, start=1):
+        image = row.get("image", "")
+        if not image:
+            raise DipbatchError(summary, f"row {index} names no image")
+        output = locations.results / image
+        record = _read_record(Path(f"{output}.json")) if row.get("status") == STATUS_OK else None
+        status = row.get("status", STATUS_MISSING)
+        error = row.get("error", "")
+        if status == STATUS_OK and record is None:
+            status, error = STATUS_FAILED, f"error: {output}.json: sidecar missing or unreadable"
+        log = Path(row["log"]) if row.get("log") else locations.log(image)
+        entries.append(Entry(index=index, image=image, status=status, error=error, log=log,
+                             record=record, output=output if output.is_file() else None,
+                             input=locations.input(image, record)))
+    return entries
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The report's header: how the dataset went, on what, with which recipe."""
+
+    dataset: str
+    done: int
+    failed: int
+    missing: int
+    total_time_s: float
+    median_time_s: float | None
+    devices: list[str]
+    versions: list[str]
+    recipes: list[tuple[int, str]]  # (images, the recipe as YAML), most used first
+
+
+def _seconds(record: dict[str, Any]) -> float | None:
+    value = record.get("wall_time_s")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def overview(dataset: str, entries: list[Entry]) -> Overview:
+    done = [e.record for e in entries if e.ok]
+    times = [t for t in map(_seconds, done) if t is not None]
+    recipes = Counter(yaml.safe_dump(r.get("params"), sort_keys=False) for r in done if r.get("params"))
+    return Overview(
+        dataset=dataset,
+        done=len(done),
+        failed=sum(e.status == STATUS_FAILED for e in entries),
+        missing=sum(e.status == STATUS_MISSING for e in entries),
+        total_time_s=sum(times),
+        median_time_s=statistics.median(times) if times else None,
+        devices=sorted({str(r["device"]) for r in done if r.get("device")}),
+        versions=sorted({str(r["dipbatch_version"]) for r in done if r.get("dipbatch_version")}),
+        recipes=[(n, text) for text, n in recipes.most_common()],
+    )
