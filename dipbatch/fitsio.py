@@ -115,7 +115,24 @@ def read(path: Path, hdu: int | str | None):
             stored[raw == int(blank)] = np.nan
     layout = "gray" if stored.shape[0] == 1 else "multi"
     meta: dict[str, Any] = {"fits_header": header, "fits_hdu": index}
+    if raw.dtype.kind == "f":
+        meta["fits_values"] = stored.astype(dtype)  # what `write` gives back bit for bit
     return stored, dtype, (lo, hi), layout, None, meta
+
+
+def _unchanged_kept(stored: np.ndarray, name: str, source) -> np.ndarray:
+    """Float samples within the [0,1] scale's float32 rounding of the input's are the input's.
+
+    The [0,1] scale holds 24 bits, so a float frame read and written unchanged would come back
+    within (hi - lo) / 2**24 of its values, not bit for bit; the input's own values are put back.
+    """
+    values = source.metadata.get("fits_values")
+    if name != source.dtype or values is None or values.shape != stored.shape:
+        return stored
+    lo, hi = source.value_range
+    with np.errstate(invalid="ignore"):
+        same = np.abs(stored - values) <= (hi - lo) * 2.0 ** -23
+    return np.where(same, values, stored)
 
 
 def write(tmp: Path, stored: np.ndarray, name: str, source, history: str | None) -> None:
@@ -129,7 +146,7 @@ def write(tmp: Path, stored: np.ndarray, name: str, source, history: str | None)
             header.remove(key, ignore_missing=True, remove_all=True)
     keywords: dict[str, float] = {}
     if np.dtype(name).kind == "f":
-        raw = stored.astype(name)
+        raw = _unchanged_kept(stored, name, source).astype(name)
     else:
         raw_type, zero = _RAW[name]
         scale = 1.0

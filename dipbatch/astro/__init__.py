@@ -1,0 +1,134 @@
+"""Astronomy frames: stretch linear HDR data for the fit and back, protect stars, mask bad pixels.
+
+`prepare` turns an image as read into what the fit observes: stretched into [0,1] by one window
+for the whole frame (so all its tiles share it), with bad samples (a mask file, a sigma clip) and
+blank ones set to NaN, which the loss leaves out. `Frame.to_image` maps the fit's estimate back to
+the input's scale and copies the protected samples (star cores, anything above the window) from the
+input verbatim, so their photometry is exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import click
+import numpy as np
+
+from dipbatch.astro.masks import read_bad_pixels, sigma_clip_mask
+from dipbatch.astro.stretch import STRETCHES, Stretch, fit_stretch
+from dipbatch.imageio import Image
+
+__all__ = ["AstroOptions", "Frame", "astro_cli_options", "prepare"]
+
+
+@dataclass(frozen=True)
+class AstroOptions:
+    """How to read a scientific frame and condition it for the fit."""
+
+    hdu: str | None = None  # FITS HDU: index or EXTNAME; None: the first with data
+    stretch: str = "none"  # "none" | "linear" | "asinh"
+    protect_stars: float | None = None  # fit-scale threshold above which samples pass through
+    bad_pixels: str | None = None  # mask file, non-zero = bad
+    sigma_clip: float | None = None  # k of the hot/cold-pixel and cosmic-ray sigma clip
+
+    @classmethod
+    def from_cli(cls, values: dict[str, Any]) -> AstroOptions:
+        """Take this group's options out of the CLI's keyword arguments."""
+        return cls(**{f.name: values.pop(f.name) for f in fields(cls) if f.name in values})
+
+    @property
+    def hdu_key(self) -> int | str | None:
+        """The HDU as `read_image` takes it: a number is an index, anything else an EXTNAME."""
+        return int(self.hdu) if self.hdu is not None and self.hdu.isdigit() else self.hdu
+
+    @property
+    def active(self) -> bool:
+        return self.stretch != "none" or any(
+            v is not None for v in (self.protect_stars, self.bad_pixels, self.sigma_clip))
+
+
+def astro_cli_options(command: Callable) -> Callable:
+    """The `dipbatch restore` options for FITS and linear high-dynamic-range frames."""
+    options = [
+        click.option("--hdu", help="FITS: the HDU to restore, by index or EXTNAME "
+                                   "(default: the first that holds an image)."),
+        click.option("--stretch", default="none", show_default=True, type=click.Choice(STRETCHES),
+                     help="Fit linear data through a stretch, undone exactly on output: linear "
+                          "maps a percentile window (0.5-99.99 %) of the frame onto [0,1]; asinh "
+                          "also compresses bright sources above a few sky sigmas. Samples above "
+                          "the window are copied from the input."),
+        click.option("--protect-stars", type=click.FloatRange(min=0, min_open=True),
+                     help="Copy samples above this level of the fit's [0,1] scale (after "
+                          "--stretch) from the input, so stars keep their cores and photometry."),
+        click.option("--bad-pixels", type=click.Path(),
+                     help="Mask image of the frame's size; non-zero marks a bad pixel (hot, "
+                          "cosmic ray), which the fit ignores and the output fills in."),
+        click.option("--sigma-clip", type=click.FloatRange(min=0, min_open=True),
+                     help="Also treat as bad the samples this many sigmas off their 3×3 median "
+                          "that are sharper than a star (hot pixels, cosmic rays); e.g. 5."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@dataclass
+class Frame:
+    """An image as read, the image the fit observes, and how to map the fit's estimate back."""
+
+    image: Image
+    observed: Image
+    stretch: Stretch | None = None
+    passthrough: np.ndarray | None = None  # C×H×W: samples copied verbatim from the input
+    bad: np.ndarray | None = None  # C×H×W: samples the fit ignored and the output fills in
+
+    def to_image(self, estimate: np.ndarray) -> np.ndarray:
+        """The fit's estimate on the input's [0,1] scale, with the protected samples put back."""
+        if self.stretch is not None:
+            estimate = self.stretch.inverse(estimate)
+        if self.passthrough is not None and estimate.shape == self.image.data.shape:
+            estimate = np.where(self.passthrough, self.image.data, estimate)
+        return np.asarray(estimate, np.float32)
+
+    def record(self) -> dict[str, Any]:
+        """What the conditioning did, in the input's stored units, for the sidecar."""
+        if self.observed is self.image:
+            return {}
+        value_range = self.image.source.value_range
+        return {"astro": {
+            "stretch": self.stretch.in_units(value_range) if self.stretch else "none",
+            "protected_samples": _count(self.passthrough),
+            "bad_samples": _count(self.bad),
+            "blank_samples": int(np.count_nonzero(~np.isfinite(self.image.data))),
+        }}
+
+
+def _count(mask: np.ndarray | None) -> int:
+    return 0 if mask is None else int(np.count_nonzero(mask))
+
+
+def prepare(image: Image, options: AstroOptions) -> Frame:
+    """Condition `image` for the fit as `options` say; with no astro option it is left as it is."""
+    if not options.active:
+        return Frame(image, image)
+    data = image.data
+    stretch = None if options.stretch == "none" else fit_stretch(data, options.stretch)
+    level = data if stretch is None else stretch.forward(data)
+    bad = np.zeros(data.shape, bool)
+    if options.bad_pixels is not None:
+        bad |= read_bad_pixels(options.bad_pixels, image.source.size)[None]
+    lo, hi = image.source.value_range
+    if options.sigma_clip is not None:
+        bad |= sigma_clip_mask(lo + data.astype(np.float64) * (hi - lo), options.sigma_clip)
+    threshold = options.protect_stars if options.protect_stars is not None else 1.0
+    passthrough = None
+    if stretch is not None or options.protect_stars is not None:
+        with np.errstate(invalid="ignore"):
+            passthrough = (level > threshold) & ~bad
+    observed = np.where(bad, np.nan, np.clip(level, 0.0, 1.0)).astype(np.float32)
+    source = image.source
+    if stretch is not None and stretch.kind == "linear":  # still an affine map of stored values
+        source = replace(source, value_range=(lo + stretch.lo * (hi - lo), lo + stretch.hi * (hi - lo)))
+    return Frame(image, Image(observed, source), stretch, passthrough, bad)
