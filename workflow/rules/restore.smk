@@ -12,7 +12,13 @@ rule restore:
     input:
         unpack(restore_input),
     output:
-        image=LAYOUT.image("{dataset}", "{path}"),
+        image=report(
+            LAYOUT.image("{dataset}", "{path}"),
+            caption="../report/restored.rst",
+            category="Restored images",
+            subcategory="{dataset}",
+            labels={"dataset": "{dataset}", "image": "{path}"},
+        ),
         sidecar=LAYOUT.sidecar("{dataset}", "{path}"),
     log:
         LAYOUT.log("{dataset}", "{path}"),
