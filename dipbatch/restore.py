@@ -19,10 +19,10 @@ from dipbatch.errors import DipbatchError
 from dipbatch.fit import FitResult, Fitter, Problem
 from dipbatch.imageio import SUPPORTED_SUFFIXES, Image, read_image, write_image
 from dipbatch.metrics import noise_sigma
-from dipbatch.presets import Preset, get_preset
+from dipbatch.presets import Preset
 from dipbatch.progress import progress_bar
 from dipbatch.sidecar import sha256_of, write_sidecar
-from dipbatch.tasks import TaskOptions, build_problem, finish_estimate
+from dipbatch.tasks import TaskOptions, build_problem, finish_estimate, make_problem, task_preset
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def check_output(input_path: Path, output: Path, overwrite: bool) -> None:
 def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> list[Outcome]:
     """Restore every (input, output) pair; a bad file fails only its own outcome."""
     device = resolve_device(options.device)
-    preset = get_preset(options.task.task, options.preset, iterations=options.iterations)
+    preset = task_preset(options.task, options.preset, options.iterations)
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
     loaded: list[tuple[Outcome, Image, Problem]] = []
     for outcome in outcomes:
@@ -117,11 +117,11 @@ def _fit_group(group: list[tuple[Outcome, Image, Problem]], preset: Preset,
         results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
                              checkpoint_every=options.checkpoint_every)
     wall = (time.perf_counter() - started) / len(group)
-    for (outcome, image, _), digest, result in zip(group, digests, results, strict=True):
-        estimate = finish_estimate(image, result.estimate)
+    for (outcome, image, problem), digest, result in zip(group, digests, results, strict=True):
+        finished = finish_estimate(image, problem, result.estimate, options.task)
         record = _record(outcome, image, digest, result, preset, options, device, wall, len(group))
         try:
-            write_image(outcome.output, estimate, image.source, dtype=options.output_dtype,
+            write_image(outcome.output, finished.data, finished.source, dtype=options.output_dtype,
                         history=f"dipbatch {__version__}: {options.task.task}, preset {preset.name}")
         except DipbatchError as exc:
             outcome.error = str(exc)
@@ -166,9 +166,15 @@ def _record(outcome: Outcome, image: Image, digest: str, result: FitResult, pres
 
 
 def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str = "fast",
-                  iterations: int | None = None, seed: int = 0,
+                  net: str | None = None, factor: int | None = None, mask: np.ndarray | None = None,
+                  guide: np.ndarray | None = None, iterations: int | None = None, seed: int = 0,
                   device: str = "auto") -> FitResult:
-    """Restore a C×H×W float array in [0,1] without touching files (for notebooks)."""
-    problem = Problem(observation=torch.as_tensor(np.asarray(observation, np.float32)))
-    recipe = get_preset(task, preset, iterations=iterations)
+    """Restore a C×H×W float array in [0,1] without touching files (for notebooks).
+
+    inpaint takes `mask` (1 = known pixel), flash takes `guide` (the flash image); sr returns an
+    estimate `factor` times larger. The estimate is the fit's own output, known pixels included.
+    """
+    options = TaskOptions(task=task, net=net, factor=factor)
+    recipe = task_preset(options, preset, iterations)
+    problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
     return Fitter([problem], recipe, [seed], resolve_device(device)).run()[0]

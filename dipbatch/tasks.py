@@ -1,20 +1,38 @@
-"""Tasks: turn a read image (and the task's options) into the fit's Problem."""
+"""Tasks: turn a read image (and the task's options) into the fit's Problem, and its estimate back.
+
+denoise   the observation is the image (identity operator)
+sr        the image is the estimate seen through the Lanczos-2 downsampler (×2, ×4, ×8)
+inpaint   only the mask's known pixels (white, or opaque alpha) count; the output fills the holes
+deblock   JPEG artefact removal: the identity, with the paper's snail recipe
+flash     flash/no-flash: the no-flash image is fitted by a net whose input is the flash image
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 import torch
 
+from dipbatch import losses
 from dipbatch.errors import DipbatchError
-from dipbatch.fit import Problem
-from dipbatch.imageio import Image
+from dipbatch.fit import DataFit, Problem
+from dipbatch.imageio import Image, read_image
+from dipbatch.masks import alpha_mask, read_mask
+from dipbatch.operators import SR_FACTORS, Downsampler, Identity
+from dipbatch.presets import NETS, Preset, get_preset
 
-TASKS = ("denoise",)
+TASKS = ("denoise", "sr", "inpaint", "deblock", "flash")
+NOISES = ("gaussian", "poisson", "poisson-gaussian")
+DEFAULT_FACTOR = 4
+# FITS keywords that give the photometry when --gain / --read-noise are not set.
+GAIN_KEYS = ("GAIN", "EGAIN")
+READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON")
 
 
 @dataclass(frozen=True)
@@ -22,6 +40,14 @@ class TaskOptions:
     """Options that some tasks take; each task reads only its own."""
 
     task: str = "denoise"
+    net: str | None = None  # None: the preset's own generator
+    factor: int | None = None  # sr: 2, 4 or 8 (None: 4)
+    mask: Path | None = None  # inpaint: white = known pixel (None: the image's alpha channel)
+    guide: Path | None = None  # flash: the flash image
+    noise: str = "gaussian"
+    gain: float | None = None  # electrons per stored unit (None: FITS GAIN/EGAIN, else 1)
+    offset: float | None = None  # stored value of zero light (None: 0)
+    read_noise: float | None = None  # electrons RMS (None: FITS RDNOISE/READNOIS/RON, else 0)
 
     @classmethod
     def from_cli(cls, values: dict[str, Any]) -> TaskOptions:
@@ -31,29 +57,200 @@ class TaskOptions:
 
 def task_cli_options(command: Callable) -> Callable:
     """The `dipbatch restore` options that choose and configure the task."""
+    path = click.Path(path_type=Path, dir_okay=False)
     options = [
         click.option("--task", default="denoise", show_default=True, type=click.Choice(TASKS),
-                     help="What corrupted the image."),
+                     help="What corrupted the image: denoise (noise), sr (low resolution), inpaint "
+                          "(missing pixels), deblock (JPEG artefacts), flash (a noisy no-flash "
+                          "photo, with --guide the flash photo)."),
+        click.option("--net", type=click.Choice(NETS),
+                     help="The generator (default: the preset's, skip): hourglass is skip without "
+                          "skip connections; deep-decoder is Heckel & Hand's (about 100k parameters)."),
+        click.option("--factor", type=int,
+                     help=f"sr: the upscaling factor, 2, 4 or 8 [default: {DEFAULT_FACTOR}]; the "
+                          "output is factor × the input size."),
+        click.option("--mask", type=path,
+                     help="inpaint: the mask image, the size of the input; white = known pixel, "
+                          "black = hole to fill. Default: the input's alpha channel (opaque = known)."),
+        click.option("--guide", type=path,
+                     help="flash: the flash photo of the same scene, the size of the input."),
+        click.option("--noise", default="gaussian", show_default=True, type=click.Choice(NOISES),
+                     help="The data-fit: gaussian (MSE), poisson (photon counts), poisson-gaussian "
+                          "(counts plus read noise, via the generalized Anscombe transform)."),
+        click.option("--gain", type=float,
+                     help="poisson*: electrons per stored unit (e-/ADU) [default: the FITS GAIN or "
+                          "EGAIN, else 1]."),
+        click.option("--offset", type=float,
+                     help="poisson*: the stored value of zero light (bias, pedestal) [default: 0]."),
+        click.option("--read-noise", type=float,
+                     help="poisson-gaussian: read noise in electrons RMS [default: the FITS RDNOISE, "
+                          "READNOIS or RON, else 0]."),
     ]
     for option in reversed(options):
         command = option(command)
     return command
 
 
-def build_problem(image: Image, options: TaskOptions) -> Problem:
-    """The inverse problem for one image. Non-finite pixels (NaN, inf) are left out of the loss."""
-    data = image.data
+def check_options(options: TaskOptions) -> None:
+    """Refuse option values the task cannot use, each with a one-line error."""
+    task = options.task
+    if task not in TASKS:
+        raise DipbatchError(f"--task {task}", f"unknown task; choose one of {', '.join(TASKS)}")
+    if options.factor is not None and options.factor not in SR_FACTORS:
+        raise DipbatchError(f"--factor {options.factor}", "the SR factor must be 2, 4 or 8")
+    only: list[tuple[str, Any, bool]] = [
+        ("--factor", options.factor, task == "sr"),
+        ("--mask", options.mask, task == "inpaint"),
+        ("--guide", options.guide, task == "flash"),
+    ]
+    for flag, value, used in only:
+        if value is not None and not used:
+            raise DipbatchError(flag, f"is not used by --task {task}")
+    if task == "flash" and options.net == "deep-decoder":
+        raise DipbatchError("--net deep-decoder", "cannot take the flash photo as its input; "
+                                                  "use skip or hourglass for --task flash")
+    if options.noise not in NOISES:
+        raise DipbatchError(f"--noise {options.noise}", f"choose one of {', '.join(NOISES)}")
+    photon = {"--gain": options.gain, "--offset": options.offset, "--read-noise": options.read_noise}
+    for flag, value in photon.items():
+        if value is not None and options.noise == "gaussian":
+            raise DipbatchError(flag, "applies to --noise poisson or poisson-gaussian only")
+    if options.gain is not None and not options.gain > 0:
+        raise DipbatchError(f"--gain {options.gain:g}", "must be positive")
+    if options.read_noise is not None and not options.read_noise >= 0:
+        raise DipbatchError(f"--read-noise {options.read_noise:g}", "must be 0 or more")
+    if options.read_noise is not None and options.noise == "poisson":
+        raise DipbatchError("--read-noise", "applies to --noise poisson-gaussian only")
+
+
+def task_preset(options: TaskOptions, name: str, iterations: int | None = None) -> Preset:
+    """The checked options' recipe: the task's preset for its net and SR factor."""
+    check_options(options)
+    factor = (options.factor or DEFAULT_FACTOR) if options.task == "sr" else None
+    return get_preset(options.task, name, net=options.net, factor=factor, iterations=iterations)
+
+
+# ------------------------------------------------------------------------------------- problems
+
+
+def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | None = None,
+                 guide: np.ndarray | None = None, datafit: DataFit = losses.gaussian) -> Problem:
+    """The inverse problem for C×H×W values on [0,1]; non-finite pixels are left out of the loss.
+
+    `mask` (1×H×W or C×H×W, 1 = known) is required for inpaint, `guide` (C×H×W) for flash.
+    """
+    if options.task == "inpaint" and mask is None:
+        raise ValueError("inpainting needs a mask array")
+    if options.task == "flash" and guide is None:
+        raise ValueError("flash/no-flash needs a guide array")
     finite = np.isfinite(data)
+    known = finite if mask is None else finite & (mask > 0)
     observation = torch.from_numpy(np.where(finite, data, 0.0).astype(np.float32))
-    weight = None if finite.all() else torch.from_numpy(finite.astype(np.float32))
-    if options.task == "denoise":
-        return Problem(observation=observation, weight=weight)
-    raise DipbatchError(f"--task {options.task}", f"unknown task; choose one of {', '.join(TASKS)}")
+    weight = None if known.all() else torch.from_numpy(known.astype(np.float32))
+    operator = Downsampler(options.factor or DEFAULT_FACTOR) if options.task == "sr" else Identity()
+    guide_t = None if guide is None else torch.from_numpy(np.nan_to_num(guide).astype(np.float32))
+    return Problem(observation=observation, operator=operator, datafit=datafit, weight=weight,
+                   guide=guide_t)
 
 
-def finish_estimate(image: Image, estimate: np.ndarray) -> np.ndarray:
-    """Put back what the fit must not change: non-finite pixels keep their stored values."""
-    data = image.data
-    if estimate.shape == data.shape:
-        return np.where(np.isfinite(data), estimate, data).astype(np.float32)
-    return estimate
+def build_problem(image: Image, options: TaskOptions) -> Problem:
+    """The inverse problem for one read image: its mask, guide and noise model come from the options."""
+    check_options(options)
+    mask = guide = None
+    if options.task == "inpaint":
+        mask = image_mask(image, options.mask)
+    if options.task == "flash":
+        if options.guide is None:
+            raise DipbatchError("--task flash", "needs --guide FILE, the flash photo of the scene")
+        guide = read_guide(options.guide, image)
+    return make_problem(image.data, options, mask=mask, guide=guide, datafit=datafit_for(image, options))
+
+
+def image_mask(image: Image, path: Path | None) -> np.ndarray:
+    """The inpainting mask from `path`, or else from the image's alpha channel."""
+    if path is not None:
+        if not Path(path).is_file():
+            raise DipbatchError(path, "no such mask file")
+        return read_mask(path, image)
+    mask = alpha_mask(image)
+    if mask is None:
+        raise DipbatchError(image.source.path, "inpaint needs a mask: pass --mask FILE (white = known "
+                                               "pixel) or give the image an alpha channel")
+    return mask
+
+
+def read_guide(path: Path, image: Image) -> np.ndarray:
+    """The flash photo, which must match the no-flash image in size and channels."""
+    guide = read_image(path).data
+    if guide.shape[1:] != image.data.shape[1:]:
+        (gh, gw), (h, w) = guide.shape[1:], image.data.shape[1:]
+        raise DipbatchError(path, f"guide is {gw}×{gh} pixels but the image "
+                                  f"{Path(image.source.path).name} is {w}×{h}")
+    if guide.shape[0] != image.data.shape[0]:
+        raise DipbatchError(path, f"guide has {guide.shape[0]} channels but the image has "
+                                  f"{image.data.shape[0]}")
+    return guide
+
+
+def _header_value(image: Image, keys: tuple[str, ...]) -> float | None:
+    header = image.source.metadata.get("fits_header")
+    if header is None:
+        return None
+    return next((float(header[k]) for k in keys if isinstance(header.get(k), int | float)), None)
+
+
+def photometry_for(image: Image, options: TaskOptions) -> losses.Photometry:
+    """How the image's [0,1] values map to electrons: its stored range, gain and offset."""
+    gain = options.gain if options.gain is not None else _header_value(image, GAIN_KEYS)
+    read_noise = options.read_noise if options.read_noise is not None \
+        else _header_value(image, READ_NOISE_KEYS)
+    return losses.Photometry(value_range=image.source.value_range, gain=gain or 1.0,
+                             offset=options.offset or 0.0, read_noise=read_noise or 0.0)
+
+
+def datafit_for(image: Image, options: TaskOptions) -> DataFit:
+    """The data-fit term of the options' noise model; Poisson refuses negative data without --offset."""
+    if options.noise == "gaussian":
+        return losses.gaussian
+    photometry = photometry_for(image, options)
+    if options.noise == "poisson" and options.offset is None:
+        lo, hi = photometry.value_range
+        finite = image.data[np.isfinite(image.data)]
+        smallest = lo + float(finite.min()) * (hi - lo) if finite.size else 0.0
+        if smallest < 0:
+            raise DipbatchError(image.source.path, f"has negative values (down to {smallest:g}), which "
+                                                   "are not photon counts: pass --offset (the stored "
+                                                   "value of zero light) or use --noise poisson-gaussian")
+    term = losses.poisson if options.noise == "poisson" else losses.poisson_gaussian
+    return partial(term, photometry=photometry)
+
+
+# ------------------------------------------------------------------------------------- estimates
+
+
+def finish_estimate(image: Image, problem: Problem, estimate: np.ndarray,
+                    options: TaskOptions) -> Image:
+    """The output image: what the fit must not change is put back, and the alpha plane follows.
+
+    Non-finite pixels keep their stored values (but inpainting fills them, like holes); inpainting
+    keeps the known pixels as they were; super-resolution enlarges the alpha plane with the image.
+    """
+    data, source = image.data, image.source
+    if options.task == "sr":
+        factor = estimate.shape[-1] // data.shape[-1]
+        alpha = None if source.alpha is None else np.kron(
+            source.alpha, np.ones((factor, factor), source.alpha.dtype))
+        return Image(estimate.astype(np.float32), replace(source, alpha=alpha, height=estimate.shape[1],
+                                                          width=estimate.shape[2]))
+    if options.task == "inpaint":
+        known = np.broadcast_to(problem.weight.numpy() > 0, data.shape) if problem.weight is not None \
+            else np.ones(data.shape, bool)
+        filled = np.where(known, data, estimate).astype(np.float32)
+        if options.mask is None and source.alpha is not None:  # the holes were transparent
+            source = replace(source, alpha=np.full_like(source.alpha, _opaque(source.alpha)))
+        return Image(filled, source)
+    return Image(np.where(np.isfinite(data), estimate, data).astype(np.float32), source)
+
+
+def _opaque(alpha: np.ndarray) -> float | int:
+    return 1.0 if alpha.dtype.kind == "f" else int(np.iinfo(alpha.dtype).max)
