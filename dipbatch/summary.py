@@ -125,15 +125,16 @@ def summarize_dataset(dataset: str, images: Sequence[str], layout: Layout,
                       provisional: bool = False) -> list[Row]:
     """Build and write ``results/<dataset>/summary.tsv``; return its rows.
 
-    ``provisional`` summaries (written after a failed run) get a modification time of the epoch,
-    so that Snakemake sees the summary as older than its inputs and rebuilds it from the rule as
-    soon as every image has succeeded.
+    ``provisional`` summaries (written after a failed run) get a modification time one second
+    after the epoch, so that Snakemake sees the summary as older than its inputs and rebuilds it
+    from the rule as soon as every image has succeeded. Not 0: Snakemake reads an output time of 0
+    as "unknown" and then never compares it with the inputs.
     """
     rows = build_rows(dataset, images, layout)
     target = layout.summary(dataset)
     write_summary(target, rows)
     if provisional:
-        os.utime(target, (0, 0))
+        os.utime(target, (1, 1))
     return rows
 
 

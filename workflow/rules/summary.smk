@@ -6,8 +6,8 @@
 
 rule summary:
     input:
-        images=lambda wildcards: restored_images(wildcards.dataset),
-        sidecars=lambda wildcards: restored_sidecars(wildcards.dataset),
+        # The sidecars stand for the restored images: restore writes both, or neither.
+        lambda wildcards: restored_sidecars(wildcards.dataset),
     output:
         LAYOUT.summary("{dataset}"),
     log:
