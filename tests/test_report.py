@@ -1,0 +1,328 @@
+"""The per-dataset HTML quality report: its parts, the `dipbatch report` command, and the reports a
+tiny real workflow run writes (after a failure, after the fix, and through `snakemake --report`)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from click.testing import CliRunner
+from PIL import Image
+
+from dipbatch.cli import main
+from dipbatch.imageio import read_image
+from dipbatch.metrics import psnr, ssim
+from dipbatch.report import pictures, plots
+from dipbatch.report.render import duration, number, sort_value
+from dipbatch.summary import Row, write_summary
+from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
+
+DATASET = "photos"
+IMAGES = ["a.png", "broken.png", "sub/b.tif"]  # the summary's (natural) order
+ITERATIONS = 8
+
+
+# --- reading the report back --------------------------------------------------------------------
+
+
+class TableReader(HTMLParser):
+    """The body rows of one table of the report: per cell, its `data-sort` value and its text."""
+
+    def __init__(self, table_id: str) -> None:
+        super().__init__()
+        self.table_id, self.inside, self.in_body = table_id, False, False
+        self.rows: list[list[dict[str, str]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        attributes = dict(attrs)
+        if tag == "table" and attributes.get("id") == self.table_id:
+            self.inside = True
+        elif self.inside and tag == "tbody":
+            self.in_body = True
+        elif self.in_body and tag == "tr":
+            self.rows.append([])
+        elif self.in_body and tag == "td":
+            self.rows[-1].append({"sort": attributes.get("data-sort") or "", "text": ""})
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "table" and self.inside:
+            self.inside = self.in_body = False
+
+    def handle_data(self, data: str) -> None:
+        if self.in_body and self.rows and self.rows[-1]:
+            self.rows[-1][-1]["text"] += data
+
+
+def table(html: str, table_id: str = "images") -> list[list[dict[str, str]]]:
+    reader = TableReader(table_id)
+    reader.feed(html)
+    for cell in (c for row in reader.rows for c in row):
+        cell["text"] = " ".join(cell["text"].split())
+    return reader.rows
+
+
+def picture_sources(html: str) -> dict[str, str]:
+    """The `src` of every picture, by its `alt` text."""
+    return {alt: src for src, alt in re.findall(r'<img [^>]*src="([^"]+)"[^>]* alt="([^"]*)"', html)}
+
+
+def decoded(src: str) -> Image.Image:
+    import base64
+
+    header, _, payload = src.partition(",")
+    assert header in ("data:image/png;base64", "data:image/jpeg;base64"), header
+    picture = Image.open(io.BytesIO(base64.b64decode(payload)))
+    picture.load()
+    return picture
+
+
+# --- pictures and plots -----------------------------------------------------------------------------
+
+
+def test_detailed_window_finds_the_textured_patch():
+    image = np.full((3, 80, 120), 0.5)
+    image[:, 40:60, 70:100] += np.random.default_rng(0).normal(0, 0.2, (3, 20, 30))
+    top, left, h, w = pictures.detailed_window(image, 24)
+    assert (h, w) == (24, 24)
+    assert 36 <= top <= 40 + 20 - 24 + 4 and 66 <= left <= 100 - 24 + 4
+    assert pictures.detailed_window(image[:, :10, :16], 24) == (0, 0, 10, 16)
+
+
+def test_display_window_stretches_a_dim_frame_but_not_a_photo():
+    dim = star_field(48, 48, seed=3) / 65535  # a 16-bit frame using under 1 % of its range
+    lo, hi = pictures.display_window(dim)
+    assert 0 < lo < hi < 0.01
+    assert pictures.display_window(scene(48, 48, 3, seed=1)) == (0.0, 1.0)
+    assert pictures.to_display(dim, (lo, hi)).max() == 255
+
+
+def test_to_display_keeps_colour_drops_alpha_and_shows_nan_as_black():
+    rgba = np.ones((4, 5, 6), np.float32)
+    assert pictures.to_display(rgba).shape == (5, 6, 3)
+    gray = np.full((1, 5, 6), 0.5, np.float32)
+    gray[0, 0, 0] = np.nan
+    shown = pictures.to_display(gray)
+    assert shown.shape == (5, 6) and shown[0, 0] == 0 and shown[1, 1] == 128
+
+
+def png(payload: bytes | None) -> Image.Image:
+    assert payload is not None and payload.startswith(b"\x89PNG")
+    return Image.open(io.BytesIO(payload))
+
+
+def test_curves_plot_needs_a_curve_and_draws_the_stopping_panel_when_recorded():
+    loss = [[i, 1 / i] for i in range(1, 50)]
+    assert plots.curves_plot({}) is None
+    assert plots.curves_plot({"loss_curve": "not a curve"}) is None
+    one = png(plots.curves_plot({"loss_curve": loss, "stop_iteration": 30}))
+    two = png(plots.curves_plot({"loss_curve": loss, "stop_iteration": 30,
+                                 "stop_curve": [[i, 0.1] for i in range(10, 50)],
+                                 "stop_curve_name": "windowed variance"}))
+    assert two.height > one.height  # a second panel
+
+
+def test_spectral_plot_degrades_to_nothing_on_missing_or_malformed_fields():
+    good = {"band_edges": [0, 0.125, 0.25, 0.375, 0.5], "iterations": [25, 50, 75],
+            "energy": [[0.2, 0.1, 0.0, 0.0], [0.6, 0.3, 0.1, 0.0], [0.9, 0.7, 0.4, 0.2]]}
+    assert png(plots.spectral_plot({"spectral": good, "stop_iteration": 60, "cutoff_frequency": 0.3}))
+    assert plots.spectral_plot({}) is None
+    assert plots.spectral_plot({"spectral": {**good, "energy": [[1.0]]}}) is None
+    assert plots.spectral_plot({"spectral": {"iterations": [1]}}) is None
+
+
+def test_cell_formats():
+    assert number(0.123456) == "0.1235" and number(None) == "" and number(float("inf")) == "∞"
+    assert sort_value(float("inf")) == "Infinity" and sort_value(float("nan")) == "" and sort_value(3) == "3"
+    assert duration(5.25) == "5.25 s" and duration(125) == "2 min 05 s" and duration(7380) == "2 h 03 min"
+
+
+# --- the command on hand-made results ----------------------------------------------------------------
+
+
+def save_png(path: Path, data: np.ndarray) -> None:
+    """A C×H×W float image in [0,1] as an 8-bit PNG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.round(np.clip(data, 0, 1) * 255).astype(np.uint8)
+    Image.fromarray(pixels[0] if pixels.shape[0] == 1 else np.moveaxis(pixels, 0, -1)).save(path)
+
+
+def test_report_of_an_old_sidecar_without_curves(tmp_path):
+    """A sidecar with only the fields of the first dipbatch still gives a report, without plots."""
+    results = tmp_path / "results" / "old"
+    save_png(tmp_path / "in" / "x.png", add_gaussian_noise(scene(40, 40, 3, seed=4), 0.1, seed=5))
+    save_png(results / "x.png", scene(40, 40, 3, seed=4))
+    (results / "x.png.json").write_text(json.dumps({
+        "input": str(tmp_path / "in" / "x.png"), "iterations": 100, "stop_iteration": 100,
+        "stop_reason": "fixed", "wall_time_s": 3.5}))
+    write_summary(results / "summary.tsv", [Row(image="x.png", status="ok", output=str(results / "x.png"))])
+    out = tmp_path / "old.html"
+    proc = CliRunner().invoke(main, ["report", str(results), "-o", str(out)])
+    assert proc.exit_code == 0, proc.output
+    html = out.read_text()
+    assert [row[1]["text"] for row in table(html)] == ["x.png"]
+    assert "loss and stopping curves" not in html and "spectral band" not in html
+    shown = picture_sources(html)
+    assert decoded(shown["x.png before"]).size == decoded(shown["x.png after"]).size == (40, 40)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["no/such/results"], "no/such/results: is not a results folder"),
+    (["{results}", "--config", "{config}"], "has no dataset 'empty' under datasets:"),
+    (["{results}", "--reference", "no/such/ref"], "no/such/ref: --reference: is not a folder"),
+])
+def test_bad_input_is_one_error_line(tmp_path, args, message):
+    results = tmp_path / "empty"
+    results.mkdir()
+    write_summary(results / "summary.tsv", [])
+    config = tmp_path / "config.yaml"
+    config.write_text("datasets:\n  other:\n    input: x\n")
+    argv = [a.format(results=results, config=config) for a in args]
+    proc = CliRunner().invoke(main, ["report", *argv])
+    assert proc.exit_code == 1
+    assert proc.output.count("\n") == 1 and proc.output.startswith("error: ")
+    assert message in proc.output
+
+
+def test_results_without_a_summary_are_refused(tmp_path):
+    proc = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert proc.exit_code == 1 and "has no summary.tsv" in proc.output
+
+
+# --- a tiny real workflow run -------------------------------------------------------------------------
+
+
+def make_inputs(work: Path) -> None:
+    """Two noisy images with clean references (an RGB photo, a dim 16-bit star field) and a corrupt one."""
+    clean_photo = scene(40, 48, 3, seed=1)
+    save_png(work / "data" / "noisy" / "a.png", add_gaussian_noise(clean_photo, 0.1, seed=2))
+    save_png(work / "data" / "clean" / "a.png", clean_photo)
+    stars = star_field(32, 40, seed=3)
+    for folder, counts in (("noisy", add_poisson_noise(stars, seed=4)), ("clean", np.round(stars))):
+        path = work / "data" / folder / "sub" / "b.tif"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tifffile.imwrite(path, counts[0].astype(np.uint16))
+    (work / "data" / "noisy" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a PNG at all")
+    (work / "config.yaml").write_text(
+        f"threads: 1\ndevice: cpu\ndatasets:\n  {DATASET}:\n    input: data/noisy\n"
+        f"    reference: data/clean\n    preset: tiny\n    iterations: {ITERATIONS}\n")
+
+
+def workflow_reports(tmp_path_factory) -> Path:
+    """A workdir after three snakemake runs, made once per test session (the browser test shares it).
+
+    1. `--keep-going` with a corrupt image: the onerror handler writes the report, kept as
+       `after-failure.html`; 2. the image is fixed and the workflow rerun: the rule rewrites it;
+    3. `snakemake --report snake.html`.
+    """
+    from test_workflow import copy_workflow, snakemake
+
+    work = tmp_path_factory.getbasetemp() / "report-workflow"
+    if (work / "done").exists():
+        return work
+    shutil.rmtree(work, ignore_errors=True)
+    copy_workflow(work)
+    make_inputs(work)
+    report = work / "results" / DATASET / "report.html"
+    proc = snakemake(work, "--keep-going", check=False)
+    assert proc.returncode != 0 and report.is_file(), proc.stdout + proc.stderr
+    shutil.copy2(report, work / "after-failure.html")
+    save_png(work / "data" / "noisy" / "broken.png", add_gaussian_noise(scene(40, 48, 3, seed=6), 0.1))
+    snakemake(work)
+    snakemake(work, "--report", "snake.html")
+    (work / "done").touch()
+    return work
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return workflow_reports(tmp_path_factory)
+
+
+def column(rows: list[list[dict[str, str]]], index: int, key: str = "text") -> list[str]:
+    return [row[index][key] for row in rows]
+
+
+@pytest.mark.slow
+def test_report_after_a_failure_lists_it_with_its_error_and_log(work):
+    html = (work / "after-failure.html").read_text()
+    assert (work / "after-failure.html").stat().st_mtime == 1  # provisional: the rule rebuilds it
+    rows = table(html)
+    assert column(rows, 1) == IMAGES
+    assert column(rows, 4) == ["ok", "failed", "ok"]
+    header = re.search(r'<ul class="facts" id="overview">(.*?)</ul>', html, re.S).group(1)
+    assert re.search(r"<b>2</b> images done", header) and re.search(r"<b>1</b> failed", header)
+    (failure,) = table(html, "failures")
+    assert failure[0]["text"] == "broken.png"
+    assert failure[2]["text"].startswith("error: ") and "broken.png" in failure[2]["text"]
+    log = failure[3]["text"]
+    assert log == f"logs/{DATASET}/restore/broken.png.log" and (work / log).is_file()
+
+
+@pytest.mark.slow
+def test_report_rule_rebuilds_the_report_once_every_image_succeeded(work):
+    report = work / "results" / DATASET / "report.html"
+    html = report.read_text()
+    assert report.stat().st_mtime > 1
+    assert (work / "logs" / DATASET / "report.log").read_text().strip().endswith("3 images")
+    rows = table(html)
+    assert column(rows, 4) == ["ok", "ok", "ok"]
+    assert 'id="failures"' not in html
+    sidecar = json.loads((work / "results" / DATASET / "a.png.json").read_text())
+    assert column(rows, 7, "sort")[0] == str(sidecar["iterations"])
+    assert float(column(rows, 10, "sort")[0]) == sidecar["wall_time_s"]
+    assert float(column(rows, 5, "sort")[0]) == pytest.approx(sidecar["sigma_input"])
+
+
+@pytest.mark.slow
+def test_report_scores_against_the_reference(work):
+    rows = {row[1]["text"]: row for row in table((work / "results" / DATASET / "report.html").read_text())}
+    for image in ("a.png", "sub/b.tif"):
+        reference = read_image(work / "data" / "clean" / image).data
+        noisy = read_image(work / "data" / "noisy" / image).data
+        restored = read_image(work / "results" / DATASET / image).data
+        cells = [float(c["sort"]) for c in rows[image][11:15]]
+        assert cells == pytest.approx([psnr(reference, noisy), psnr(reference, restored),
+                                       ssim(reference, noisy), ssim(reference, restored)], rel=1e-9)
+    assert [c["sort"] for c in rows["broken.png"][11:15]] == ["", "", "", ""]  # no reference
+
+
+@pytest.mark.slow
+def test_report_is_self_contained(work):
+    html = (work / "results" / DATASET / "report.html").read_text()
+    assert "default-src 'none'" in html  # the browser refuses any fetch
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    sources = picture_sources(html)
+    for image in IMAGES:  # the crop is left out when the image is smaller than the crop
+        for picture in ("before", "after", "loss and stopping curves"):
+            assert decoded(sources[f"{image} {picture}"]).width > 0
+    star = np.asarray(decoded(sources["sub/b.tif after"]).convert("L"))
+    assert star.max() > 200  # the dim 16-bit frame is stretched for display
+
+
+@pytest.mark.slow
+def test_report_command_on_workflow_results_with_pictures_beside(work, tmp_path, monkeypatch):
+    monkeypatch.chdir(work)
+    out = tmp_path / "beside.html"
+    proc = CliRunner().invoke(main, ["report", f"results/{DATASET}", "-o", str(out),
+                                     "--config", "config.yaml", "--beside"])
+    assert proc.exit_code == 0, proc.output
+    html = out.read_text()
+    assert "PSNR after" in html and "preset: tiny" in html  # reference and config from --config
+    sources = picture_sources(html).values()
+    assert sources and not any(s.startswith("data:") for s in sources)
+    for src in sources:
+        assert src.startswith("beside_files/") and Image.open(tmp_path / src).width > 0
+
+
+@pytest.mark.slow
+def test_snakemake_report_includes_images_and_quality_reports(work):
+    html = (work / "snake.html").read_text()
+    assert "Quality reports" in html and "Restored images" in html
+    assert "Deep Image Prior" in html  # the workflow description
