@@ -11,9 +11,12 @@ from typing import Any, NoReturn
 import click
 
 from dipbatch import __version__
+from dipbatch.astro import AstroOptions, astro_cli_options
 from dipbatch.errors import DipbatchError
 from dipbatch.report.command import report
+from dipbatch.stopping import StopOptions, stop_cli_options
 from dipbatch.tasks import TaskOptions, task_cli_options
+from dipbatch.tiling import TilingOptions, tiling_cli_options
 
 EXIT_DATA_ERROR = 1
 
@@ -69,6 +72,9 @@ def _output_pairs(inputs: tuple[Path, ...], output: Path) -> list[tuple[Path, Pa
               help="Output file; with several inputs, an output folder (created if missing). "
                    "The format follows its suffix. A JSON sidecar OUTPUT.json is written beside it.")
 @task_cli_options
+@stop_cli_options
+@astro_cli_options
+@tiling_cli_options
 @click.option("--preset", default="paper", show_default=True,
               type=click.Choice(["paper", "fast", "tiny"]),
               help="paper: the paper's recipe (3000 iterations); fast: a smaller net for CPUs and "
@@ -102,7 +108,9 @@ def restore(inputs: tuple[Path, ...], output: Path, preset: str, iterations: int
 
     if threads:
         torch.set_num_threads(threads)
-    options = RestoreOptions(task=TaskOptions.from_cli(groups), preset=preset, iterations=iterations,
+    options = RestoreOptions(task=TaskOptions.from_cli(groups), stop=StopOptions.from_cli(groups),
+                             astro=AstroOptions.from_cli(groups), tiling=TilingOptions.from_cli(groups),
+                             preset=preset, iterations=iterations,
                              seed=seed, device=device, output_dtype=output_dtype,
                              overwrite=overwrite, checkpoint_every=checkpoint_every,
                              show_progress=not quiet, debug=debug)

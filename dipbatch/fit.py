@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -23,6 +23,20 @@ from dipbatch.stopping import FixedStop, Stopper
 DataFit = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 ProgressHook = Callable[[int, int, list[float]], None]
 CheckpointHook = Callable[[dict[str, Any]], None]
+
+
+
+class Observer(Protocol):
+    """Something that watches the fit (e.g. the spectral recorder) without steering it."""
+
+    def observe(self, iteration: int, output: torch.Tensor, smoothed: torch.Tensor) -> None: ...
+
+    def record(self, k: int, stop_iteration: int) -> dict[str, Any]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
 
 BLOWUP_FACTOR = 10 ** 0.5  # a loss 3.16× its recent level: the original's 5 dB drop, on the loss
 
@@ -87,7 +101,8 @@ class Fitter:
 
     def __init__(self, problems: list[Problem], preset: Preset, seeds: list[int],
                  device: torch.device | str = "cpu", stopper: Stopper | None = None,
-                 iterations: int | None = None, check_every: int = 50) -> None:
+                 iterations: int | None = None, check_every: int = 50,
+                 observers: list[Observer] | None = None) -> None:
         sizes = {(p.size, p.channels) for p in problems}
         if len(sizes) != 1:
             raise ValueError(f"a batch needs one estimate size and channel count, got {sizes}")
@@ -113,6 +128,7 @@ class Fitter:
         self.observations = [p.observation.to(self.device) for p in problems]
         self.weights = [None if p.weight is None else p.weight.to(self.device) for p in problems]
         self.stopper: Stopper = stopper or FixedStop(self.members)
+        self.observers = observers or []
         self.iteration = 0
         self.ema: torch.Tensor | None = None
         self.loss_log = torch.zeros(self.cap, self.members, device=self.device)
@@ -169,6 +185,8 @@ class Fitter:
         self.loss_log[self.iteration] = member_losses.detach()
         self.iteration += 1
         self.stopper.observe(self.iteration, out, self.ema)
+        for observer in self.observers:
+            observer.observe(self.iteration, out, self.ema)
         return member_losses.detach()
 
     # ---- the loop ---------------------------------------------------------------------------
@@ -205,8 +223,14 @@ class Fitter:
             final_loss=float(log[-1]) if len(log) else math.nan,
             loss_curve=curve,
             restores=self.restores[k],
-            record=self.stopper.record(k),
+            record=self._record(k),
         )
+
+    def _record(self, k: int) -> dict[str, Any]:
+        record = self.stopper.record(k)
+        for observer in self.observers:
+            record.update(observer.record(k, self.stopper.stop_iteration[k]))
+        return record
 
     # ---- blow-up guard ------------------------------------------------------------------------
     def _take_snapshot(self) -> dict[str, Any]:
@@ -272,6 +296,7 @@ class Fitter:
             "good_level": self._good_level,
             "snapshot": self._snapshot,
             "stopper": self.stopper.state_dict(),
+            "observers": [o.state_dict() for o in self.observers],
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -286,3 +311,5 @@ class Fitter:
         self._good_level = list(state["good_level"])
         self._snapshot = state["snapshot"]
         self.stopper.load_state_dict(state["stopper"])
+        for observer, saved in zip(self.observers, state["observers"], strict=True):
+            observer.load_state_dict(saved)

@@ -6,7 +6,7 @@ import hashlib
 import json
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from dipbatch import __version__
+from dipbatch.astro import AstroOptions, Frame, check_astro_options, prepare
 from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from dipbatch.errors import DipbatchError
 from dipbatch.fit import FitResult, Fitter, Problem
@@ -22,7 +23,12 @@ from dipbatch.metrics import noise_sigma
 from dipbatch.presets import Preset
 from dipbatch.progress import progress_bar
 from dipbatch.sidecar import sha256_of, write_sidecar
+from dipbatch.spectral import SpectralRecorder
+from dipbatch.stopping import FixedStop, MonteCarloSure, StopOptions, Stopper, WindowedVariance
 from dipbatch.tasks import TaskOptions, build_problem, finish_estimate, make_problem, task_preset
+from dipbatch.tiling import TileCheckpoints, TilePlan, TilingOptions, fit_tiled
+
+SURE_EPSILON = 1e-3  # the Monte-Carlo divergence step, on the [0,1] scale
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,9 @@ class RestoreOptions:
     """Everything that decides a restoration's result, plus how to run it."""
 
     task: TaskOptions = field(default_factory=TaskOptions)
+    stop: StopOptions = field(default_factory=StopOptions)
+    astro: AstroOptions = field(default_factory=AstroOptions)
+    tiling: TilingOptions = field(default_factory=TilingOptions)
     preset: str = "paper"
     iterations: int | None = None
     seed: int = 0
@@ -82,44 +91,56 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> li
     """Restore every (input, output) pair; a bad file fails only its own outcome."""
     device = resolve_device(options.device)
     preset = task_preset(options.task, options.preset, options.iterations)
+    check_astro_options(options.astro, options.task.noise)
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
     loaded: list[tuple[Outcome, Image, Problem]] = []
+    frames: dict[Path, Frame] = {}  # by output: the image as read, and how to map the fit back
     for outcome in outcomes:
         try:
             check_output(outcome.input, outcome.output, options.overwrite)
-            image = read_image(outcome.input)
-            loaded.append((outcome, image, build_problem(image, options.task)))
+            frame = prepare(read_image(outcome.input, hdu=options.astro.hdu_key), options.astro)
+            loaded.append((outcome, frame.observed, build_problem(frame.observed, options.task)))
+            frames[outcome.output] = frame
         except DipbatchError as exc:
             if options.debug:
                 raise
             outcome.error = str(exc)
     groups: dict[tuple, list[tuple[Outcome, Image, Problem]]] = defaultdict(list)
     for item in loaded:
-        groups[(item[2].size, item[2].channels)].append(item)
+        tiled = options.tiling.applies(item[2].size)  # a tiled frame is fitted on its own
+        groups[(item[2].size, item[2].channels, item[0].output if tiled else None)].append(item)
     for group in groups.values():
-        _fit_group(group, preset, options, device)
+        _fit_group(group, frames, preset, options, device)
     return outcomes
 
 
-def _fit_group(group: list[tuple[Outcome, Image, Problem]], preset: Preset,
+def _fit_group(group: list[tuple[Outcome, Image, Problem]], frames: dict[Path, Frame], preset: Preset,
                options: RestoreOptions, device: torch.device) -> None:
-    """Fit images of one size together, then write each output and sidecar."""
+    """Fit images of one size together (or one large frame in tiles), then write outputs and sidecars."""
     started = time.perf_counter()
     digests = [sha256_of(o.input) for o, _, _ in group]
-    fitter = Fitter([p for _, _, p in group], preset, [options.seed] * len(group), device)
     ckpt = checkpoint_path(group[0][0].output)
     key = _job_key(digests, preset, options)
-    state = load_checkpoint(ckpt, key)
-    if state is not None:
-        fitter.load_state_dict(state)
     label = group[0][0].input.name + (f" +{len(group) - 1}" if len(group) > 1 else "")
-    with progress_bar(label, fitter.cap, options.show_progress) as hook:
-        results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
-                             checkpoint_every=options.checkpoint_every)
+    if options.tiling.applies(group[0][2].size):
+        results, notes, tiles = _fit_tiles(group, preset, options, device, label, ckpt, key)
+    else:
+        fitter, notes = _make_fitter(group, preset, options, device)
+        state = load_checkpoint(ckpt, key)
+        if state is not None:
+            fitter.load_state_dict(state)
+            notes = [{**note, "resumed_from_iteration": state["iteration"]} for note in notes]
+        with progress_bar(label, fitter.cap, options.show_progress) as hook:
+            results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
+                                 checkpoint_every=options.checkpoint_every)
+        tiles = None
     wall = (time.perf_counter() - started) / len(group)
-    for (outcome, image, problem), digest, result in zip(group, digests, results, strict=True):
-        finished = finish_estimate(image, problem, result.estimate, options.task)
+    for (outcome, image, problem), digest, result, note in zip(group, digests, results, notes, strict=False):
+        frame = frames[outcome.output]
+        finished = finish_estimate(frame.image, problem, frame.to_image(result.estimate), options.task)
         record = _record(outcome, image, digest, result, preset, options, device, wall, len(group))
+        record.update(note)
+        record.update(frame.record())
         try:
             write_image(outcome.output, finished.data, finished.source, dtype=options.output_dtype,
                         history=f"dipbatch {__version__}: {options.task.task}, preset {preset.name}")
@@ -129,11 +150,84 @@ def _fit_group(group: list[tuple[Outcome, Image, Problem]], preset: Preset,
         write_sidecar(outcome.output, record)
         outcome.record = record
     remove_checkpoint(ckpt)
+    if tiles is not None:
+        tiles.remove()
+
+
+def _fit_tiles(group: list[tuple[Outcome, Image, Problem]], preset: Preset, options: RestoreOptions,
+               device: torch.device, label: str, ckpt: Path,
+               key: str) -> tuple[list[FitResult], list[dict[str, Any]], TileCheckpoints]:
+    """Fit the group's one large frame tile by tile, each batch of tiles as `_make_fitter` builds it."""
+    (outcome, image, problem), = group
+    plan = TilePlan(problem.size, options.tiling)
+    tiles = TileCheckpoints(ckpt, key, plan)
+    notes: list[dict[str, Any]] = []
+
+    def make_fitter(problems: list[Problem]) -> Fitter:
+        fitter, batch_notes = _make_fitter([(outcome, image, p) for p in problems], preset, options, device)
+        notes[:] = batch_notes[:1]
+        return fitter
+
+    with progress_bar(label, len(plan.batches), options.show_progress) as hook:
+        result = fit_tiled(problem, plan, make_fitter, tiles, hook, options.checkpoint_every)
+    return [result], notes or [{"stop_rule": options.stop.stop}], tiles
+
+
+def _make_fitter(group: list[tuple[Outcome, Image, Problem]], preset: Preset, options: RestoreOptions,
+                 device: torch.device) -> tuple[Fitter, list[dict[str, Any]]]:
+    """The Fitter with the chosen stopping rule and the spectral recorder; notes go to the sidecars."""
+    problems = [p for _, _, p in group]
+    stop = options.stop
+    cap = options.iterations or preset.fit.iterations
+    window, patience, min_start = stop.resolved(cap)
+    notes: list[dict[str, Any]] = [{"stop_rule": stop.stop} for _ in problems]
+    shape = (problems[0].channels, *problems[0].size)
+    stopper: Stopper
+    if stop.stop == "fixed":
+        stopper = FixedStop(len(problems))
+    elif stop.stop == "auto":
+        stopper = WindowedVariance(len(problems), cap, window, patience, min_start, shape, device,
+                                   seed=options.seed)
+    else:
+        problems, stopper = _sure_twins(group, cap, patience, min_start, options, device, notes)
+    observations = torch.stack([p.observation for p in problems])
+    observers = [SpectralRecorder(observations.to(device), cap)] \
+        if observations.shape[-2:] == torch.Size(problems[0].size) else []
+    fitter = Fitter(problems, preset, [options.seed] * len(problems), device, stopper, cap,
+                    observers=observers)
+    return fitter, notes
+
+
+def _sure_twins(group: list[tuple[Outcome, Image, Problem]], cap: int, patience: int, min_start: int,
+                options: RestoreOptions, device: torch.device,
+                notes: list[dict[str, Any]]) -> tuple[list[Problem], Stopper]:
+    """SURE fits each image twice, on y and on y + εb, to estimate the divergence."""
+    if options.task.task != "denoise":
+        raise DipbatchError("--stop sure", "SURE stopping needs the denoise task (Gaussian noise)")
+    problems = [p for _, _, p in group]
+    sigmas = []
+    for (_, image, _), note in zip(group, notes, strict=True):
+        lo, hi = image.source.value_range
+        if options.stop.sigma is not None:
+            sigma, how = options.stop.sigma / (hi - lo), "given"
+        else:
+            sigma, how = noise_sigma(image.data) or 0.0, "estimated"
+        sigmas.append(max(sigma, 1e-4))
+        note.update(sure_sigma=sigma * (hi - lo), sure_sigma_source=how)
+    gen = torch.Generator().manual_seed(options.seed + 2)
+    probes = torch.stack([torch.randn(p.observation.shape, generator=gen) for p in problems])
+    epsilon = SURE_EPSILON
+    twins = [replace(p, observation=p.observation + epsilon * b)
+             for p, b in zip(problems, probes, strict=True)]
+    stopper = MonteCarloSure(len(problems), cap, patience, min_start,
+                             torch.stack([p.observation for p in problems]), probes, sigmas, epsilon, device)
+    return problems + twins, stopper
 
 
 def _job_key(digests: list[str], preset: Preset, options: RestoreOptions) -> str:
     """What a checkpoint must match to be resumed: the same inputs, recipe and seed."""
-    payload = json.dumps([digests, preset.to_dict(), asdict(options.task), options.seed],
+    payload = json.dumps([digests, preset.to_dict(), asdict(options.task), asdict(options.stop),
+                          asdict(options.astro), asdict(options.tiling), options.iterations, options.seed],
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -147,7 +241,9 @@ def _record(outcome: Outcome, image: Image, digest: str, result: FitResult, pres
         "output": str(outcome.output),
         "task": options.task.task,
         "preset": preset.name,
-        "params": {"task_options": asdict(options.task), "preset": preset.to_dict(),
+        "params": {"task_options": asdict(options.task), "stop_options": asdict(options.stop),
+                   "astro_options": asdict(options.astro), "tiling_options": asdict(options.tiling),
+                   "preset": preset.to_dict(),
                    "output_dtype": options.output_dtype},
         "seed": options.seed,
         "device": str(device),

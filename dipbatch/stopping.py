@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+import click
 import torch
 
 
@@ -69,3 +72,223 @@ class FixedStop:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         pass
+
+
+class _MinimumRule:
+    """Track a per-member criterion on the device; stop a member `patience` iterations after its minimum.
+
+    The estimate returned is the smoothed output snapshotted at the minimum, never the last iterate.
+    No minimum is accepted before `min_start` (early false minima are a known failure), and a stopped
+    member's choice is frozen.
+    """
+
+    name = ""
+    rule = "auto"
+
+    def __init__(self, members: int, cap: int, patience: int, min_start: int,
+                 device: torch.device) -> None:
+        self.members = members
+        self.patience = patience
+        self.min_start = min_start
+        self.stopped = [False] * members
+        self.stop_iteration = [0] * members
+        self.stop_reason = [""] * members
+        self.curve = torch.full((cap, members), float("nan"), device=device)
+        self.best_value = torch.full((members,), float("inf"), device=device)
+        self.best_iteration = torch.zeros(members, dtype=torch.long, device=device)
+        self.frozen = torch.zeros(members, dtype=torch.bool, device=device)
+        self.best: torch.Tensor | None = None
+        self._final: torch.Tensor | None = None
+
+    def value(self, iteration: int, output: torch.Tensor, smoothed: torch.Tensor) -> torch.Tensor | None:
+        """The criterion per member (K,), or None while it is not yet defined."""
+        raise NotImplementedError
+
+    def observe(self, iteration: int, output: torch.Tensor, smoothed: torch.Tensor) -> None:
+        if self.best is None:
+            self.best = smoothed.clone()
+        value = self.value(iteration, output, smoothed)
+        if value is None:
+            return
+        self.curve[iteration - 1] = value
+        accept = (value < self.best_value) & ~self.frozen & (iteration >= self.min_start)
+        self.best_value = torch.where(accept, value, self.best_value)
+        self.best_iteration = torch.where(accept, iteration, self.best_iteration)
+        self.best = torch.where(accept[:, None, None, None], smoothed, self.best)
+
+    def poll(self, iteration: int) -> None:
+        best = self.best_iteration.tolist()
+        for k, at in enumerate(best):
+            if not self.stopped[k] and at > 0 and iteration - at >= self.patience:
+                self._stop(k, at, f"{self.rule}: {self.name} minimum at iteration {at}, "
+                                  f"none lower in the next {self.patience}")
+
+    def _stop(self, k: int, at: int, reason: str) -> None:
+        self.stopped[k] = True
+        self.stop_iteration[k] = at
+        self.stop_reason[k] = reason
+        self.frozen[k] = True
+
+    def finish(self, iteration: int, smoothed: torch.Tensor) -> None:
+        self._final = smoothed.clone()
+        best = self.best_iteration.tolist()
+        for k, at in enumerate(best):
+            if self.stopped[k]:
+                continue
+            if at > 0:
+                self._stop(k, at, f"cap: reached {iteration} iterations; lowest {self.name} "
+                                  f"at iteration {at}")
+            else:
+                self._stop(k, iteration, f"cap: reached {iteration} iterations with no {self.name} "
+                                         "minimum after the warm-up")
+
+    def estimate(self, k: int) -> torch.Tensor:
+        assert self._final is not None, "estimate() before finish()"
+        if int(self.best_iteration[k]) > 0 and self.best is not None:
+            return self.best[k]
+        return self._final[k]
+
+    def record(self, k: int) -> dict[str, Any]:
+        values = self.curve[:, k].cpu()
+        done = int((~torch.isnan(values)).nonzero().max()) + 1 if (~torch.isnan(values)).any() else 0
+        stride = max(1, done // 300)
+        curve = [(i + 1, float(values[i])) for i in range(0, done, stride) if not torch.isnan(values[i])]
+        return {"stop_curve": curve, "stop_curve_name": self.name,
+                "stop_settings": {"patience": self.patience, "min_start": self.min_start}}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self._state_keys()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for key in self._state_keys():
+            setattr(self, key, state[key])
+
+    def _state_keys(self) -> tuple[str, ...]:
+        return ("stopped", "stop_iteration", "stop_reason", "curve", "best_value",
+                "best_iteration", "frozen", "best")
+
+
+class WindowedVariance(_MinimumRule):
+    """ES-WMV (Wang et al., arXiv 2112.06074): the per-pixel variance of the output over a sliding
+    window, averaged over pixels, with running sums on the device. A fixed random subset of at most
+    `subset` values per image keeps memory O(window × subset) whatever the image size."""
+
+    name = "windowed variance"
+
+    def __init__(self, members: int, cap: int, window: int, patience: int, min_start: int,
+                 shape: tuple[int, ...], device: torch.device, subset: int = 65536, seed: int = 0):
+        super().__init__(members, cap, patience, min_start, device)
+        self.window = window
+        n = int(torch.tensor(shape).prod())
+        self.index: torch.Tensor | None = None
+        if n > subset:
+            gen = torch.Generator().manual_seed(seed)
+            self.index = torch.randperm(n, generator=gen)[:subset].to(device)
+        width = min(n, subset)
+        self.buffer = torch.zeros(window, members, width, device=device)
+        self.sum1 = torch.zeros(members, width, dtype=torch.float64, device=device)
+        self.sum2 = torch.zeros_like(self.sum1)
+
+    def value(self, iteration: int, output: torch.Tensor, smoothed: torch.Tensor) -> torch.Tensor | None:
+        x = output.reshape(self.members, -1).float()
+        if self.index is not None:
+            x = x[:, self.index]
+        slot = (iteration - 1) % self.window
+        if iteration > self.window:
+            old = self.buffer[slot].double()
+            self.sum1 -= old
+            self.sum2 -= old * old
+        self.buffer[slot] = x
+        xd = x.double()
+        self.sum1 += xd
+        self.sum2 += xd * xd
+        if iteration < self.window:
+            return None
+        mean = self.sum1 / self.window
+        return (self.sum2 / self.window - mean * mean).clamp_min(0).mean(1).float()
+
+    def _state_keys(self) -> tuple[str, ...]:
+        return (*super()._state_keys(), "buffer", "sum1", "sum2")
+
+
+class MonteCarloSure(_MinimumRule):
+    """SURE for Gaussian noise of known σ, with the divergence by Monte Carlo (Ramani et al. 2008).
+
+    The fit is a deterministic map y ↦ x_t(y) for a fixed seed, so each image is fitted twice in one
+    batch: on y and on y + ε·b (same seed). Members K..2K-1 are those twins.
+    SURE_t = ‖y − x_t‖²/n − σ² + 2σ²/n · bᵀ(x_t(y + εb) − x_t(y))/ε.
+    """
+
+    name = "SURE"
+    rule = "sure"
+
+    def __init__(self, images: int, cap: int, patience: int, min_start: int,
+                 observations: torch.Tensor, probes: torch.Tensor, sigmas: list[float],
+                 epsilon: float, device: torch.device) -> None:
+        super().__init__(2 * images, cap, patience, min_start, device)
+        self.images = images
+        self.observations = observations.to(device)
+        self.probes = probes.to(device)
+        self.sigma2 = torch.tensor(sigmas, device=device) ** 2
+        self.epsilon = epsilon
+
+    def value(self, iteration: int, output: torch.Tensor, smoothed: torch.Tensor) -> torch.Tensor | None:
+        k = self.images
+        x, twin = smoothed[:k].float(), smoothed[k:].float()
+        n = x[0].numel()
+        fit = ((self.observations - x) ** 2).reshape(k, -1).mean(1)
+        div = (self.probes * (twin - x)).reshape(k, -1).sum(1) / self.epsilon
+        sure = fit - self.sigma2 + 2 * self.sigma2 * div / n
+        return torch.cat([sure, sure])  # a twin stops with its image
+
+    def poll(self, iteration: int) -> None:
+        super().poll(iteration)
+        for k in range(self.images):
+            if self.stopped[k] and not self.stopped[k + self.images]:
+                self._stop(k + self.images, self.stop_iteration[k], self.stop_reason[k])
+
+
+@dataclass(frozen=True)
+class StopOptions:
+    """How a fit decides to stop. Unset window/patience/warm-up scale with the iteration cap."""
+
+    stop: str = "auto"  # "auto" (ES-WMV) | "fixed" | "sure"
+    window: int | None = None
+    patience: int | None = None
+    min_start: int | None = None
+    sigma: float | None = None  # Gaussian noise σ in the image's stored units, for `sure`
+
+    @classmethod
+    def from_cli(cls, values: dict[str, Any]) -> StopOptions:
+        return cls(**{f.name: values.pop(f.name) for f in fields(cls) if f.name in values})
+
+    def resolved(self, cap: int) -> tuple[int, int, int]:
+        """(window, patience, min_start) for an iteration cap: 100/500/300 at the paper's 3000."""
+        window = self.window or max(10, min(100, cap // 10))
+        patience = self.patience or max(25, cap // 6)
+        min_start = self.min_start if self.min_start is not None else cap // 10
+        return window, patience, min_start
+
+
+def stop_cli_options(command: Callable) -> Callable:
+    """The `dipbatch restore` options that choose the stopping rule."""
+    options = [
+        click.option("--stop", default="auto", show_default=True,
+                     type=click.Choice(["auto", "fixed", "sure"]),
+                     help="auto: stop at the minimum of the output's windowed variance (ES-WMV); "
+                          "fixed: run exactly --iterations; sure: Gaussian denoising, stop at the "
+                          "minimum of a Monte-Carlo SURE estimate of the MSE (twice the compute). "
+                          "--iterations is the cap of every rule."),
+        click.option("--window", type=click.IntRange(min=2),
+                     help="auto: the variance window (default: cap/10, at most 100)."),
+        click.option("--patience", type=click.IntRange(min=1),
+                     help="auto/sure: stop this many iterations after the minimum (default: cap/6)."),
+        click.option("--min-start", type=click.IntRange(min=0),
+                     help="auto/sure: accept no minimum before this iteration (default: cap/10)."),
+        click.option("--sigma", type=click.FloatRange(min=0, min_open=True),
+                     help="sure: the noise σ in the image's units (e.g. 25 for 8-bit); "
+                          "default: estimated from the image and recorded."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

@@ -1,0 +1,134 @@
+"""Stopping rules on scripted curves, the variance and SURE criteria, and a real auto-stopped fit."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from dipbatch.fit import Fitter, Problem
+from dipbatch.metrics import psnr
+from dipbatch.presets import get_preset
+from dipbatch.spectral import SpectralRecorder, band_index, band_power, cutoff
+from dipbatch.stopping import StopOptions, WindowedVariance, _MinimumRule
+
+CPU = torch.device("cpu")
+
+
+class Scripted(_MinimumRule):
+    """A rule whose criterion is a given curve; the 'image' at step t is the constant t."""
+
+    name = "scripted"
+
+    def __init__(self, curve: list[float], patience: int, min_start: int) -> None:
+        super().__init__(1, len(curve), patience, min_start, CPU)
+        self.script = curve
+
+    def value(self, iteration: int, output: torch.Tensor, smoothed: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([self.script[iteration - 1]])
+
+
+def drive(rule: Scripted, check_every: int = 10) -> Scripted:
+    """Feed the rule as the fit loop does: observe every step, decide at check points."""
+    cap = len(rule.script)
+    t = 0
+    while t < cap and not rule.stopped[0]:
+        t += 1
+        frame = torch.full((1, 1, 2, 2), float(t))
+        rule.observe(t, frame, frame)
+        if t % check_every == 0:
+            rule.poll(t)
+    rule.finish(t, torch.full((1, 1, 2, 2), float(t)))
+    return rule
+
+
+def valley(n: int, at: int) -> list[float]:
+    return [1.0 + ((t - at) / n) ** 2 for t in range(1, n + 1)]
+
+
+def test_clear_valley_stops_after_patience_and_returns_the_minimum() -> None:
+    rule = drive(Scripted(valley(1000, 300), patience=100, min_start=50))
+    assert rule.stopped == [True] and rule.stop_iteration == [300]
+    assert rule.stop_reason[0].startswith("auto: scripted minimum at iteration 300")
+    assert float(rule.estimate(0)[0, 0, 0]) == 300.0  # the snapshot at the minimum, not the last iterate
+
+
+def test_false_dip_inside_the_warm_up_is_ignored() -> None:
+    curve = valley(1000, 600)
+    for t in range(20, 40):
+        curve[t] = 0.1  # a deep, early false minimum
+    rule = drive(Scripted(curve, patience=100, min_start=100))
+    assert rule.stop_iteration == [600]
+    unguarded = drive(Scripted(curve, patience=100, min_start=0))
+    assert unguarded.stop_iteration[0] < 50  # the guard is what saves it
+
+
+def test_flat_curve_hits_the_cap() -> None:
+    rule = drive(Scripted([1.0 - 1e-6 * t for t in range(500)], patience=100, min_start=0))
+    assert rule.stopped == [True]
+    assert rule.stop_reason[0].startswith("cap: reached 500 iterations")
+
+
+def test_windowed_variance_equals_the_direct_formula() -> None:
+    torch.manual_seed(0)
+    frames = torch.rand(40, 2, 1, 3, 3)
+    rule = WindowedVariance(2, 40, window=8, patience=5, min_start=0, shape=(1, 3, 3), device=CPU)
+    for t in range(1, 41):
+        rule.observe(t, frames[t - 1], frames[t - 1])
+    for t in (8, 20, 40):
+        window = frames[t - 8:t].reshape(8, 2, -1)
+        direct = window.var(0, unbiased=False).mean(-1)
+        assert torch.allclose(rule.curve[t - 1], direct, atol=1e-6)
+    assert math.isnan(float(rule.curve[6, 0]))  # undefined until the window is full
+
+
+def test_variance_on_a_pixel_subset_for_large_images() -> None:
+    rule = WindowedVariance(1, 10, window=4, patience=5, min_start=0, shape=(3, 300, 300),
+                            device=CPU, subset=1000)
+    assert rule.buffer.shape == (4, 1, 1000)
+
+
+def test_defaults_scale_with_the_cap() -> None:
+    assert StopOptions().resolved(3000) == (100, 500, 300)
+    assert StopOptions(window=20, patience=7, min_start=0).resolved(3000) == (20, 7, 0)
+
+
+def test_spectral_bands_and_cutoff() -> None:
+    index = band_index(32, 32)
+    assert int(index.min()) == 0 and int(index.max()) == 7
+    rng = np.random.default_rng(0)
+    white = torch.from_numpy(rng.normal(size=(1, 1, 32, 32)).astype(np.float32))
+    power = band_power(white, index)[0]
+    assert (power > 0).all()
+    smooth = torch.nn.functional.avg_pool2d(white, 5, 1, 2)
+    ratio = (band_power(smooth, index) / band_power(white, index))[0]
+    assert ratio[0] > 0.5 > ratio[-1]  # a blur keeps low bands and removes high ones
+    assert cutoff(ratio.tolist(), [b / 16 for b in range(9)]) == pytest.approx(
+        next(b / 16 for b, v in enumerate(ratio.tolist()) if v < 0.5))
+
+
+def test_auto_stop_on_a_real_fit_is_close_to_the_best_iterate(clean_rgb: np.ndarray,
+                                                              noisy_rgb: np.ndarray) -> None:
+    cap = 700
+    preset = get_preset("denoise", "tiny", iterations=cap)
+    observation = torch.from_numpy(noisy_rgb)
+    rule = WindowedVariance(1, cap, window=50, patience=100, min_start=70, shape=(3, 64, 64),
+                            device=CPU)
+    spectral = SpectralRecorder(observation[None], cap)
+    fitter = Fitter([Problem(observation)], preset, [0], stopper=rule, observers=[spectral])
+    best = -math.inf
+    while fitter.iteration < cap and not rule.stopped[0]:
+        fitter.step()
+        best = max(best, psnr(clean_rgb, fitter.ema[0].numpy()))
+        if fitter.iteration % 50 == 0:
+            rule.poll(fitter.iteration)
+    rule.finish(fitter.iteration, fitter.ema)
+    result = fitter._result(0)
+    assert result.stop_reason.startswith("auto:"), result.stop_reason
+    assert fitter.iteration < cap
+    assert psnr(clean_rgb, result.estimate) > best - 1.0
+    assert result.record["stop_curve_name"] == "windowed variance"
+    assert len(result.record["spectral"]["energy"]) == fitter.iteration // 25
+    assert result.record["cutoff_frequency"] is not None
