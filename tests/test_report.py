@@ -325,4 +325,5 @@ def test_report_command_on_workflow_results_with_pictures_beside(work, tmp_path,
 def test_snakemake_report_includes_images_and_quality_reports(work):
     html = (work / "snake.html").read_text()
     assert "Quality reports" in html and "Restored images" in html
-    assert "Deep Image Prior" in html  # the workflow description
+    assert "no downloaded weights were used" in html  # the workflow description
+    assert f"results/{DATASET}/report.html" in html and f"results/{DATASET}/sub/b.tif" in html
