@@ -96,7 +96,45 @@ def _scaled_box(box: tuple[int, int, int, int], source: tuple[int, ...], target:
     return (int(top * fy), int(left * fx), max(1, round(h * fy)), max(1, round(w * fx)))
 
 
+def _store(view: ImageView, assets: Assets, name: str, pixels: np.ndarray, lossless: bool,
+           zoom: int = 1) -> None:
+    payload, mime, suffix = ((pictures.encode_png(pixels), "image/png", "png") if lossless
+                             else (pictures.encode_jpeg(pixels), "image/jpeg", "jpg"))
+    src = assets.add(f"{view.entry.index:05d}-{name}.{suffix}", payload, mime)
+    height, width = pixels.shape[:2]
+    view.pictures[name] = Picture(src, width * zoom, height * zoom, zoom)
+
+
+def _add_pictures(view: ImageView, before: np.ndarray | None, after: np.ndarray, assets: Assets) -> None:
+    """Thumbnails, before/after views and crops of the most detailed region, on one display scale."""
+    window = pictures.display_window(before if before is not None else after)
+    view.stretch = window if window != (0.0, 1.0) else None
+    view.crop_box = pictures.detailed_window(after, CROP_PX)
+    for side, data in (("before", before), ("after", after)):
+        if data is None:
+            continue
+        shown = pictures.to_display(data, window)
+        _store(view, assets, f"thumb_{side}", pictures.shrink(shown, THUMB_PX), lossless=False)
+        full = pictures.shrink(shown, VIEW_PX)
+        zoom = _zoom(full, VIEW_PX)
+        _store(view, assets, f"view_{side}", full, lossless=zoom > 1, zoom=zoom)  # magnified: no JPEG
+        if view.crop_box[2:] != after.shape[-2:]:  # a crop of the whole image would repeat the view
+            detail = pictures.crop(shown, _scaled_box(view.crop_box, after.shape[-2:], data.shape[-2:]))
+            _store(view, assets, f"crop_{side}", detail, lossless=True,
+                   zoom=max(2, _zoom(detail, 2 * CROP_PX)))
+
+
+def _add_plots(view: ImageView, assets: Assets) -> None:
+    for name, plot in (("curves", plots.curves_plot), ("spectral", plots.spectral_plot)):
+        png = plot(view.record)
+        if png is not None:
+            width, height = pictures.png_size(png)
+            src = assets.add(f"{view.entry.index:05d}-{name}.png", png, "image/png")
+            view.pictures[name] = Picture(src, width, height)
+
+
 def image_view(entry: Entry, locations: Locations, assets: Assets) -> ImageView:
+    """Read one image's input, output and reference once; make everything the report shows of it."""
     view = ImageView(entry)
     if not entry.ok:
         return view
@@ -105,42 +143,16 @@ def image_view(entry: Entry, locations: Locations, assets: Assets) -> ImageView:
         return view
     before = _load(entry.input, "input", view.notes)
     view.shape = after.shape[-2:]
-    window = pictures.display_window(before if before is not None else after)
-    view.stretch = window if window != (0.0, 1.0) else None
-    view.crop_box = pictures.detailed_window(after, CROP_PX)
-    stem = f"{entry.index:05d}"
-
-    def store(name: str, pixels: np.ndarray, lossless: bool, zoom: int = 1) -> None:
-        payload, mime, suffix = ((pictures.encode_png(pixels), "image/png", "png") if lossless
-                                 else (pictures.encode_jpeg(pixels), "image/jpeg", "jpg"))
-        height, width = pixels.shape[:2]
-        src = assets.add(f"{stem}-{name}.{suffix}", payload, mime)
-        view.pictures[name] = Picture(src, width * zoom, height * zoom, zoom)
-
-    for side, data in (("before", before), ("after", after)):
-        if data is None:
-            continue
-        shown = pictures.to_display(data, window)
-        store(f"thumb_{side}", pictures.shrink(shown, THUMB_PX), lossless=False)
-        full = pictures.shrink(shown, VIEW_PX)
-        zoom = _zoom(full, VIEW_PX)
-        store(f"view_{side}", full, lossless=zoom > 1, zoom=zoom)  # magnified: no JPEG blocks
-        if view.crop_box[2:] != after.shape[-2:]:  # a crop of the whole image would repeat the view
-            detail = pictures.crop(shown, _scaled_box(view.crop_box, after.shape[-2:], data.shape[-2:]))
-            store(f"crop_{side}", detail, lossless=True, zoom=max(2, _zoom(detail, 2 * CROP_PX)))
+    _add_pictures(view, before, after, assets)
     reference = locations.reference_of(entry.image)
     if reference is not None:
         view.scores = _scores(_load(reference, "reference", view.notes), before, after)
-    for name, plot in (("curves", plots.curves_plot), ("spectral", plots.spectral_plot)):
-        png = plot(view.record)
-        if png is not None:
-            width, height = pictures.png_size(png)
-            view.pictures[name] = Picture(assets.add(f"{stem}-{name}.png", png, "image/png"), width, height)
+    _add_plots(view, assets)
     return view
 
 
 def write_report(locations: Locations, output: Path, *, config: dict[str, Any] | None = None,
-                 beside: bool = False, title: str | None = None) -> list[ImageView]:
+                 beside: bool = False) -> list[ImageView]:
     """Write the dataset's HTML report to `output` (atomically); return what it shows per image.
 
     `beside` puts the pictures in a folder next to the report instead of inline.
@@ -151,6 +163,6 @@ def write_report(locations: Locations, output: Path, *, config: dict[str, Any] |
     assets: Assets = FolderAssets(output) if beside else InlineAssets()
     views = [image_view(entry, locations, assets) for entry in entries]
     summary = overview(locations.dataset, entries)
-    render_report(output, title=title or f"dipbatch report: {summary.dataset}", overview=summary,
+    render_report(output, title=f"dipbatch report: {summary.dataset}", overview=summary,
                   views=views, config=config, has_reference=locations.reference is not None)
     return views
