@@ -18,9 +18,10 @@ import numpy as np
 
 from dipbatch.astro.masks import read_bad_pixels, sigma_clip_mask
 from dipbatch.astro.stretch import STRETCHES, Stretch, fit_stretch
+from dipbatch.errors import DipbatchError
 from dipbatch.imageio import Image
 
-__all__ = ["AstroOptions", "Frame", "astro_cli_options", "prepare"]
+__all__ = ["AstroOptions", "Frame", "astro_cli_options", "check_astro_options", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,13 @@ def astro_cli_options(command: Callable) -> Callable:
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def check_astro_options(options: AstroOptions, noise: str) -> None:
+    """Refuse combinations that cannot work, with a one-line error."""
+    if options.stretch == "asinh" and noise != "gaussian":
+        raise DipbatchError("--stretch asinh", f"--noise {noise} counts photons, which needs linear "
+                                               "data: use --stretch linear (or none)")
 
 
 @dataclass
