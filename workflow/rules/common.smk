@@ -37,11 +37,12 @@ def validate_config(config):
     try:
         validate(config, "../schemas/config.schema.yaml")
     except WorkflowError as exc:
-        errors = [a for a in exc.args if isinstance(a, jsonschema.ValidationError)]
-        if not errors:
+        # snakemake.utils.validate raises its WorkflowError while handling the schema error.
+        error = exc.__context__
+        if not isinstance(error, jsonschema.ValidationError):
             raise
         raise WorkflowError(
-            f"Invalid configuration: {_config_key(errors[0])}: {errors[0].message}"
+            f"Invalid configuration: {_config_key(error)}: {error.message}"
         ) from None
     for name, dataset in config["datasets"].items():
         for key in ("input", "reference"):

@@ -1,0 +1,154 @@
+"""The workflow on a real (one-node) SLURM cluster, through the SLURM executor plugin.
+
+`.ci/run` starts the cluster with tests/slurm/start_cluster.sh; contributors without root can set
+DIPBATCH_NO_SLURM=1 to skip this module. Otherwise a cluster that is not up is a failure, not a
+skip. The node has no GPU, so tests/slurm/bin's sbatch/srun shims record the GPU flags the
+workflow asked for and strip them before calling the real commands.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dipbatch.summary import read_summary
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[1]
+SHIMS = REPO / "tests" / "slurm" / "bin"
+IMAGES = ["one.png", "sub/two.png", "sub/three.png"]
+
+
+def cluster_state() -> str:
+    if not shutil.which("sinfo"):
+        return "sinfo is not installed"
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True,
+                              timeout=20)
+    except subprocess.TimeoutExpired:
+        return "sinfo timed out"
+    states = proc.stdout.split()
+    if proc.returncode != 0 or not any(s in ("idle", "mixed", "allocated") for s in states):
+        return f"no usable node (sinfo: {proc.stdout.strip() or proc.stderr.strip()})"
+    return ""
+
+
+def require_cluster() -> None:
+    if os.environ.get("DIPBATCH_NO_SLURM") == "1":
+        pytest.skip("DIPBATCH_NO_SLURM=1: no SLURM cluster on this machine")
+    problem = cluster_state()
+    if problem:
+        pytest.fail(f"the SLURM test cluster is not up ({problem}); "
+                    "start it with: sudo bash tests/slurm/start_cluster.sh", pytrace=False)
+
+
+def run_on_slurm(work: Path, images: list[str], *profiles: Path) -> tuple[str, str]:
+    """Run the workflow on `images` in `work` with the slurm profile, the test override and
+    `profiles`; return Snakemake's output and the shims' record of sbatch/srun calls."""
+    work.mkdir(parents=True)
+    shutil.copytree(REPO / "workflow", work / "workflow",
+                    ignore=shutil.ignore_patterns("demo", "__pycache__"))
+    rng = np.random.default_rng(0)
+    for rel in images:
+        path = work / "data" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(path)
+    (work / "config.yaml").write_text(
+        "threads: 1\ndevice: cpu\ndatasets:\n"
+        "  d:\n    input: data\n    preset: tiny\n    iterations: 4\n")
+    shim_log = work / "shim_calls.log"
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(SHIMS), str(Path(sys.executable).parent), env["PATH"]])
+    env["SHIM_LOG"] = str(shim_log)
+    env.pop("SNAKEMAKE_PROFILE", None)
+    cmd = [sys.executable, "-m", "snakemake",
+           "--profile", str(REPO / "profiles" / "slurm"),
+           "--profile", str(REPO / "tests" / "slurm" / "profile")]
+    for profile in profiles:
+        cmd += ["--profile", str(profile)]
+    proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=540)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    return output, shim_log.read_text() if shim_log.exists() else ""
+
+
+def slurm_job_ids(work: Path, images: list[str]) -> list[str]:
+    ids = []
+    for rel in images:
+        log = (work / "logs" / "d" / "restore" / f"{rel}.log").read_text()
+        m = re.search(r"SLURM job (\d+)", log)
+        assert m, log
+        ids.append(m.group(1))
+    return ids
+
+
+@pytest.fixture(scope="module")
+def slurm_run(tmp_path_factory):
+    require_cluster()
+    work = tmp_path_factory.mktemp("slurm") / "work"
+    output, calls = run_on_slurm(work, IMAGES)
+    return work, output, calls
+
+
+def test_outputs_exist(slurm_run):
+    work, _, _ = slurm_run
+    for rel in IMAGES:
+        out = work / "results" / "d" / rel
+        with Image.open(out) as im:
+            assert im.size == (16, 16)
+        assert (work / "results" / "d" / f"{rel}.json").is_file()
+    rows = read_summary(work / "results" / "d" / "summary.tsv")
+    assert [r["status"] for r in rows] == ["ok"] * len(IMAGES)
+
+
+def test_jobs_ran_under_slurm(slurm_run):
+    work, _, _ = slurm_run
+    assert len(set(slurm_job_ids(work, IMAGES))) == len(IMAGES)  # one SLURM job per image
+
+
+def test_restore_jobs_asked_for_one_gpu(slurm_run):
+    _, _, calls = slurm_run
+    sbatch = [line for line in calls.splitlines() if line.startswith("sbatch ")]
+    restore = [line for line in sbatch if "rule_restore" in line]
+    assert len(restore) == len(IMAGES), calls
+    for line in restore:
+        assert "--gpus=1" in line.split()
+        assert re.search(r"(^| )-p gpu( |$)", line)
+        assert re.search(r"--mem \d+", line) and re.search(r"-t \d+", line)
+    # The summary rule is local: only restore jobs went to SLURM.
+    assert len(sbatch) == len(IMAGES)
+    # Inside each job the jobstep plugin asked srun for the GPU too.
+    assert any(line.startswith("srun ") and "--gpus=1" in line for line in calls.splitlines())
+
+
+def packing_profile(dest: Path) -> Path:
+    """The packing block of profiles/slurm/config.yaml, uncommented, as its own profile."""
+    lines = (REPO / "profiles" / "slurm" / "config.yaml").read_text().splitlines()
+    start = lines.index("# groups:")
+    block = [line[2:] for line in lines[start:] if line.startswith("# ")]
+    dest.mkdir(parents=True)
+    (dest / "config.yaml").write_text("\n".join(block) + "\n")
+    return dest
+
+
+def test_packed_images_share_one_slurm_job_and_one_gpu(tmp_path):
+    require_cluster()
+    images = ["p1.png", "p2.png", "p3.png"]
+    profile = packing_profile(tmp_path / "pack")
+    assert "group-components" in (profile / "config.yaml").read_text()
+    _, calls = run_on_slurm(tmp_path / "work", images, profile)
+    for rel in images:
+        assert (tmp_path / "work" / "results" / "d" / rel).is_file()
+    assert len(set(slurm_job_ids(tmp_path / "work", images))) == 1
+    sbatch = [line for line in calls.splitlines() if line.startswith("sbatch ")]
+    assert len(sbatch) == 1, calls
+    assert "--gpus=1" in sbatch[0].split()  # not 3: the images take turns on one GPU
