@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from dipbatch import __version__
-from dipbatch.astro import AstroOptions, Frame, check_astro_options, prepare
+from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from dipbatch.errors import DipbatchError
 from dipbatch.fit import FitResult, Fitter, Problem
@@ -25,7 +25,7 @@ from dipbatch.progress import progress_bar
 from dipbatch.sidecar import sha256_of, write_sidecar
 from dipbatch.spectral import SpectralRecorder
 from dipbatch.stopping import FixedStop, MonteCarloSure, StopOptions, Stopper, WindowedVariance
-from dipbatch.tasks import TaskOptions, build_problem, finish_estimate, make_problem, task_preset
+from dipbatch.tasks import TaskOptions, finish_estimate, make_problem, task_preset
 from dipbatch.tiling import TileCheckpoints, TilePlan, TilingOptions, fit_tiled
 
 SURE_EPSILON = 1e-3  # the Monte-Carlo divergence step, on the [0,1] scale
@@ -91,7 +91,6 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> li
     """Restore every (input, output) pair; a bad file fails only its own outcome."""
     device = resolve_device(options.device)
     preset = task_preset(options.task, options.preset, options.iterations)
-    check_astro_options(options.astro, options.task.noise)
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
     loaded: list[tuple[Outcome, Image, Problem]] = []
     frames: dict[Path, Frame] = {}  # by output: the image as read, and how to map the fit back
@@ -99,7 +98,7 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> li
         try:
             check_output(outcome.input, outcome.output, options.overwrite)
             frame = prepare(read_image(outcome.input, hdu=options.astro.hdu_key), options.astro)
-            loaded.append((outcome, frame.observed, build_problem(frame.observed, options.task)))
+            loaded.append((outcome, frame.observed, frame.problem(options.task)))
             frames[outcome.output] = frame
         except DipbatchError as exc:
             if options.debug:

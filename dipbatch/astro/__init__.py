@@ -2,9 +2,11 @@
 
 `prepare` turns an image as read into what the fit observes: stretched into [0,1] by one window
 for the whole frame (so all its tiles share it), with bad samples (a mask file, a sigma clip) and
-blank ones set to NaN, which the loss leaves out. `Frame.to_image` maps the fit's estimate back to
-the input's scale and copies the protected samples (star cores, anything above the window) from the
-input verbatim, so their photometry is exact.
+blank ones set to NaN, which the loss leaves out. `Frame.problem` builds the task's problem on it;
+photon-noise losses see the stretch undone, so they count photons whatever the stretch.
+`Frame.to_image` maps the fit's estimate back to the input's scale and copies the protected
+samples (star cores, anything above the window) from the input verbatim, so their photometry is
+exact.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import numpy as np
 
 from dipbatch.astro.masks import read_bad_pixels, sigma_clip_mask
 from dipbatch.astro.stretch import STRETCHES, Stretch, fit_stretch
-from dipbatch.errors import DipbatchError
+from dipbatch.fit import Problem
 from dipbatch.imageio import Image
+from dipbatch.tasks import TaskOptions, build_problem, datafit_for
 
-__all__ = ["AstroOptions", "Frame", "astro_cli_options", "check_astro_options", "prepare"]
+__all__ = ["AstroOptions", "Frame", "astro_cli_options", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -75,13 +78,6 @@ def astro_cli_options(command: Callable) -> Callable:
     return command
 
 
-def check_astro_options(options: AstroOptions, noise: str) -> None:
-    """Refuse combinations that cannot work, with a one-line error."""
-    if options.stretch == "asinh" and noise != "gaussian":
-        raise DipbatchError("--stretch asinh", f"--noise {noise} counts photons, which needs linear "
-                                               "data: use --stretch linear (or none)")
-
-
 @dataclass
 class Frame:
     """An image as read, the image the fit observes, and how to map the fit's estimate back."""
@@ -91,6 +87,15 @@ class Frame:
     stretch: Stretch | None = None
     passthrough: np.ndarray | None = None  # C×H×W: samples copied verbatim from the input
     bad: np.ndarray | None = None  # C×H×W: samples the fit ignored and the output fills in
+
+    def problem(self, options: TaskOptions) -> Problem:
+        """The task's problem on the observed image; a photon-noise loss gets the asinh undone."""
+        problem = build_problem(self.observed, options)
+        if options.noise == "gaussian" or self.stretch is None or self.stretch.kind == "linear":
+            return problem  # a linear stretch is already in `observed`'s value range
+        photons, inverse = datafit_for(self.image, options), self.stretch.inverse
+        return replace(problem, datafit=lambda predicted, observed, weight: photons(
+            inverse(predicted), inverse(observed), weight))
 
     def to_image(self, estimate: np.ndarray) -> np.ndarray:
         """The fit's estimate on the input's [0,1] scale, with the protected samples put back."""

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
+
+Values = np.ndarray | torch.Tensor
 
 STRETCHES = ("none", "linear", "asinh")
 WINDOW_PERCENTILES = (0.5, 99.99)  # DIPL's window for HST frames; samples above it pass through
@@ -32,18 +35,22 @@ class Stretch:
         x = np.asarray(x, np.float64)
         return x if self.kind == "linear" else np.arcsinh((x - self.sky) / self.beta)
 
-    def _g_inverse(self, g: np.ndarray) -> np.ndarray:
-        return g if self.kind == "linear" else self.sky + self.beta * np.sinh(g)
+    @property
+    def _ends(self) -> tuple[float, float]:
+        return float(self._g(self.lo)), float(self._g(self.hi))
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """Image scale to fit scale: lo -> 0, hi -> 1, not clipped (float64)."""
-        g0, g1 = self._g(self.lo), self._g(self.hi)
+        g0, g1 = self._ends
         return (self._g(x) - g0) / (g1 - g0)
 
-    def inverse(self, y: np.ndarray) -> np.ndarray:
-        """Fit scale back to the image scale (float64)."""
-        g0, g1 = self._g(self.lo), self._g(self.hi)
-        return self._g_inverse(g0 + np.asarray(y, np.float64) * (g1 - g0))
+    def inverse(self, y: Values) -> Values:
+        """Fit scale back to the image scale: float64 for arrays; tensors keep their type (and grad)."""
+        g0, g1 = self._ends
+        g = g0 + (y if isinstance(y, torch.Tensor) else np.asarray(y, np.float64)) * (g1 - g0)
+        if self.kind == "linear":
+            return g
+        return self.sky + self.beta * (torch.sinh(g) if isinstance(g, torch.Tensor) else np.sinh(g))
 
     def in_units(self, value_range: tuple[float, float]) -> dict[str, float | str]:
         """The stretch in the image's stored units, for the sidecar."""
