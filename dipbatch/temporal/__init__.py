@@ -1,0 +1,7 @@
+"""Video and frame sequences: temporal consistency after per-frame restoration.
+
+sequence (frames in natural order, checks), video (PyAV decode/encode), flow (DIS flow, occlusion,
+warping), metrics (warping error, flicker), dvp (Deep Video Prior pass), flowfilter (flow-guided
+filter), run (one sequence end to end), report (its table, record and plot), warmstart (the restore
+options that chain frames), cli (the commands).
+"""

@@ -1,0 +1,90 @@
+"""Deep Video Prior (Lei, Xing, Chen, NeurIPS 2020): one small net per sequence removes flicker.
+
+The net learns to map each input frame I_t to its per-frame result P_t, one frame per step, frames
+in order, with an L1 loss. What the per-frame results share across frames is learned first; what
+flickers (details each frame's fit chose on its own) is not, because the same net cannot map
+similar inputs to disagreeing outputs until it starts to overfit. So it is stopped early, after a
+fixed number of epochs, as the paper does, and its predictions are the consistent frames.
+
+The net is the DIP skip encoder-decoder (a U-Net with a 1×1 skip at every scale), built with
+random weights from a seed: no downloaded weights (the paper's VGG perceptual loss is left out).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dipbatch.fit import _pad_to
+from dipbatch.nets import NetSpec, build_generator, canvas_size
+
+EpochHook = Callable[[int, int, float], None]
+
+
+@dataclass(frozen=True)
+class DVPOptions:
+    """The DVP recipe. The paper runs Adam at lr 1e-4 for 25 epochs over videos of hundreds of
+    frames; a short sequence gets few steps per epoch, so the step size is larger and, unless
+    `epochs` is given, the epochs are enough for about STEPS steps (and at least MIN_EPOCHS)."""
+
+    epochs: int | None = None
+    lr: float = 3e-3
+    features: int = 16  # channels at the finest scale; doubled at each of the coarser two
+    seed: int = 2020
+
+    STEPS = 120
+    MIN_EPOCHS = 5
+
+    def epochs_for(self, frames: int) -> int:
+        return self.epochs or max(self.MIN_EPOCHS, math.ceil(self.STEPS / max(frames, 1)))
+
+    def net_spec(self) -> NetSpec:
+        widths = (self.features, 2 * self.features, 4 * self.features)
+        return NetSpec(channels_down=widths, channels_up=widths, channels_skip=(self.features,) * 3,
+                       upsample=("bilinear",) * 3)
+
+
+def _as_input(frame: np.ndarray, size: tuple[int, int], canvas: tuple[int, int]) -> torch.Tensor:
+    """An input frame as a 1×C×H×W tensor on the net's canvas, resized to the results' size first."""
+    x = torch.from_numpy(np.nan_to_num(np.asarray(frame, np.float32)))
+    if tuple(x.shape[-2:]) != size:
+        x = torch.nn.functional.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0]
+    return _pad_to(x, canvas)[None]
+
+
+def deep_video_prior(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
+                     options: DVPOptions = DVPOptions(), device: torch.device | str = "cpu",
+                     progress: EpochHook | None = None) -> list[np.ndarray]:
+    """The consistent frames (C×H×W float32 in [0,1]) for input frames and their per-frame results."""
+    device = torch.device(device)
+    channels_in = int(np.asarray(inputs[0]).shape[0])
+    channels_out, height, width = np.asarray(targets[0]).shape
+    spec = options.net_spec()
+    canvas = canvas_size(spec, height, width)
+    top, left = (canvas[0] - height) // 2, (canvas[1] - width) // 2
+    net = build_generator(spec, channels_in, channels_out, [options.seed]).to(device)
+    net.train()  # one frame per step: BatchNorm normalises each frame by its own statistics
+    xs = [_as_input(f, (height, width), canvas).to(device) for f in inputs]
+    ys = [torch.from_numpy(np.nan_to_num(np.asarray(f, np.float32)))[None].to(device) for f in targets]
+    opt = torch.optim.Adam(net.parameters(), lr=options.lr)
+
+    def predict(x: torch.Tensor) -> torch.Tensor:
+        return net(x)[:, :, top:top + height, left:left + width]
+
+    epochs = options.epochs_for(len(xs))
+    for epoch in range(1, epochs + 1):
+        total = torch.zeros((), device=device)
+        for x, y in zip(xs, ys, strict=True):
+            opt.zero_grad(set_to_none=True)
+            loss = (predict(x) - y).abs().mean()
+            loss.backward()
+            opt.step()
+            total += loss.detach()
+        if progress:
+            progress(epoch, epochs, float(total) / len(xs))
+    with torch.no_grad():
+        return [predict(x)[0].float().cpu().numpy() for x in xs]
