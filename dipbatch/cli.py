@@ -16,6 +16,7 @@ from dipbatch.errors import DipbatchError
 from dipbatch.report.command import report
 from dipbatch.stopping import StopOptions, stop_cli_options
 from dipbatch.tasks import TaskOptions, task_cli_options
+from dipbatch.temporal.cli import extract_frames, temporal
 from dipbatch.tiling import TilingOptions, tiling_cli_options
 
 EXIT_DATA_ERROR = 1
@@ -136,3 +137,5 @@ def presets(task: str | None) -> None:
 
 
 main.add_command(report)
+main.add_command(temporal)
+main.add_command(extract_frames)
