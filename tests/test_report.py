@@ -19,7 +19,8 @@ from PIL import Image
 from dipbatch.cli import main
 from dipbatch.imageio import read_image
 from dipbatch.metrics import psnr, ssim
-from dipbatch.report import pictures, plots
+from dipbatch.report import build, pictures, plots
+from dipbatch.report.collect import Locations
 from dipbatch.report.render import duration, number, sort_value
 from dipbatch.summary import Row, write_summary
 from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
@@ -128,6 +129,15 @@ def test_curves_plot_needs_a_curve_and_draws_the_stopping_panel_when_recorded():
     assert two.height > one.height  # a second panel
 
 
+def test_long_curves_are_thinned_keeping_spikes_and_the_minimum():
+    x = np.arange(1, 3001, dtype=float)
+    y = 1 / x
+    y[1234] = 50.0  # a blow-up the guard undid
+    tx, ty = plots._thin(x, y)
+    assert len(tx) <= 2 * plots.MAX_POINTS and np.all(np.diff(tx) > 0)
+    assert 50.0 in ty and ty.min() == y.min() and tx[0] == 1 and tx[-1] == 3000
+
+
 def test_spectral_plot_degrades_to_nothing_on_missing_or_malformed_fields():
     good = {"band_edges": [0, 0.125, 0.25, 0.375, 0.5], "iterations": [25, 50, 75],
             "energy": [[0.2, 0.1, 0.0, 0.0], [0.6, 0.3, 0.1, 0.0], [0.9, 0.7, 0.4, 0.2]]}
@@ -153,8 +163,8 @@ def save_png(path: Path, data: np.ndarray) -> None:
     Image.fromarray(pixels[0] if pixels.shape[0] == 1 else np.moveaxis(pixels, 0, -1)).save(path)
 
 
-def test_report_of_an_old_sidecar_without_curves(tmp_path):
-    """A sidecar with only the fields of the first dipbatch still gives a report, without plots."""
+def old_results(tmp_path: Path) -> Path:
+    """A results folder of one image whose sidecar has only the fields of the first dipbatch."""
     results = tmp_path / "results" / "old"
     save_png(tmp_path / "in" / "x.png", add_gaussian_noise(scene(40, 40, 3, seed=4), 0.1, seed=5))
     save_png(results / "x.png", scene(40, 40, 3, seed=4))
@@ -162,6 +172,11 @@ def test_report_of_an_old_sidecar_without_curves(tmp_path):
         "input": str(tmp_path / "in" / "x.png"), "iterations": 100, "stop_iteration": 100,
         "stop_reason": "fixed", "wall_time_s": 3.5}))
     write_summary(results / "summary.tsv", [Row(image="x.png", status="ok", output=str(results / "x.png"))])
+    return results
+
+
+def test_report_of_an_old_sidecar_without_curves(tmp_path):
+    results = old_results(tmp_path)
     out = tmp_path / "old.html"
     proc = CliRunner().invoke(main, ["report", str(results), "-o", str(out)])
     assert proc.exit_code == 0, proc.output
@@ -170,6 +185,14 @@ def test_report_of_an_old_sidecar_without_curves(tmp_path):
     assert "loss and stopping curves" not in html and "spectral band" not in html
     shown = picture_sources(html)
     assert decoded(shown["x.png before"]).size == decoded(shown["x.png after"]).size == (40, 40)
+
+
+def test_pictures_go_beside_a_report_of_many_images(tmp_path, monkeypatch):
+    monkeypatch.setattr(build, "INLINE_MAX_IMAGES", 0)
+    build.write_report(Locations(results=old_results(tmp_path)), tmp_path / "many.html")
+    sources = picture_sources((tmp_path / "many.html").read_text())
+    assert sources and all(src.startswith("many_files/") for src in sources.values())
+    assert all((tmp_path / src).is_file() for src in sources.values())
 
 
 @pytest.mark.parametrize(("args", "message"), [

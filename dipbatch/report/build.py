@@ -19,6 +19,9 @@ from dipbatch.report.render import render_report
 THUMB_PX = 96     # longest side of a table thumbnail
 VIEW_PX = 360     # longest side of each half of the before/after view
 CROP_PX = 96      # side of the full-resolution crop of the most detailed region
+#: Up to this many images the pictures are inline (about 170 KB an image, see benchmarks/RESULTS.md);
+#: a larger dataset's report would be too heavy for a browser, so its pictures go beside it.
+INLINE_MAX_IMAGES = 500
 
 
 @dataclass
@@ -152,14 +155,17 @@ def image_view(entry: Entry, locations: Locations, assets: Assets) -> ImageView:
 
 
 def write_report(locations: Locations, output: Path, *, config: dict[str, Any] | None = None,
-                 beside: bool = False) -> list[ImageView]:
+                 beside: bool | None = None) -> list[ImageView]:
     """Write the dataset's HTML report to `output` (atomically); return what it shows per image.
 
-    `beside` puts the pictures in a folder next to the report instead of inline.
+    `beside` puts the pictures in a folder next to the report instead of inline; by default, only
+    for datasets of more than INLINE_MAX_IMAGES images.
     """
     entries = read_entries(locations)
     if not output.parent.is_dir():
         raise DipbatchError(output.parent, "output folder does not exist")
+    if beside is None:
+        beside = len(entries) > INLINE_MAX_IMAGES
     assets: Assets = FolderAssets(output) if beside else InlineAssets()
     views = [image_view(entry, locations, assets) for entry in entries]
     summary = overview(locations.dataset, entries)

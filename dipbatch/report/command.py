@@ -18,16 +18,16 @@ import click
               help="Folder of clean originals with the inputs' relative paths: adds PSNR and SSIM.")
 @click.option("--logs", type=click.Path(path_type=Path),
               help="The workflow's logs folder, to name each failed job's log.")
-@click.option("--beside", is_flag=True,
-              help="Put the pictures in a folder beside the report instead of inside it "
-                   "(for datasets of thousands of images).")
+@click.option("--beside/--inline", default=None,
+              help="Put the pictures in a folder REPORT_files/ beside the report, or inside it "
+                   "(default: inside, unless the dataset has more than 500 images).")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 def report(results: Path, output: Path | None, config_file: Path | None, reference: Path | None,
-           logs: Path | None, beside: bool, debug: bool) -> None:
+           logs: Path | None, beside: bool | None, debug: bool) -> None:
     """Write the HTML quality report of RESULTS, one dataset's results folder (with its summary.tsv).
 
-    The report needs no network: pictures are inline (or beside it with --beside), and it opens
-    in any browser. Inputs are found through their sidecars, or through --config.
+    The report needs no network: pictures are inline (or beside it), and it opens in any browser.
+    Inputs are found through their sidecars, or through --config.
     """
     from dataclasses import replace
 
