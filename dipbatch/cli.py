@@ -17,6 +17,7 @@ from dipbatch.report.command import report
 from dipbatch.stopping import StopOptions, stop_cli_options
 from dipbatch.tasks import TaskOptions, task_cli_options
 from dipbatch.temporal.cli import extract_frames, temporal
+from dipbatch.temporal.warmstart import WarmStartOptions, warm_start_cli_options
 from dipbatch.tiling import TilingOptions, tiling_cli_options
 
 EXIT_DATA_ERROR = 1
@@ -76,6 +77,7 @@ def _output_pairs(inputs: tuple[Path, ...], output: Path) -> list[tuple[Path, Pa
 @stop_cli_options
 @astro_cli_options
 @tiling_cli_options
+@warm_start_cli_options
 @click.option("--preset", default="paper", show_default=True,
               type=click.Choice(["paper", "fast", "tiny"]),
               help="paper: the paper's recipe (3000 iterations); fast: a smaller net for CPUs and "
@@ -111,6 +113,7 @@ def restore(inputs: tuple[Path, ...], output: Path, preset: str, iterations: int
         torch.set_num_threads(threads)
     options = RestoreOptions(task=TaskOptions.from_cli(groups), stop=StopOptions.from_cli(groups),
                              astro=AstroOptions.from_cli(groups), tiling=TilingOptions.from_cli(groups),
+                             warm=WarmStartOptions.from_cli(groups),
                              preset=preset, iterations=iterations,
                              seed=seed, device=device, output_dtype=output_dtype,
                              overwrite=overwrite, checkpoint_every=checkpoint_every,

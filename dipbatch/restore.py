@@ -26,6 +26,7 @@ from dipbatch.sidecar import sha256_of, write_sidecar
 from dipbatch.spectral import SpectralRecorder
 from dipbatch.stopping import FixedStop, MonteCarloSure, StopOptions, Stopper, WindowedVariance
 from dipbatch.tasks import TaskOptions, finish_estimate, make_problem, task_preset
+from dipbatch.temporal.warmstart import WarmStartOptions
 from dipbatch.tiling import TileCheckpoints, TilePlan, TilingOptions, fit_tiled
 
 SURE_EPSILON = 1e-3  # the Monte-Carlo divergence step, on the [0,1] scale
@@ -39,6 +40,7 @@ class RestoreOptions:
     stop: StopOptions = field(default_factory=StopOptions)
     astro: AstroOptions = field(default_factory=AstroOptions)
     tiling: TilingOptions = field(default_factory=TilingOptions)
+    warm: WarmStartOptions = field(default_factory=WarmStartOptions)
     preset: str = "paper"
     iterations: int | None = None
     seed: int = 0
@@ -122,9 +124,11 @@ def _fit_group(group: list[tuple[Outcome, Image, Problem]], frames: dict[Path, F
     key = _job_key(digests, preset, options)
     label = group[0][0].input.name + (f" +{len(group) - 1}" if len(group) > 1 else "")
     if options.tiling.applies(group[0][2].size):
+        options.warm.refuse_tiling()
         results, notes, tiles = _fit_tiles(group, preset, options, device, label, ckpt, key)
     else:
         fitter, notes = _make_fitter(group, preset, options, device)
+        notes = options.warm.start(fitter, notes)
         state = load_checkpoint(ckpt, key)
         if state is not None:
             fitter.load_state_dict(state)
@@ -132,6 +136,7 @@ def _fit_group(group: list[tuple[Outcome, Image, Problem]], frames: dict[Path, F
         with progress_bar(label, fitter.cap, options.show_progress) as hook:
             results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
                                  checkpoint_every=options.checkpoint_every)
+        options.warm.finish(fitter)
         tiles = None
     wall = (time.perf_counter() - started) / len(group)
     for (outcome, image, problem), digest, result, note in zip(group, digests, results, notes, strict=False):

@@ -46,6 +46,7 @@ class TemporalReport:
         values: dict[str, Any] = {"frames": len(self.frame_names), "method": self.method}
         for version in VERSIONS:
             values[f"warp_error_{version}"] = self.metrics[version].mean_warp_error
+        for version in VERSIONS:
             values[f"flicker_{version}"] = self.metrics[version].flicker_index
         values["fidelity_psnr"] = float(finite.mean()) if finite.size else math.inf
         values["wall_time_s"] = round(self.wall_time_s, 3)
