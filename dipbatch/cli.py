@@ -14,6 +14,7 @@ from dipbatch import __version__
 from dipbatch.astro import AstroOptions, astro_cli_options
 from dipbatch.errors import DipbatchError
 from dipbatch.report.command import report
+from dipbatch.speed import SpeedOptions, speed_cli_options
 from dipbatch.stopping import StopOptions, stop_cli_options
 from dipbatch.tasks import TaskOptions, task_cli_options
 from dipbatch.temporal.cli import extract_frames, temporal
@@ -75,6 +76,7 @@ def _output_pairs(inputs: tuple[Path, ...], output: Path) -> list[tuple[Path, Pa
                    "The format follows its suffix. A JSON sidecar OUTPUT.json is written beside it.")
 @task_cli_options
 @stop_cli_options
+@speed_cli_options
 @astro_cli_options
 @tiling_cli_options
 @warm_start_cli_options
@@ -112,6 +114,7 @@ def restore(inputs: tuple[Path, ...], output: Path, preset: str, iterations: int
     if threads:
         torch.set_num_threads(threads)
     options = RestoreOptions(task=TaskOptions.from_cli(groups), stop=StopOptions.from_cli(groups),
+                             speed=SpeedOptions.from_cli(groups),
                              astro=AstroOptions.from_cli(groups), tiling=TilingOptions.from_cli(groups),
                              warm=WarmStartOptions.from_cli(groups),
                              preset=preset, iterations=iterations,

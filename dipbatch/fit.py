@@ -18,6 +18,7 @@ from dipbatch import losses
 from dipbatch.nets import build_generator, canvas_size
 from dipbatch.operators import Identity, Operator
 from dipbatch.presets import Preset
+from dipbatch.speed import SpeedOptions, configure_backends
 from dipbatch.stopping import FixedStop, Stopper
 
 DataFit = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
@@ -102,7 +103,7 @@ class Fitter:
     def __init__(self, problems: list[Problem], preset: Preset, seeds: list[int],
                  device: torch.device | str = "cpu", stopper: Stopper | None = None,
                  iterations: int | None = None, check_every: int = 50,
-                 observers: list[Observer] | None = None) -> None:
+                 observers: list[Observer] | None = None, speed: SpeedOptions | None = None) -> None:
         sizes = {(p.size, p.channels) for p in problems}
         if len(sizes) != 1:
             raise ValueError(f"a batch needs one estimate size and channel count, got {sizes}")
@@ -123,6 +124,13 @@ class Fitter:
             make_input(preset.fit.input, depth, z_size, s, preset.fit.input_scale, p.guide)
             for s, p in zip(seeds, problems, strict=True)
         ])[None].to(self.device)
+        speed = speed or SpeedOptions()
+        configure_backends(speed, self.device)
+        self.autocast = speed.autocast_dtype(self.device)
+        if speed.use_channels_last(self.device):
+            self.net = self.net.to(memory_format=torch.channels_last)
+            self.z = self.z.contiguous(memory_format=torch.channels_last)
+        self.generator = torch.compile(self.net) if speed.compile else self.net
         self.noise_gens = [torch.Generator(self.device).manual_seed(s + 1) for s in seeds]
         self.opt = torch.optim.Adam(self.net.parameters(), lr=preset.fit.lr)
         self.observations = [p.observation.to(self.device) for p in problems]
@@ -150,7 +158,10 @@ class Fitter:
     # ---- one step -------------------------------------------------------------------------
     def _forward(self, z: torch.Tensor) -> torch.Tensor:
         """The generator's estimates, cropped to the image: K×C×H×W."""
-        out = self.net(z).view(self.members, self.channels, *self.canvas)
+        with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16,
+                            enabled=self.autocast is not None):
+            out = self.generator(z)
+        out = out.float().reshape(self.members, self.channels, *self.canvas)
         (h, w), (hc, wc) = self.size, self.canvas
         top, left = (hc - h) // 2, (wc - w) // 2
         return out[:, :, top:top + h, left:left + w]

@@ -24,6 +24,7 @@ from dipbatch.presets import Preset
 from dipbatch.progress import progress_bar
 from dipbatch.sidecar import sha256_of, write_sidecar
 from dipbatch.spectral import SpectralRecorder
+from dipbatch.speed import SpeedOptions
 from dipbatch.stopping import FixedStop, MonteCarloSure, StopOptions, Stopper, WindowedVariance
 from dipbatch.tasks import TaskOptions, finish_estimate, make_problem, task_preset
 from dipbatch.temporal.warmstart import WarmStartOptions
@@ -38,6 +39,7 @@ class RestoreOptions:
 
     task: TaskOptions = field(default_factory=TaskOptions)
     stop: StopOptions = field(default_factory=StopOptions)
+    speed: SpeedOptions = field(default_factory=SpeedOptions)
     astro: AstroOptions = field(default_factory=AstroOptions)
     tiling: TilingOptions = field(default_factory=TilingOptions)
     warm: WarmStartOptions = field(default_factory=WarmStartOptions)
@@ -198,7 +200,7 @@ def _make_fitter(group: list[tuple[Outcome, Image, Problem]], preset: Preset, op
     observers = [SpectralRecorder(observations.to(device), cap)] \
         if observations.shape[-2:] == torch.Size(problems[0].size) else []
     fitter = Fitter(problems, preset, [options.seed] * len(problems), device, stopper, cap,
-                    observers=observers)
+                    observers=observers, speed=options.speed)
     return fitter, notes
 
 
