@@ -22,6 +22,15 @@ from dipbatch.tiling import Blend, TileCheckpoints, TilePlan, TilingOptions, fit
 fits = pytest.importorskip("astropy.io.fits")
 
 
+@pytest.fixture(autouse=True)
+def _threads():
+    """Fits here run on one thread (the CPU is shared); the count is put back after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_tiles_cover_the_frame_with_the_overlap_and_one_size() -> None:
     boxes = tile_boxes((100, 70), 48, 16)
     assert {(b.height, b.width) for b in boxes} == {(48, 48)}

@@ -127,14 +127,14 @@ def prepare(image: Image, options: AstroOptions) -> Frame:
     if not options.active:
         return Frame(image, image)
     data = image.data
-    stretch = None if options.stretch == "none" else fit_stretch(data, options.stretch)
-    level = data if stretch is None else stretch.forward(data)
     bad = np.zeros(data.shape, bool)
     if options.bad_pixels is not None:
         bad |= read_bad_pixels(options.bad_pixels, image.source.size)[None]
     lo, hi = image.source.value_range
     if options.sigma_clip is not None:
         bad |= sigma_clip_mask(lo + data.astype(np.float64) * (hi - lo), options.sigma_clip)
+    stretch = None if options.stretch == "none" else fit_stretch(np.where(bad, np.nan, data), options.stretch)
+    level = data if stretch is None else stretch.forward(data)
     threshold = options.protect_stars if options.protect_stars is not None else 1.0
     passthrough = None
     if stretch is not None or options.protect_stars is not None:

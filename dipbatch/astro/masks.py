@@ -23,6 +23,7 @@ def sigma_clip_mask(stored: np.ndarray, k: float) -> np.ndarray:
 
     `stored` are the frame's values in its own units, zero meaning no light: sigma is the sky's
     (robust, from the residuals), grown as photon noise, sqrt(level / sky), on brighter ground.
+    A dark outlier counts only below the sky (a dead pixel, not a gap between two stars).
     """
     return np.stack([_clip_plane(plane, k) for plane in np.asarray(stored, np.float64)])
 
@@ -44,7 +45,8 @@ def _clip_plane(plane: np.ndarray, k: float) -> np.ndarray:
         around = sliding_window_view(np.pad(local, 3, mode="reflect"), (7, 7))[rows, cols]
         fine = level - np.median(around, axis=(-2, -1))
         noise = sigma * np.sqrt(np.maximum(1.0, level / sky)) if sky > 0 else sigma
-        bad[rows, cols] = (np.abs(r) > k * noise) & (np.abs(r) > FINE_STRUCTURE_LIMIT * np.abs(fine))
+        sharp = (np.abs(r) > k * noise) & (np.abs(r) > FINE_STRUCTURE_LIMIT * np.abs(fine))
+        bad[rows, cols] = sharp & ((r > 0) | (filled[rows, cols] < sky - k * sigma))  # cold: below sky
     return bad
 
 
