@@ -12,12 +12,14 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dipbatch.atomic import atomic_path, write_bytes_atomic
-from dipbatch.temporal.metrics import VersionMetrics
+
+if TYPE_CHECKING:
+    from dipbatch.temporal.metrics import VersionMetrics
 
 VERSIONS = ("input", "frames", "consistent")  # frames: the per-frame results
 FRAME_COLUMNS = ("frame", *(f"warp_error_{v}" for v in VERSIONS), *(f"flicker_{v}" for v in VERSIONS),

@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+import re
+import shlex
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dipbatch.atomic import write_bytes_atomic
-from dipbatch.discovery import natural_key
+from dipbatch.discovery import Layout, natural_key
+from dipbatch.errors import DipbatchError
 from dipbatch.temporal.report import RECORD, SEQUENCE_FIELDS
+
+if TYPE_CHECKING:
+    from dipbatch.temporal.run import TemporalOptions
 
 #: Columns of results/<dataset>/temporal.tsv, one row per sequence.
 COLUMNS = ("sequence", "status", *SEQUENCE_FIELDS, "warnings", "error")
@@ -81,3 +88,133 @@ def write_temporal_table(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     lines = ["\t".join(COLUMNS)] + ["\t".join(_cell(row.get(c)) for c in COLUMNS) for row in rows]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
+
+
+@dataclass
+class SequenceWorkflow:
+    """The temporal rules' paths, inputs and options, for every `kind: sequence` dataset.
+
+    ``input_path(dataset, rel)`` is the workflow's own map from a frame to its input file.
+    """
+
+    layout: Layout
+    datasets: Mapping[str, Mapping[str, Any]]
+    images: Mapping[str, Sequence[str]]
+    device: str
+    input_path: Callable[[str, str], str]
+    sequences: dict[str, dict[str, list[str]]] = field(init=False)
+    links: dict[str, dict[str, str]] = field(init=False)  # warm start: frame -> frame it starts from
+
+    def __post_init__(self) -> None:
+        self.sequences = {name: sequences(self.images[name], ds["input"])
+                          for name, ds in self.datasets.items() if ds.get("kind") == "sequence"}
+        self.links = {name: {frame: previous for frames in self.sequences[name].values()
+                             for frame, previous in chain_links(frames, ds.get("warm_chunk", 10)).items()}
+                      for name, ds in self.datasets.items()
+                      if name in self.sequences and ds.get("warm_start")}
+
+    # ---- paths ---------------------------------------------------------------------------------
+    def consistent(self, dataset: str, sequence: str) -> str:
+        return f"{self.layout.results}/{dataset}/consistent/{sequence}"
+
+    def table(self, dataset: str) -> str:
+        return f"{self.layout.results}/{dataset}/temporal.tsv"
+
+    def log(self, dataset: str, sequence: str) -> str:
+        return f"{self.layout.logs}/{dataset}/temporal/{sequence}.log"
+
+    def table_log(self, dataset: str) -> str:
+        return f"{self.layout.logs}/{dataset}/temporal.log"
+
+    def weights(self, dataset: str, rel: str) -> str:
+        return f"{self.layout.image(dataset, rel)}.weights.pt"
+
+    def targets(self) -> list[str]:
+        return [self.table(name) for name in self.sequences]
+
+    def warm_datasets_regex(self) -> str:
+        """Matches the names of the datasets with warm_start, and nothing else."""
+        return "|".join(re.escape(name) for name in self.links) or "(?!)"
+
+    # ---- rule temporal ---------------------------------------------------------------------------
+    def temporal_input(self, dataset: str, sequence: str) -> dict[str, list[str]]:
+        frames = self.sequences[dataset][sequence]
+        return {"frames": [self.input_path(dataset, rel) for rel in frames],
+                "restored": [self.layout.image(dataset, rel) for rel in frames]}
+
+    def source(self, dataset: str, sequence: str) -> str:
+        return self.input_path(dataset, sequence_folder(self.sequences[dataset][sequence]))
+
+    def restored(self, dataset: str, sequence: str) -> str:
+        return self.layout.image(dataset, sequence_folder(self.sequences[dataset][sequence]))
+
+    def options(self, dataset: str) -> TemporalOptions:
+        """The dataset's temporal: settings as the options of `dipbatch temporal`."""
+        from dipbatch.temporal.dvp import DVPOptions
+        from dipbatch.temporal.run import TemporalOptions
+
+        settings = self.datasets[dataset].get("temporal", {})
+        dvp = DVPOptions(**{k: settings[k] for k in ("epochs", "lr", "features") if k in settings})
+        flow = {k: settings[k] for k in ("radius", "tolerance") if k in settings}
+        return TemporalOptions(method=settings.get("method", "dvp"), dvp=dvp, device=self.device,
+                               overwrite=True, **flow)
+
+    def run(self, dataset: str, sequence: str, output: str, log: str, threads: int) -> None:
+        """The temporal job of one sequence, in the Snakemake process; errors end as one log line."""
+        import torch
+
+        from dipbatch.temporal.run import run_temporal
+
+        torch.set_num_threads(threads)
+        with open(log, "w", encoding="utf-8") as fh:
+            try:
+                report = run_temporal(Path(self.source(dataset, sequence)),
+                                      Path(self.restored(dataset, sequence)), Path(output),
+                                      self.options(dataset))
+            except DipbatchError as exc:
+                print(f"error: {exc}", file=fh)
+                raise
+            for warning in report.warnings:
+                print(f"warning: {sequence}: {warning}", file=fh)
+            print(f"{sequence}: {json.dumps(report.figures())}", file=fh)
+
+    def gpu(self, dataset: str) -> int:
+        return int(self.datasets[dataset].get("temporal", {}).get("gpu", 0))
+
+    # ---- rule temporal_table ---------------------------------------------------------------------
+    def write_table(self, dataset: str, log: str) -> None:
+        rows = [sequence_row(name, Path(self.consistent(dataset, name)), Path(self.log(dataset, name)))
+                for name in self.sequences[dataset]]
+        write_temporal_table(Path(self.table(dataset)), rows)
+        Path(log).parent.mkdir(parents=True, exist_ok=True)
+        Path(log).write_text(f"{self.table(dataset)}: {len(rows)} sequences\n", encoding="utf-8")
+
+    def tables_after_error(self) -> list[str]:
+        """For onerror: a table for every sequence dataset whose temporal jobs started; never raises."""
+        messages = []
+        for dataset, names in self.sequences.items():
+            if not any(Path(self.log(dataset, name)).exists() for name in names):
+                continue
+            try:
+                self.write_table(dataset, self.table_log(dataset))
+            except Exception as exc:  # the handler must not mask the run's own error
+                messages.append(f"dipbatch: could not write {self.table(dataset)}: {exc}")
+                continue
+            messages.append(f"dipbatch: {self.table(dataset)} written from what is on disk")
+        return messages
+
+    # ---- rule restore_warm -----------------------------------------------------------------------
+    def warm_input(self, dataset: str, rel: str, files: dict[str, str]) -> dict[str, str]:
+        """The restore rule's inputs, plus the weights of the frame this one starts from."""
+        previous = self.links[dataset].get(rel)
+        return files if previous is None else {**files, "weights": self.weights(dataset, previous)}
+
+    def warm_args(self, dataset: str, args: str, weights_in: str | None, weights_out: str) -> str:
+        """The restore options, plus the weights to save and to start from (with warm_iterations)."""
+        extra = ["--save-weights", weights_out]
+        if weights_in is not None:
+            extra += ["--init-weights", weights_in]
+            iterations = self.datasets[dataset].get("warm_iterations")
+            if iterations:
+                extra += ["--iterations", str(iterations)]
+        return f"{args} {shlex.join(extra)}"
