@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 import click
 import torch
 
+from dipbatch.options import OptionGroup, click_options
+
 
 @dataclass(frozen=True)
-class SpeedOptions:
+class SpeedOptions(OptionGroup):
     """`auto` picks per device: bf16 autocast, channels_last and cuDNN autotuning on CUDA; fp32 on CPU."""
 
     precision: str = "auto"  # "auto" | "fp32" | "tf32" | "bf16"
@@ -19,9 +19,6 @@ class SpeedOptions:
     compile: bool = False
     deterministic: bool = False
 
-    @classmethod
-    def from_cli(cls, values: dict[str, Any]) -> SpeedOptions:
-        return cls(**{f.name: values.pop(f.name) for f in fields(cls) if f.name in values})
 
     def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
         """The autocast dtype, or None for plain fp32/TF32. Weights, loss and EMA stay fp32."""
@@ -45,18 +42,15 @@ def configure_backends(options: SpeedOptions, device: torch.device) -> None:
     torch.backends.cudnn.deterministic = options.deterministic
 
 
-def speed_cli_options(command: Callable) -> Callable:
-    """The `dipbatch restore` options that trade nothing but time."""
-    options = [
-        click.option("--precision", default="auto", show_default=True,
-                     type=click.Choice(["auto", "fp32", "tf32", "bf16"]),
-                     help="auto: bf16 autocast on CUDA (weights, loss and EMA in fp32), fp32 on CPU."),
-        click.option("--channels-last/--no-channels-last", default=None,
-                     help="NHWC memory layout (default: on CUDA only)."),
-        click.option("--compile", is_flag=True, help="torch.compile the generator (pays off on long fits)."),
-        click.option("--deterministic", is_flag=True,
-                     help="No cuDNN autotuning: bit-identical reruns on the GPU too, a little slower."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+# The `dipbatch restore` options that trade nothing but time.
+speed_cli_options = click_options(
+    click.option("--precision", default="auto", show_default=True,
+                 type=click.Choice(["auto", "fp32", "tf32", "bf16"]),
+                 help="auto: bf16 autocast on CUDA (weights, loss and EMA in fp32), fp32 on CPU."),
+    click.option("--channels-last/--no-channels-last", default=None,
+                 help="NHWC memory layout (default: on CUDA only)."),
+    click.option("--compile", is_flag=True, help="torch.compile the generator (pays off on long fits)."),
+    click.option("--deterministic", is_flag=True,
+                 help="No cuDNN autotuning: bit-identical reruns on the GPU too, a little slower."),
+)
+

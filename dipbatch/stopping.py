@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import click
 import torch
+
+from dipbatch.options import OptionGroup, click_options
 
 
 class Stopper(Protocol):
@@ -249,7 +250,7 @@ class MonteCarloSure(_MinimumRule):
 
 
 @dataclass(frozen=True)
-class StopOptions:
+class StopOptions(OptionGroup):
     """How a fit decides to stop. Unset window/patience/warm-up scale with the iteration cap."""
 
     stop: str = "auto"  # "auto" (ES-WMV) | "fixed" | "sure"
@@ -258,9 +259,6 @@ class StopOptions:
     min_start: int | None = None
     sigma: float | None = None  # Gaussian noise σ in the image's stored units, for `sure`
 
-    @classmethod
-    def from_cli(cls, values: dict[str, Any]) -> StopOptions:
-        return cls(**{f.name: values.pop(f.name) for f in fields(cls) if f.name in values})
 
     def resolved(self, cap: int) -> tuple[int, int, int]:
         """(window, patience, min_start) for an iteration cap: 100/500/300 at the paper's 3000."""
@@ -270,25 +268,22 @@ class StopOptions:
         return window, patience, min_start
 
 
-def stop_cli_options(command: Callable) -> Callable:
-    """The `dipbatch restore` options that choose the stopping rule."""
-    options = [
-        click.option("--stop", default="auto", show_default=True,
-                     type=click.Choice(["auto", "fixed", "sure"]),
-                     help="auto: stop at the minimum of the output's windowed variance (ES-WMV); "
-                          "fixed: run exactly --iterations; sure: Gaussian denoising, stop at the "
-                          "minimum of a Monte-Carlo SURE estimate of the MSE (twice the compute). "
-                          "--iterations is the cap of every rule."),
-        click.option("--window", type=click.IntRange(min=2),
-                     help="auto: the variance window (default: cap/10, at most 100)."),
-        click.option("--patience", type=click.IntRange(min=1),
-                     help="auto/sure: stop this many iterations after the minimum (default: cap/6)."),
-        click.option("--min-start", type=click.IntRange(min=0),
-                     help="auto/sure: accept no minimum before this iteration (default: cap/10)."),
-        click.option("--sigma", type=click.FloatRange(min=0, min_open=True),
-                     help="sure: the noise σ in the image's units (e.g. 25 for 8-bit); "
-                          "default: estimated from the image and recorded."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+# The `dipbatch restore` options that choose the stopping rule.
+stop_cli_options = click_options(
+    click.option("--stop", default="auto", show_default=True,
+                 type=click.Choice(["auto", "fixed", "sure"]),
+                 help="auto: stop at the minimum of the output's windowed variance (ES-WMV); "
+                      "fixed: run exactly --iterations; sure: Gaussian denoising, stop at the "
+                      "minimum of a Monte-Carlo SURE estimate of the MSE (twice the compute). "
+                      "--iterations is the cap of every rule."),
+    click.option("--window", type=click.IntRange(min=2),
+                 help="auto: the variance window (default: cap/10, at most 100)."),
+    click.option("--patience", type=click.IntRange(min=1),
+                 help="auto/sure: stop this many iterations after the minimum (default: cap/6)."),
+    click.option("--min-start", type=click.IntRange(min=0),
+                 help="auto/sure: accept no minimum before this iteration (default: cap/10)."),
+    click.option("--sigma", type=click.FloatRange(min=0, min_open=True),
+                 help="sure: the noise σ in the image's units (e.g. 25 for 8-bit); "
+                      "default: estimated from the image and recorded."),
+)
+
