@@ -303,16 +303,22 @@ def test_warm_start_chains_frames_within_chunks(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_workflow_makes_consistent_sequences(tmp_path: Path) -> None:
+def test_workflow_makes_consistent_sequences_of_frames_and_videos(tmp_path: Path) -> None:
     work = _workflow(tmp_path, "    input: data\n    kind: sequence\n    preset: tiny\n    iterations: 2\n"
-                                "    warm_start: true\n    warm_chunk: 3\n    temporal: {method: flow}\n",
-                     frames=3, sequences=("clip",))
+                                "    warm_start: true\n    temporal: {method: flow}\n",
+                     frames=2, sequences=("clip",))
+    rng = np.random.default_rng(1)
+    write_video(work / "data" / "take.mp4", [rng.random((3, 16, 16), dtype=np.float32) for _ in range(2)],
+                VideoInfo("libx264", 10, "yuv420p"))
     _snakemake(work, "results/seq/temporal.tsv")
     table = (work / "results/seq/temporal.tsv").read_text().splitlines()
     assert table[0].split("\t")[:3] == ["sequence", "status", "frames"]
-    assert [row.split("\t")[:3] for row in table[1:]] == [["clip", "ok", "3"]]
-    assert sorted(p.name for p in (work / "results/seq/consistent/clip").glob("*.png")) == \
-        ["frame_1.png", "frame_2.png", "frame_3.png"]
+    assert [row.split("\t")[:3] for row in table[1:]] == [["clip", "ok", "2"], ["take.mp4", "ok", "2"]]
+    consistent = work / "results/seq/consistent"
+    assert sorted(p.name for p in (consistent / "clip").glob("*.png")) == ["frame_1.png", "frame_2.png"]
+    assert sorted(p.name for p in (consistent / "take.mp4").glob("*.png")) == \
+        ["frame_000001.png", "frame_000002.png"]
+    assert len(read_video(consistent / "take.mp4" / "take.mp4")[0]) == 2  # the video, re-encoded
     second = json.loads((work / "results/seq/clip/frame_2.png.json").read_text())
     assert second["init_weights"] == "results/seq/clip/frame_1.png.weights.pt"
     assert not list((work / "results").rglob("*.weights.pt"))  # temporary, removed once used

@@ -7,8 +7,7 @@ steadies the sequence. The input z is not saved: the same seed and frame size gi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +18,17 @@ from dipbatch.atomic import atomic_path
 from dipbatch.errors import DipbatchError
 from dipbatch.fit import Fitter
 from dipbatch.nets import load_member, member_state
+from dipbatch.options import OptionGroup, click_options
 
 FORMAT = "dipbatch-weights-1"
 
 
 @dataclass(frozen=True)
-class WarmStartOptions:
+class WarmStartOptions(OptionGroup):
     """Where a fit's starting weights come from, and where its final weights go."""
 
     init_weights: Path | None = None
     save_weights: Path | None = None
-
-    @classmethod
-    def from_cli(cls, values: dict[str, Any]) -> WarmStartOptions:
-        """Take this group's options out of the CLI's keyword arguments."""
-        return cls(**{f.name: values.pop(f.name) for f in fields(cls) if f.name in values})
 
     def start(self, fitter: Fitter, notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Load the initial weights into every member; return the sidecar notes, with what was done."""
@@ -80,16 +75,11 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
     return saved["net"]
 
 
-def warm_start_cli_options(command: Callable) -> Callable:
-    """The `dipbatch restore` options that chain fits across the frames of a sequence."""
-    options = [
-        click.option("--init-weights", type=click.Path(path_type=Path),
-                     help="Start the fit from these generator weights (saved by --save-weights for "
-                          "the previous frame, same preset, task and size) instead of random ones."),
-        click.option("--save-weights", type=click.Path(path_type=Path),
-                     help="Save the generator's final weights here, for the next frame's "
-                          "--init-weights (one input image only)."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+warm_start_cli_options = click_options(
+    click.option("--init-weights", type=click.Path(path_type=Path),
+                 help="Start the fit from these generator weights (saved by --save-weights for the "
+                      "previous frame, same preset, task and size) instead of random ones."),
+    click.option("--save-weights", type=click.Path(path_type=Path),
+                 help="Save the generator's final weights here, for the next frame's --init-weights "
+                      "(one input image only)."),
+)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dipbatch.atomic import write_bytes_atomic
-from dipbatch.discovery import Layout, natural_key
+from dipbatch.discovery import Layout, discover, natural_key
 from dipbatch.errors import DipbatchError
 from dipbatch.temporal.report import RECORD, SEQUENCE_FIELDS
+from dipbatch.temporal.video import VIDEO_SUFFIXES
 
 if TYPE_CHECKING:
     from dipbatch.temporal.run import TemporalOptions
@@ -102,12 +104,15 @@ class SequenceWorkflow:
     images: Mapping[str, Sequence[str]]
     device: str
     input_path: Callable[[str, str], str]
-    sequences: dict[str, dict[str, list[str]]] = field(init=False)
+    sequences: dict[str, dict[str, list[str]]] = field(init=False)  # folders of frames
+    videos: dict[str, list[str]] = field(init=False)  # video files (relative paths), per dataset
     links: dict[str, dict[str, str]] = field(init=False)  # warm start: frame -> frame it starts from
 
     def __post_init__(self) -> None:
         self.sequences = {name: sequences(self.images[name], ds["input"])
                           for name, ds in self.datasets.items() if ds.get("kind") == "sequence"}
+        self.videos = {name: discover(self.datasets[name]["input"], [f"*{s}" for s in VIDEO_SUFFIXES])
+                       for name in self.sequences}
         self.links = {name: {frame: previous for frames in self.sequences[name].values()
                              for frame, previous in chain_links(frames, ds.get("warm_chunk", 10)).items()}
                       for name, ds in self.datasets.items()
@@ -132,21 +137,71 @@ class SequenceWorkflow:
     def targets(self) -> list[str]:
         return [self.table(name) for name in self.sequences]
 
+    def names(self, dataset: str) -> list[str]:
+        """Every sequence of a dataset: its folders of frames, then its videos."""
+        return [*self.sequences[dataset], *self.videos[dataset]]
+
     def warm_datasets_regex(self) -> str:
         """Matches the names of the datasets with warm_start, and nothing else."""
         return "|".join(re.escape(name) for name in self.links) or "(?!)"
 
     # ---- rule temporal ---------------------------------------------------------------------------
-    def temporal_input(self, dataset: str, sequence: str) -> dict[str, list[str]]:
+    def temporal_input(self, dataset: str, sequence: str, checkpoints: Any) -> dict[str, list[str]]:
+        """The input frames (or video) and the restored frames; a video's come from its checkpoint."""
+        if sequence in self.videos[dataset]:
+            folder = Path(checkpoints.extract_frames.get(dataset=dataset, video=sequence).output[0])
+            frames = [f"{sequence}/{p.name}" for p in sorted(folder.glob("frame_*.png"))]
+            return {"video": [self.input_path(dataset, sequence)],
+                    "restored": [self.layout.image(dataset, rel) for rel in frames]}
         frames = self.sequences[dataset][sequence]
         return {"frames": [self.input_path(dataset, rel) for rel in frames],
                 "restored": [self.layout.image(dataset, rel) for rel in frames]}
 
     def source(self, dataset: str, sequence: str) -> str:
+        if sequence in self.videos[dataset]:
+            return self.input_path(dataset, sequence)
         return self.input_path(dataset, sequence_folder(self.sequences[dataset][sequence]))
 
     def restored(self, dataset: str, sequence: str) -> str:
+        if sequence in self.videos[dataset]:
+            return self.layout.image(dataset, sequence)
         return self.layout.image(dataset, sequence_folder(self.sequences[dataset][sequence]))
+
+    # ---- video files: checkpoint extract_frames, rule restore_video --------------------------------
+    def decoded(self, dataset: str, video: str) -> str:
+        return f"{self.layout.results}/{dataset}/decoded/{video}"
+
+    def decode_log(self, dataset: str, video: str) -> str:
+        return f"{self.layout.logs}/{dataset}/decoded/{video}.log"
+
+    def video_datasets_regex(self) -> str:
+        return "|".join(re.escape(name) for name, videos in self.videos.items() if videos) or "(?!)"
+
+    def videos_regex(self) -> str:
+        """Matches the relative paths of the datasets' videos, and nothing else."""
+        videos = sorted({re.escape(v) for names in self.videos.values() for v in names})
+        return "|".join(videos) or "(?!)"
+
+    def video_frames_regex(self) -> str:
+        """Matches `<video>/frame_NNNNNN.png`, the restored frames of the datasets' videos."""
+        return f"(?:{self.videos_regex()})/frame_[0-9]{{6}}\\.png"
+
+    def video_frame_input(self, dataset: str, rel: str, decoded: Any) -> dict[str, str]:
+        """A video frame's restore input: the frame as extract_frames wrote it."""
+        video, _, frame = rel.rpartition("/")
+        return {"image": f"{decoded.get(dataset=dataset, video=video).output[0]}/{frame}"}
+
+    def extract(self, video: str, output: str, log: str) -> None:
+        """The extract_frames job, in the Snakemake process; errors end as one log line."""
+        from dipbatch.temporal.video import extract
+
+        with open(log, "w", encoding="utf-8") as fh:
+            try:
+                count = extract(Path(video), Path(output))
+            except DipbatchError as exc:
+                print(f"error: {exc}", file=fh)
+                raise
+            print(f"{video}: {count} frames", file=fh)
 
     def options(self, dataset: str) -> TemporalOptions:
         """The dataset's temporal: settings as the options of `dipbatch temporal`."""
@@ -184,19 +239,22 @@ class SequenceWorkflow:
     # ---- rule temporal_table ---------------------------------------------------------------------
     def write_table(self, dataset: str, log: str) -> None:
         rows = [sequence_row(name, Path(self.consistent(dataset, name)), Path(self.log(dataset, name)))
-                for name in self.sequences[dataset]]
+                for name in self.names(dataset)]
         write_temporal_table(Path(self.table(dataset)), rows)
         Path(log).parent.mkdir(parents=True, exist_ok=True)
         Path(log).write_text(f"{self.table(dataset)}: {len(rows)} sequences\n", encoding="utf-8")
 
     def tables_after_error(self) -> list[str]:
-        """For onerror: a table for every sequence dataset whose temporal jobs started; never raises."""
+        """For onerror: a provisional table for every sequence dataset that started; never raises."""
         messages = []
-        for dataset, names in self.sequences.items():
-            if not any(Path(self.log(dataset, name)).exists() for name in names):
+        for dataset in self.sequences:
+            logs = [self.log(dataset, n) for n in self.names(dataset)]
+            logs += [self.decode_log(dataset, v) for v in self.videos[dataset]]
+            if not any(Path(log).exists() for log in logs):
                 continue
             try:
                 self.write_table(dataset, self.table_log(dataset))
+                os.utime(self.table(dataset), (0, 0))  # older than its inputs: a rerun rebuilds it
             except Exception as exc:  # the handler must not mask the run's own error
                 messages.append(f"dipbatch: could not write {self.table(dataset)}: {exc}")
                 continue

@@ -16,7 +16,11 @@ TEMPORAL = SequenceWorkflow(LAYOUT, DATASETS, IMAGES, config["device"], input_pa
 
 rule temporal:
     input:
-        unpack(lambda wildcards: TEMPORAL.temporal_input(wildcards.dataset, wildcards.sequence)),
+        unpack(
+            lambda wildcards: TEMPORAL.temporal_input(
+                wildcards.dataset, wildcards.sequence, checkpoints
+            )
+        ),
     output:
         directory(TEMPORAL.consistent("{dataset}", "{sequence}")),
     log:
@@ -31,7 +35,7 @@ rule temporal:
 rule temporal_table:
     input:
         lambda wildcards: [
-            TEMPORAL.consistent(wildcards.dataset, s) for s in TEMPORAL.sequences[wildcards.dataset]
+            TEMPORAL.consistent(wildcards.dataset, s) for s in TEMPORAL.names(wildcards.dataset)
         ],
     output:
         TEMPORAL.table("{dataset}"),
@@ -70,3 +74,40 @@ if TEMPORAL.links:
 
 
     ruleorder: restore_warm > restore
+
+
+# Video files in a sequence dataset: decoded once (a checkpoint: the frame count is known only
+# then), each frame restored by rule restore reused, then the temporal job re-encodes the video.
+# These rules exist only when some sequence dataset holds a video.
+if any(TEMPORAL.videos.values()):
+
+    checkpoint extract_frames:
+        input:
+            lambda wildcards: TEMPORAL.input_path(wildcards.dataset, wildcards.video),
+        output:
+            directory(TEMPORAL.decoded("{dataset}", "{video}")),
+        log:
+            TEMPORAL.decode_log("{dataset}", "{video}"),
+        wildcard_constraints:
+            dataset=TEMPORAL.video_datasets_regex(),
+            video=TEMPORAL.videos_regex(),
+        localrule: True
+        run:
+            TEMPORAL.extract(input[0], output[0], log[0])
+
+    use rule restore as restore_video with:
+        input:
+            unpack(
+                lambda wildcards: TEMPORAL.video_frame_input(
+                    wildcards.dataset, wildcards.path, checkpoints.extract_frames
+                )
+            ),
+        wildcard_constraints:
+            dataset=TEMPORAL.video_datasets_regex(),
+            path=TEMPORAL.video_frames_regex(),
+
+    ruleorder: restore_video > restore
+
+    if TEMPORAL.links:
+
+        ruleorder: restore_video > restore_warm
