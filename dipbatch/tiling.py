@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,41 +21,33 @@ from dipbatch.checkpoint import load_checkpoint, remove_checkpoint, save_checkpo
 from dipbatch.errors import DipbatchError
 from dipbatch.fit import FitResult, Fitter, Problem, ProgressHook
 from dipbatch.operators import Identity
+from dipbatch.options import OptionGroup, click_options
 
 
 @dataclass(frozen=True)
-class TilingOptions:
+class TilingOptions(OptionGroup):
     """When and how to split a frame into tiles."""
 
     tile: int = 0  # tile side in pixels; 0: never tile
     tile_overlap: int = 64
     tile_batch: int = 4  # tiles fitted at once
 
-    @classmethod
-    def from_cli(cls, values: dict[str, Any]) -> TilingOptions:
-        """Take this group's options out of the CLI's keyword arguments."""
-        return cls(**{f.name: values.pop(f.name) for f in fields(cls) if f.name in values})
-
     def applies(self, size: tuple[int, int]) -> bool:
         """Whether a frame of (height, width) is fitted in tiles."""
         return self.tile > 0 and max(size) > self.tile
 
 
-def tiling_cli_options(command: Callable) -> Callable:
-    """The `dipbatch restore` options that split large frames into tiles."""
-    options = [
-        click.option("--tile", default=0, show_default=True, type=click.IntRange(min=0),
-                     help="Fit frames larger than this many pixels (either side) in overlapping "
-                          "square tiles, blended smoothly; memory then depends on the tile, not the "
-                          "frame. 0: fit every frame whole. E.g. 512."),
-        click.option("--tile-overlap", default=64, show_default=True, type=click.IntRange(min=0),
-                     help="Pixels shared by neighbouring tiles, over which they are cross-faded."),
-        click.option("--tile-batch", default=4, show_default=True, type=click.IntRange(min=1),
-                     help="Tiles fitted at once (one batched fit); memory grows with it."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+# The `dipbatch restore` options that split large frames into tiles.
+tiling_cli_options = click_options(
+    click.option("--tile", default=0, show_default=True, type=click.IntRange(min=0),
+                 help="Fit frames larger than this many pixels (either side) in overlapping "
+                      "square tiles, blended smoothly; memory then depends on the tile, not the "
+                      "frame. 0: fit every frame whole. E.g. 512."),
+    click.option("--tile-overlap", default=64, show_default=True, type=click.IntRange(min=0),
+                 help="Pixels shared by neighbouring tiles, over which they are cross-faded."),
+    click.option("--tile-batch", default=4, show_default=True, type=click.IntRange(min=1),
+                 help="Tiles fitted at once (one batched fit); memory grows with it."),
+)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,7 @@ exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import click
@@ -22,13 +21,14 @@ from dipbatch.astro.masks import read_bad_pixels, sigma_clip_mask
 from dipbatch.astro.stretch import STRETCHES, Stretch, fit_stretch
 from dipbatch.fit import Problem
 from dipbatch.imageio import Image
+from dipbatch.options import OptionGroup, click_options
 from dipbatch.tasks import TaskOptions, build_problem, datafit_for
 
 __all__ = ["AstroOptions", "Frame", "astro_cli_options", "prepare"]
 
 
 @dataclass(frozen=True)
-class AstroOptions:
+class AstroOptions(OptionGroup):
     """How to read a scientific frame and condition it for the fit."""
 
     hdu: str | None = None  # FITS HDU: index or EXTNAME; None: the first with data
@@ -36,11 +36,6 @@ class AstroOptions:
     protect_stars: float | None = None  # fit-scale threshold above which samples pass through
     bad_pixels: str | None = None  # mask file, non-zero = bad
     sigma_clip: float | None = None  # k of the hot/cold-pixel and cosmic-ray sigma clip
-
-    @classmethod
-    def from_cli(cls, values: dict[str, Any]) -> AstroOptions:
-        """Take this group's options out of the CLI's keyword arguments."""
-        return cls(**{f.name: values.pop(f.name) for f in fields(cls) if f.name in values})
 
     @property
     def hdu_key(self) -> int | str | None:
@@ -53,29 +48,25 @@ class AstroOptions:
             v is not None for v in (self.protect_stars, self.bad_pixels, self.sigma_clip))
 
 
-def astro_cli_options(command: Callable) -> Callable:
-    """The `dipbatch restore` options for FITS and linear high-dynamic-range frames."""
-    options = [
-        click.option("--hdu", help="FITS: the HDU to restore, by index or EXTNAME "
-                                   "(default: the first that holds an image)."),
-        click.option("--stretch", default="none", show_default=True, type=click.Choice(STRETCHES),
-                     help="Fit linear data through a stretch, undone exactly on output: linear "
-                          "maps a percentile window (0.5-99.99 %) of the frame onto [0,1]; asinh "
-                          "also compresses bright sources above a few sky sigmas. Samples above "
-                          "the window are copied from the input."),
-        click.option("--protect-stars", type=click.FloatRange(min=0, min_open=True),
-                     help="Copy samples above this level of the fit's [0,1] scale (after "
-                          "--stretch) from the input, so stars keep their cores and photometry."),
-        click.option("--bad-pixels", type=click.Path(),
-                     help="Mask image of the frame's size; non-zero marks a bad pixel (hot, "
-                          "cosmic ray), which the fit ignores and the output fills in."),
-        click.option("--sigma-clip", type=click.FloatRange(min=0, min_open=True),
-                     help="Also treat as bad the samples this many sigmas off their 3×3 median "
-                          "that are sharper than a star (hot pixels, cosmic rays); e.g. 5."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+# The `dipbatch restore` options for FITS and linear high-dynamic-range frames.
+astro_cli_options = click_options(
+    click.option("--hdu", help="FITS: the HDU to restore, by index or EXTNAME "
+                               "(default: the first that holds an image)."),
+    click.option("--stretch", default="none", show_default=True, type=click.Choice(STRETCHES),
+                 help="Fit linear data through a stretch, undone exactly on output: linear "
+                      "maps a percentile window (0.5-99.99 %) of the frame onto [0,1]; asinh "
+                      "also compresses bright sources above a few sky sigmas. Samples above "
+                      "the window are copied from the input."),
+    click.option("--protect-stars", type=click.FloatRange(min=0, min_open=True),
+                 help="Copy samples above this level of the fit's [0,1] scale (after "
+                      "--stretch) from the input, so stars keep their cores and photometry."),
+    click.option("--bad-pixels", type=click.Path(),
+                 help="Mask image of the frame's size; non-zero marks a bad pixel (hot, "
+                      "cosmic ray), which the fit ignores and the output fills in."),
+    click.option("--sigma-clip", type=click.FloatRange(min=0, min_open=True),
+                 help="Also treat as bad the samples this many sigmas off their 3×3 median "
+                      "that are sharper than a star (hot pixels, cosmic rays); e.g. 5."),
+)
 
 
 @dataclass
