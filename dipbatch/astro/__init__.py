@@ -126,7 +126,8 @@ def prepare(image: Image, options: AstroOptions) -> Frame:
         bad |= sigma_clip_mask(lo + data.astype(np.float64) * (hi - lo), options.sigma_clip)
     stretch = None if options.stretch == "none" else fit_stretch(np.where(bad, np.nan, data), options.stretch)
     level = data if stretch is None else stretch.forward(data)
-    threshold = options.protect_stars if options.protect_stars is not None else 1.0
+    protect = options.protect_stars if options.protect_stars is not None else 1.0
+    threshold = min(1.0, protect)  # what lies above the window is clipped for the fit: always copied
     passthrough = None
     if stretch is not None or options.protect_stars is not None:
         with np.errstate(invalid="ignore"):
