@@ -68,8 +68,10 @@ def deep_video_prior(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]
     top, left = (canvas[0] - height) // 2, (canvas[1] - width) // 2
     net = build_generator(spec, channels_in, channels_out, [options.seed]).to(device)
     net.train()  # one frame per step: BatchNorm normalises each frame by its own statistics
-    xs = [_as_input(f, (height, width), canvas).to(device) for f in inputs]
-    ys = [torch.from_numpy(np.nan_to_num(np.asarray(f, np.float32)))[None].to(device) for f in targets]
+    # The frames stay in host memory and go to the device one step at a time: a long video's frames
+    # need not fit beside the net.
+    xs = [_as_input(f, (height, width), canvas) for f in inputs]
+    ys = [torch.from_numpy(np.nan_to_num(np.asarray(f, np.float32)))[None] for f in targets]
     opt = torch.optim.Adam(net.parameters(), lr=options.lr)
 
     def predict(x: torch.Tensor) -> torch.Tensor:
@@ -80,11 +82,11 @@ def deep_video_prior(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]
         total = torch.zeros((), device=device)
         for x, y in zip(xs, ys, strict=True):
             opt.zero_grad(set_to_none=True)
-            loss = (predict(x) - y).abs().mean()
+            loss = (predict(x.to(device)) - y.to(device)).abs().mean()
             loss.backward()
             opt.step()
             total += loss.detach()
         if progress:
             progress(epoch, epochs, float(total) / len(xs))
     with torch.no_grad():
-        return [predict(x)[0].float().cpu().numpy() for x in xs]
+        return [predict(x.to(device))[0].float().cpu().numpy() for x in xs]
