@@ -91,6 +91,7 @@ def write_plot(path: Path, report: TemporalReport) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     frames = np.arange(1, len(report.frame_names) + 1)
     labels = {"input": "input", "frames": "per-frame result", "consistent": f"consistent ({report.method})"}
@@ -102,6 +103,7 @@ def write_plot(path: Path, report: TemporalReport) -> None:
     top.set_ylabel("warping error (MSE)")
     bottom.set_ylabel("flicker (static pixels)")
     bottom.set_xlabel("frame")
+    bottom.xaxis.set_major_locator(MaxNLocator(integer=True))
     top.set_title(report.sequence)
     top.legend(fontsize="small")
     fig.tight_layout()
