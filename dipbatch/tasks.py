@@ -9,8 +9,7 @@ flash     flash/no-flash: the no-flash image is fitted by a net whose input is t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from dipbatch.fit import DataFit, Problem
 from dipbatch.imageio import Image, read_image
 from dipbatch.masks import alpha_mask, read_mask
 from dipbatch.operators import SR_FACTORS, Downsampler, Identity
+from dipbatch.options import OptionGroup, click_options
 from dipbatch.presets import NETS, Preset, get_preset
 
 TASKS = ("denoise", "sr", "inpaint", "deblock", "flash")
@@ -36,7 +36,7 @@ READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON")
 
 
 @dataclass(frozen=True)
-class TaskOptions:
+class TaskOptions(OptionGroup):
     """Options that some tasks take; each task reads only its own."""
 
     task: str = "denoise"
@@ -49,46 +49,37 @@ class TaskOptions:
     offset: float | None = None  # stored value of zero light (None: 0)
     read_noise: float | None = None  # electrons RMS (None: FITS RDNOISE/READNOIS/RON, else 0)
 
-    @classmethod
-    def from_cli(cls, values: dict[str, Any]) -> TaskOptions:
-        """Take this group's options out of the CLI's keyword arguments."""
-        return cls(**{f.name: values.pop(f.name) for f in fields(cls) if f.name in values})
 
-
-def task_cli_options(command: Callable) -> Callable:
-    """The `dipbatch restore` options that choose and configure the task."""
-    path = click.Path(path_type=Path, dir_okay=False)
-    options = [
-        click.option("--task", default="denoise", show_default=True, type=click.Choice(TASKS),
-                     help="What corrupted the image: denoise (noise), sr (low resolution), inpaint "
-                          "(missing pixels), deblock (JPEG artefacts), flash (a noisy no-flash "
-                          "photo, with --guide the flash photo)."),
-        click.option("--net", type=click.Choice(NETS),
-                     help="The generator (default: the preset's, skip): hourglass is skip without "
-                          "skip connections; deep-decoder is Heckel & Hand's (about 100k parameters)."),
-        click.option("--factor", type=int,
-                     help=f"sr: the upscaling factor, 2, 4 or 8 [default: {DEFAULT_FACTOR}]; the "
-                          "output is factor × the input size."),
-        click.option("--mask", type=path,
-                     help="inpaint: the mask image, the size of the input; white = known pixel, "
-                          "black = hole to fill. Default: the input's alpha channel (opaque = known)."),
-        click.option("--guide", type=path,
-                     help="flash: the flash photo of the same scene, the size of the input."),
-        click.option("--noise", default="gaussian", show_default=True, type=click.Choice(NOISES),
-                     help="The data-fit: gaussian (MSE), poisson (photon counts), poisson-gaussian "
-                          "(counts plus read noise, via the generalized Anscombe transform)."),
-        click.option("--gain", type=float,
-                     help="poisson*: electrons per stored unit (e-/ADU) [default: the FITS GAIN or "
-                          "EGAIN, else 1]."),
-        click.option("--offset", type=float,
-                     help="poisson*: the stored value of zero light (bias, pedestal) [default: 0]."),
-        click.option("--read-noise", type=float,
-                     help="poisson-gaussian: read noise in electrons RMS [default: the FITS RDNOISE, "
-                          "READNOIS or RON, else 0]."),
-    ]
-    for option in reversed(options):
-        command = option(command)
-    return command
+_PATH = click.Path(path_type=Path, dir_okay=False)
+# The `dipbatch restore` options that choose and configure the task.
+task_cli_options = click_options(
+    click.option("--task", default="denoise", show_default=True, type=click.Choice(TASKS),
+                 help="What corrupted the image: denoise (noise), sr (low resolution), inpaint "
+                      "(missing pixels), deblock (JPEG artefacts), flash (a noisy no-flash "
+                      "photo, with --guide the flash photo)."),
+    click.option("--net", type=click.Choice(NETS),
+                 help="The generator (default: the preset's, skip): hourglass is skip without "
+                      "skip connections; deep-decoder is Heckel & Hand's (about 100k parameters)."),
+    click.option("--factor", type=int,
+                 help=f"sr: the upscaling factor, 2, 4 or 8 [default: {DEFAULT_FACTOR}]; the "
+                      "output is factor × the input size."),
+    click.option("--mask", type=_PATH,
+                 help="inpaint: the mask image, the size of the input; white = known pixel, "
+                      "black = hole to fill. Default: the input's alpha channel (opaque = known)."),
+    click.option("--guide", type=_PATH,
+                 help="flash: the flash photo of the same scene, the size of the input."),
+    click.option("--noise", default="gaussian", show_default=True, type=click.Choice(NOISES),
+                 help="The data-fit: gaussian (MSE), poisson (photon counts), poisson-gaussian "
+                      "(counts plus read noise, via the generalized Anscombe transform)."),
+    click.option("--gain", type=float,
+                 help="poisson*: electrons per stored unit (e-/ADU) [default: the FITS GAIN or "
+                      "EGAIN, else 1]."),
+    click.option("--offset", type=float,
+                 help="poisson*: the stored value of zero light (bias, pedestal) [default: 0]."),
+    click.option("--read-noise", type=float,
+                 help="poisson-gaussian: read noise in electrons RMS [default: the FITS RDNOISE, "
+                      "READNOIS or RON, else 0]."),
+)
 
 
 def check_options(options: TaskOptions) -> None:
