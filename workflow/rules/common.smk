@@ -45,7 +45,7 @@ def validate_config(config):
             f"Invalid configuration: {_config_key(error)}: {error.message}"
         ) from None
     for name, dataset in config["datasets"].items():
-        for key in ("input", "reference"):
+        for key in ("input", "reference", "mask_dir"):
             if key in dataset and not os.path.isdir(dataset[key]):
                 raise WorkflowError(
                     f"Invalid configuration: datasets.{name}.{key}: "
@@ -53,9 +53,20 @@ def validate_config(config):
                 )
 
 
+def is_inside(folder, parent):
+    folder, parent = os.path.abspath(folder), os.path.abspath(parent)
+    return os.path.commonpath([folder, parent]) == parent
+
+
 def discover_dataset(name, dataset):
     """The relative paths of a dataset's images, in natural order."""
-    exclude = [mask_regex(dataset["mask"])] if dataset["task"] == "inpaint" else []
+    masks_beside = dataset["task"] == "inpaint" and "mask_dir" not in dataset
+    exclude = [mask_regex(dataset["mask"])] if masks_beside else []
+    if "mask_dir" in dataset and is_inside(dataset["mask_dir"], dataset["input"]):
+        raise WorkflowError(
+            f"Invalid configuration: datasets.{name}.mask_dir: {dataset['mask_dir']!r} is inside "
+            "the input folder, so its masks would be restored as images; move it out"
+        )
     images = discover(dataset["input"], dataset["patterns"], exclude=exclude)
     bad = unsupported(images)
     if bad:
@@ -103,12 +114,24 @@ def input_path(dataset, rel):
     return f"{DATASETS[dataset]['input']}/{rel}"
 
 
+def mask_path(name, rel):
+    """An inpainting image's mask: beside it, or at the same relative place under mask_dir."""
+    dataset = DATASETS[name]
+    return f"{dataset.get('mask_dir', dataset['input'])}/{mask_for(rel, dataset['mask'])}"
+
+
 def restore_input(wildcards):
-    """The image (and, for inpainting, its mask) behind one output."""
+    """The image (and, for inpainting, its mask) behind one output.
+
+    A missing mask is left out of the inputs, so that only this image's job fails (dipbatch
+    restore reports the missing --mask file in its log) rather than the whole run at DAG time.
+    """
     dataset = DATASETS[wildcards.dataset]
     files = {"image": input_path(wildcards.dataset, wildcards.path)}
     if dataset["task"] == "inpaint":
-        files["mask"] = input_path(wildcards.dataset, mask_for(wildcards.path, dataset["mask"]))
+        mask = mask_path(wildcards.dataset, wildcards.path)
+        if os.path.exists(mask):
+            files["mask"] = mask
     return files
 
 
@@ -131,8 +154,8 @@ def dataset_args(name):
 def restore_args(wildcards, input):
     """The options of one restore job, as one shell-quoted string."""
     args = dataset_args(wildcards.dataset)
-    if "mask" in input.keys():
-        args += ["--mask", input.mask]
+    if DATASETS[wildcards.dataset]["task"] == "inpaint":
+        args += ["--mask", mask_path(wildcards.dataset, wildcards.path)]
     return shlex.join(args)
 
 
