@@ -11,17 +11,22 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dipbatch.atomic import atomic_path
 from dipbatch.discovery import Layout
+from dipbatch.temporal.report import FRAME_COLUMNS, RECORD, TABLE
 
 #: Column order of ``summary.tsv``.
 COLUMNS: tuple[str, ...] = (
     "image", "status", "output", "task", "preset", "iterations", "stop_reason", "stop_iteration",
     "wall_time_s", "sigma_input", "sigma_output", "final_loss", "error",
 )
+#: Columns added after COLUMNS in a sequence dataset's summary, once its temporal pass has run: each
+#: frame's figures from its sequence's ``consistent/<sequence>/temporal.tsv`` and the sequence's
+#: warnings (a gap in the numbering).
+TEMPORAL_COLUMNS: tuple[str, ...] = ("sequence", *FRAME_COLUMNS[1:], "temporal_warnings")
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -43,9 +48,11 @@ class Row:
     sigma_output: object = ""
     final_loss: object = ""
     error: str = ""
+    temporal: dict[str, object] = field(default_factory=dict)  # by TEMPORAL_COLUMNS, for a frame
 
-    def cells(self) -> list[str]:
-        return [_cell(getattr(self, f.name)) for f in fields(self)]
+    def cells(self, temporal: bool = False) -> list[str]:
+        cells = [_cell(getattr(self, name)) for name in COLUMNS]
+        return cells + [_cell(self.temporal.get(name)) for name in TEMPORAL_COLUMNS] if temporal else cells
 
 
 def _cell(value: object) -> str:
@@ -100,18 +107,51 @@ def image_row(relpath: str, dataset: str, layout: Layout) -> Row:
     return row
 
 
+def frame_figures(dataset: str, layout: Layout) -> dict[str, dict[str, object]]:
+    """The temporal figures of every frame of the dataset's sequences, by the frame's relative path.
+
+    Each sequence's ``consistent/<sequence>/temporal.json`` names the folder of restored frames it
+    read, which places the frames of its ``temporal.tsv`` in the dataset; a sequence whose files
+    are missing or unreadable (its temporal job failed) adds nothing.
+    """
+    figures: dict[str, dict[str, object]] = {}
+    consistent = Path(layout.results) / dataset / "consistent"
+    for record_path in sorted(consistent.rglob(RECORD)) if consistent.is_dir() else []:
+        try:
+            record = json.loads(record_path.read_text(encoding="utf-8"))
+            folder = os.path.relpath(record["options"]["restored"], layout.image(dataset, ""))
+            frames = read_summary(record_path.parent / TABLE)
+        except (OSError, ValueError, KeyError, TypeError, IndexError):
+            continue
+        sequence = record_path.parent.relative_to(consistent).as_posix()
+        warnings = "; ".join(str(w) for w in record.get("warnings") or [])
+        for frame in frames:
+            rel = frame["frame"] if folder == "." else f"{Path(folder).as_posix()}/{frame['frame']}"
+            figures[rel] = {**frame, "sequence": sequence, "temporal_warnings": warnings}
+    return figures
+
+
 def build_rows(dataset: str, images: Iterable[str], layout: Layout) -> list[Row]:
-    return [image_row(rel, dataset, layout) for rel in images]
+    """The summary's rows; a sequence's frames with their temporal figures, once it has some."""
+    figures = frame_figures(dataset, layout)
+    rows = [image_row(rel, dataset, layout) for rel in images]
+    for row in rows:
+        row.temporal = figures.get(row.image, {})
+    return rows
 
 
 def write_summary(path: str | Path, rows: Sequence[Row]) -> None:
-    """Write the TSV atomically, so a reader never sees half a table."""
+    """Write the TSV atomically, so a reader never sees half a table.
+
+    The TEMPORAL_COLUMNS follow when some row has temporal figures (a sequence dataset).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    temporal = any(row.temporal for row in rows)
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write("\t".join(COLUMNS) + "\n")
+        fh.write("\t".join(COLUMNS + TEMPORAL_COLUMNS if temporal else COLUMNS) + "\n")
         for row in rows:
-            fh.write("\t".join(row.cells()) + "\n")
+            fh.write("\t".join(row.cells(temporal)) + "\n")
 
 
 def read_summary(path: str | Path) -> list[dict[str, str]]:

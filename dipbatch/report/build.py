@@ -15,6 +15,7 @@ from dipbatch.report import pictures, plots
 from dipbatch.report.assets import Assets, FolderAssets, InlineAssets
 from dipbatch.report.collect import Entry, Locations, overview, read_entries
 from dipbatch.report.render import render_report
+from dipbatch.report.temporal import TemporalSection, read_temporal, svg_size
 
 THUMB_PX = 96     # longest side of a table thumbnail
 VIEW_PX = 360     # longest side of each half of the before/after view
@@ -154,6 +155,16 @@ def image_view(entry: Entry, locations: Locations, assets: Assets) -> ImageView:
     return view
 
 
+def temporal_section(locations: Locations, assets: Assets) -> TemporalSection | None:
+    """The sequences' temporal table, with each per-frame plot stored like the other pictures."""
+    section = read_temporal(locations.results)
+    for index, sequence in enumerate(section.sequences if section else [], start=1):
+        if sequence.plot is not None:
+            src = assets.add(f"temporal-{index:03d}.svg", sequence.plot, "image/svg+xml")
+            sequence.picture = Picture(src, *svg_size(sequence.plot))
+    return section
+
+
 def write_report(locations: Locations, output: Path, *, config: dict[str, Any] | None = None,
                  beside: bool | None = None) -> list[ImageView]:
     """Write the dataset's HTML report to `output` (atomically); return what it shows per image.
@@ -170,5 +181,6 @@ def write_report(locations: Locations, output: Path, *, config: dict[str, Any] |
     views = [image_view(entry, locations, assets) for entry in entries]
     summary = overview(locations.dataset, entries)
     render_report(output, title=f"dipbatch report: {summary.dataset}", overview=summary,
-                  views=views, config=config, has_reference=locations.reference is not None)
+                  views=views, config=config, has_reference=locations.reference is not None,
+                  temporal=temporal_section(locations, assets))
     return views

@@ -9,6 +9,8 @@ from dipbatch.report.workflow import report_path, report_targets, reports_after_
 
 rule report:
     input:
+        # For a kind: sequence dataset the summary comes after the temporal table, so the report's
+        # temporal section (temporal.tsv and each sequence's plot) is always the latest.
         LAYOUT.summary("{dataset}"),
     output:
         report(
