@@ -254,7 +254,7 @@ class SequenceWorkflow:
                 continue
             try:
                 self.write_table(dataset, self.table_log(dataset))
-                os.utime(self.table(dataset), (0, 0))  # older than its inputs: a rerun rebuilds it
+                os.utime(self.table(dataset), (1, 1))  # older than its inputs (0 reads as unknown)
             except Exception as exc:  # the handler must not mask the run's own error
                 messages.append(f"dipbatch: could not write {self.table(dataset)}: {exc}")
                 continue
