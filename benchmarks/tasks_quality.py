@@ -93,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"crops {args.size}², photos {', '.join(args.photos)}, preset {args.preset}, "
-          f"iterations {args.iterations or 'the preset'}s, torch {torch.__version__}, "
+          f"iterations: {args.iterations or 'the preset'}, torch {torch.__version__}, "
           f"{args.threads} thread(s), {args.device}")
     rows = []
     for case, run in CASES.items():
