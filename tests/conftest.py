@@ -16,6 +16,15 @@ torch.set_num_threads(min(2, os.cpu_count() or 1))
 SIGMA = 25 / 255
 
 
+@pytest.fixture()
+def one_thread():
+    """Run torch on one thread in this test (as `--threads 1` does), and put the count back after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def clean_rgb() -> np.ndarray:
     return scene(64, 64, 3, seed=1)

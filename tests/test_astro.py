@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from PIL import Image as PILImage
 
@@ -24,12 +23,7 @@ fits = pytest.importorskip("astropy.io.fits")
 SKY = 30.0
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    """Fits here run on one thread (--threads 1: the CPU is shared); the count is put back after."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 import tifffile
-import torch
 from click.testing import CliRunner
 
 from dipbatch.checkpoint import checkpoint_path
@@ -24,14 +22,6 @@ from dipbatch.synthetic import add_gaussian_noise, scene
 
 CLI = [sys.executable, "-c", "from dipbatch.cli import main; main()"]
 COMMON = ["--preset", "tiny", "--stop", "fixed", "--checkpoint-every", "50", "--threads", "1", "--quiet"]
-
-
-@pytest.fixture()
-def one_thread():
-    """The reference runs in this process with --threads 1, like the subprocesses; undo that after."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def _noisy_tif(path: Path, height: int, width: int) -> Path:

@@ -43,12 +43,7 @@ FRAMES, SIZE, STEP, SIGMA = 5, 48, 2, 25 / 255
 PSNR_MARGIN_DB = 0.3
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class Panned:

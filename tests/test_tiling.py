@@ -22,13 +22,7 @@ from dipbatch.tiling import Blend, TileCheckpoints, TilePlan, TilingOptions, fit
 fits = pytest.importorskip("astropy.io.fits")
 
 
-@pytest.fixture(autouse=True)
-def _threads():
-    """Fits here run on one thread (the CPU is shared); the count is put back after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_tiles_cover_the_frame_with_the_overlap_and_one_size() -> None:
