@@ -151,9 +151,10 @@ class _MinimumRule:
 
     def record(self, k: int) -> dict[str, Any]:
         values = self.curve[:, k].cpu()
-        done = int((~torch.isnan(values)).nonzero().max()) + 1 if (~torch.isnan(values)).any() else 0
+        valid = ~torch.isnan(values)
+        done = int(valid.nonzero().max()) + 1 if valid.any() else 0
         stride = max(1, done // 300)
-        curve = [(i + 1, float(values[i])) for i in range(0, done, stride) if not torch.isnan(values[i])]
+        curve = [(i + 1, float(values[i])) for i in range(0, done, stride) if valid[i]]
         return {"stop_curve": curve, "stop_curve_name": self.name,
                 "stop_settings": {"patience": self.patience, "min_start": self.min_start}}
 
