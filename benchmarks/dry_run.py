@@ -70,7 +70,8 @@ def timed_dry_run(root: Path, snakefile: Path, quiet: bool) -> tuple[float, floa
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - start
     after = os.times()
-    return wall, (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu
 
 
 def main() -> None:

@@ -11,12 +11,15 @@ from __future__ import annotations
 import argparse
 import platform
 import resource
+import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
 from dipbatch.fit import Fitter, Problem
 from dipbatch.nets import build_generator
+from dipbatch.nets.pointwise import PointwiseConv
 from dipbatch.presets import get_preset
 from dipbatch.speed import SpeedOptions
 
@@ -32,9 +35,22 @@ def peak_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def plain_loop(size: int, steps: int, device: torch.device) -> float:
+def with_plain_convs(net: torch.nn.Module) -> torch.nn.Module:
+    """The net with every PointwiseConv swapped for the nn.Conv2d it stands for (same weights)."""
+    for name, child in net.named_children():
+        if isinstance(child, PointwiseConv):
+            plain = torch.nn.Conv2d(child.in_channels, child.out_channels, 1, groups=child.groups,
+                                    bias=child.bias is not None)
+            plain.load_state_dict(child.state_dict())
+            setattr(net, name, plain)
+        else:
+            with_plain_convs(child)
+    return net
+
+
+def plain_step(size: int, device: torch.device) -> Callable[[], None]:
     """The reference: the original notebook's step, without its per-step PSNR and CPU copies."""
-    net = build_generator(get_preset("denoise", "paper").net, 32, 3, [0]).to(device)
+    net = with_plain_convs(build_generator(get_preset("denoise", "paper").net, 32, 3, [0])).to(device)
     z = torch.rand(1, 32, size, size, device=device) * 0.1
     y = torch.rand(1, 3, size, size, device=device)
     opt = torch.optim.Adam(net.parameters(), lr=0.01)
@@ -45,27 +61,32 @@ def plain_loop(size: int, steps: int, device: torch.device) -> float:
         loss.backward()
         opt.step()
 
-    return timed(step, steps, device)
+    return step
 
 
-def fitter_loop(size: int, steps: int, device: torch.device, speed: SpeedOptions,
-                members: int = 1) -> float:
+def fitter_step(size: int, device: torch.device, speed: SpeedOptions,
+                members: int = 1) -> Callable[[], object]:
     preset = get_preset("denoise", "paper")
     problems = [Problem(torch.rand(3, size, size)) for _ in range(members)]
-    fitter = Fitter(problems, preset, [0] * members, device, iterations=10_000, speed=speed)
-    return timed(fitter.step, steps, device)
+    return Fitter(problems, preset, [0] * members, device, iterations=10_000, speed=speed).step
 
 
-def timed(step, steps: int, device: torch.device) -> float:
-    """Seconds per step, after warm-up steps (cuDNN autotuning, compilation)."""
-    for _ in range(2):
-        step()
-    sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        step()
-    sync(device)
-    return (time.perf_counter() - start) / steps
+def interleaved(steps: list[Callable[[], object]], repeats: int,
+                device: torch.device) -> list[float]:
+    """Median seconds per call of each step, timed in turns so that a slow spell of a shared
+    machine hits them alike; after two warm-up calls each (cuDNN autotuning, compilation)."""
+    for step in steps:
+        for _ in range(2):
+            step()
+    times: list[list[float]] = [[] for _ in steps]
+    for _ in range(repeats):
+        for step, record in zip(steps, times, strict=True):
+            sync(device)
+            start = time.perf_counter()
+            step()
+            sync(device)
+            record.append(time.perf_counter() - start)
+    return [statistics.median(record) for record in times]
 
 
 def main() -> None:
@@ -85,8 +106,8 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, device {device}, {speed}")
     print("size  plain_s/it  dipbatch_s/it  ratio  images/s(dipbatch)  peak_MB")
     for size in args.sizes:
-        plain = plain_loop(size, args.steps, device)
-        ours = fitter_loop(size, args.steps, device, speed, args.members)
+        plain, ours = interleaved([plain_step(size, device),
+                                   fitter_step(size, device, speed, args.members)], args.steps, device)
         print(f"{size:4d}  {plain:10.3f}  {ours:13.3f}  {plain / ours * args.members:5.2f}  "
               f"{args.members / ours:18.2f}  {peak_mb(device):7.0f}", flush=True)
 

@@ -7,6 +7,7 @@ import torch
 
 from dipbatch.fit import Fitter, Problem
 from dipbatch.nets import NetSpec, build_generator, canvas_size, member_state
+from dipbatch.nets.pointwise import PointwiseConv
 from dipbatch.presets import get_preset
 
 
@@ -52,3 +53,25 @@ def test_grouped_net_members_equal_lone_nets() -> None:
         out = grouped(z.reshape(1, 16, 32, 32)).view(2, 3, 32, 32)
         for k in range(2):
             assert torch.allclose(out[k], lone[k](z[k:k + 1])[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("groups", [1, 3])
+@pytest.mark.parametrize("batch", [1, 2])
+@pytest.mark.parametrize("bias", [True, False])
+def test_pointwise_conv_matches_the_convolution_and_its_gradients(groups: int, batch: int,
+                                                                  bias: bool) -> None:
+    torch.manual_seed(0)
+    layer = PointwiseConv(6 * groups, 4 * groups, groups, bias=bias)
+    x = torch.randn(batch, 6 * groups, 9, 7, requires_grad=True)
+    grad_out = torch.randn(batch, 4 * groups, 9, 7)
+    fast = layer(x)
+    fast.backward(grad_out)
+    fast_grads = [x.grad.clone()] + [p.grad.clone() for p in layer.parameters()]
+    x.grad = None
+    layer.zero_grad()
+    reference = torch.nn.functional.conv2d(x, layer.weight, layer.bias, groups=groups)
+    reference.backward(grad_out)
+    reference_grads = [x.grad] + [p.grad for p in layer.parameters()]
+    torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
+    for got, want in zip(fast_grads, reference_grads, strict=True):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)

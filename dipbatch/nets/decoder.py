@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from dipbatch.nets.pointwise import PointwiseConv
 from dipbatch.nets.skip import Upsample
 from dipbatch.nets.spec import NetSpec
 
@@ -15,10 +16,10 @@ class DeepDecoder(nn.Sequential):
         widths = spec.decoder_channels
         layers: list[nn.Module] = []
         for i, (cin, cout) in enumerate(zip(widths, (*widths[1:], widths[-1]), strict=True)):
-            layers.append(nn.Conv2d(cin * members, cout * members, 1, bias=False, groups=members))
+            layers.append(PointwiseConv(cin * members, cout * members, members, bias=False))
             if i < len(widths) - 1:
                 layers.append(Upsample("bilinear"))
             layers += [nn.ReLU(), nn.BatchNorm2d(cout * members)]
-        layers += [nn.Conv2d(widths[-1] * members, out_channels * members, 1, groups=members),
+        layers += [PointwiseConv(widths[-1] * members, out_channels * members, members),
                    nn.Sigmoid()]
         super().__init__(*layers)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from dipbatch.nets.pointwise import PointwiseConv
 from dipbatch.nets.spec import NetSpec
 
 
 def conv(cin: int, cout: int, kernel: int, members: int, stride: int = 1,
          downsample: str = "stride") -> nn.Sequential:
     """Reflection-padded convolution, `members` independent copies side by side."""
+    if kernel == 1 and stride == 1:
+        return nn.Sequential(PointwiseConv(cin * members, cout * members, members))
     layers: list[nn.Module] = []
     pad = (kernel - 1) // 2
     if pad:
@@ -68,7 +71,7 @@ class SkipNet(nn.Sequential):
         body = self._level(spec, skips, 0, in_channels, members)
         super().__init__(
             body,
-            nn.Conv2d(spec.channels_up[0] * members, out_channels * members, 1, groups=members),
+            PointwiseConv(spec.channels_up[0] * members, out_channels * members, members),
             nn.Sigmoid(),
         )
 
