@@ -37,7 +37,7 @@ def guarded(where: str, debug: bool, action: Callable[[], Any]) -> Any:
         if debug:
             raise
         fail(str(exc))
-    except (KeyboardInterrupt, click.exceptions.Exit):
+    except (KeyboardInterrupt, click.exceptions.Exit, click.UsageError):
         raise
     except Exception as exc:
         if debug:
@@ -56,8 +56,17 @@ def main() -> None:
     """
 
 
-def _output_pairs(inputs: tuple[Path, ...], output: Path) -> list[tuple[Path, Path]]:
-    """One input: OUTPUT is the file. Several: OUTPUT is a folder, each output named like its input."""
+def _output_pairs(inputs: tuple[Path, ...], outputs: tuple[Path, ...]) -> list[tuple[Path, Path]]:
+    """One -o per input: pairs in order. One -o: the file for one input, else a folder of outputs
+    named like their inputs."""
+    if len(outputs) not in (1, len(inputs)):
+        raise click.UsageError(f"{len(outputs)} outputs for {len(inputs)} inputs: give one -o (a file, "
+                               "or a folder for several inputs) or one per input")
+    if len(outputs) > 1:
+        if len(set(outputs)) < len(outputs):
+            raise click.UsageError("the same -o is given twice")
+        return list(zip(inputs, outputs, strict=True))
+    output = outputs[0]
     if len(inputs) == 1 and not (output.is_dir() or str(output).endswith(("/", "\\"))):
         return [(inputs[0], output)]
     output.mkdir(parents=True, exist_ok=True)
@@ -65,15 +74,16 @@ def _output_pairs(inputs: tuple[Path, ...], output: Path) -> list[tuple[Path, Pa
     clash = {n for n in names if names.count(n) > 1}
     if clash:
         raise DipbatchError(output, f"several inputs share the name {sorted(clash)[0]}; "
-                                    "restore them into different folders")
+                                    "restore them into different folders or give one -o per input")
     return [(i, output / i.name) for i in inputs]
 
 
 @main.command()
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
-              help="Output file; with several inputs, an output folder (created if missing). "
-                   "The format follows its suffix. A JSON sidecar OUTPUT.json is written beside it.")
+@click.option("-o", "--output", "outputs", required=True, multiple=True, type=click.Path(path_type=Path),
+              help="Output file; with several inputs, an output folder (created if missing) or one "
+                   "-o per input, in order. The format follows the suffix. A JSON sidecar "
+                   "OUTPUT.json is written beside each output.")
 @task_cli_options
 @stop_cli_options
 @speed_cli_options
@@ -98,13 +108,14 @@ def _output_pairs(inputs: tuple[Path, ...], output: Path) -> list[tuple[Path, Pa
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
-def restore(inputs: tuple[Path, ...], output: Path, preset: str, iterations: int | None,
+def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, iterations: int | None,
             seed: int, device: str, threads: int | None, output_dtype: str | None,
             checkpoint_every: int, overwrite: bool, quiet: bool, debug: bool,
             **groups: Any) -> None:
     """Restore INPUTS (PNG, JPEG, TIFF, FITS) into OUTPUT.
 
-    Several inputs are fitted together, as one batched computation per image size.
+    Several inputs are fitted together, as one batched computation per image size, each with its
+    own net and its own early stop.
     The inputs are never modified; outputs are written atomically.
     """
     import torch
@@ -122,7 +133,7 @@ def restore(inputs: tuple[Path, ...], output: Path, preset: str, iterations: int
                              overwrite=overwrite, checkpoint_every=checkpoint_every,
                              show_progress=not quiet, debug=debug)
     where = str(inputs[0])
-    pairs = guarded(where, debug, lambda: _output_pairs(inputs, output))
+    pairs = guarded(where, debug, lambda: _output_pairs(inputs, outputs))
     outcomes = guarded(where, debug, lambda: restore_files(pairs, options))
     errors = [o.error for o in outcomes if o.error]
     for message in errors:

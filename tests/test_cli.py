@@ -135,3 +135,26 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["restore", str(tmp_path / "nope.png"), "-o",
                                        str(tmp_path / "o.png"), "--debug"])
     assert result.exit_code != 0 and isinstance(result.exception, DipbatchError)
+
+
+def test_one_output_per_input_keeps_each_where_it_is_asked(tmp_path: Path, noisy_tif: Path,
+                                                           noisy_rgb: np.ndarray) -> None:
+    png = tmp_path / "small.png"
+    PILImage.fromarray((np.moveaxis(noisy_rgb[:, :40, :48], 0, -1) * 255).astype(np.uint8)).save(png)
+    first, second = tmp_path / "a" / "one.tif", tmp_path / "b" / "two.png"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    code, err = run("restore", noisy_tif, png, "-o", first, "-o", second, *FAST)
+    assert code == 0, err
+    assert read_image(first).data.shape == (3, 64, 64)
+    assert read_image(second).data.shape == (3, 40, 48)
+    assert (tmp_path / "b" / "two.png.json").is_file()
+
+
+def test_a_wrong_number_of_outputs_is_a_usage_error(tmp_path: Path, noisy_tif: Path) -> None:
+    code, err = run("restore", noisy_tif, noisy_tif, noisy_tif, "-o", tmp_path / "a.tif",
+                    "-o", tmp_path / "b.tif", *FAST)
+    assert code == 2 and "2 outputs for 3 inputs" in err
+    assert run("restore", noisy_tif, noisy_tif, "-o", tmp_path / "a.tif", "-o", tmp_path / "a.tif",
+               *FAST)[0] == 2
+    assert not list(tmp_path.glob("*.tif.json"))
