@@ -8,6 +8,7 @@ relative path names the restored image under ``results/<dataset>/``, its log and
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -134,6 +135,27 @@ def unsupported(paths: Iterable[str]) -> list[str]:
     return [p for p in paths if not has_image_suffix(p)]
 
 
+
+def pack(images: Sequence[str], size: int) -> list[list[str]]:
+    """Split `images` (kept in order) into chunks of about `size`, for jobs that fit several at once.
+
+    From `size` / 2 images on, a chunk ends after an image whose path hashes to 0 modulo
+    `size` - `size` / 2 + 1 (so after `size` images on average), and at 2 × `size` images at
+    most. The cuts follow the names, not the positions: adding or removing an image changes only
+    the chunk it falls in (now and then the next too), so a rerun redoes only those.
+    """
+    shortest = max(1, size // 2)
+    modulus = size - shortest + 1
+    chunks: list[list[str]] = [[]]
+    for rel in images:
+        chunk = chunks[-1]
+        chunk.append(rel)
+        digest = int.from_bytes(hashlib.blake2b(rel.encode(), digest_size=4).digest(), "big")
+        if (len(chunk) >= shortest and digest % modulus == 0) or len(chunk) == 2 * size:
+            chunks.append([])
+    return [chunk for chunk in chunks if chunk]
+
+
 @dataclass(frozen=True)
 class Layout:
     """Where the workflow puts the files it makes for one image of one dataset.
@@ -156,6 +178,13 @@ class Layout:
 
     def benchmark(self, dataset: str, relpath: str) -> str:
         return f"{self.logs}/{dataset}/benchmark/{relpath}.tsv"
+
+    def batch_log(self, dataset: str, first: str) -> str:
+        """The log of a packed job, named by its chunk's first image; each image's log is a copy."""
+        return f"{self.logs}/{dataset}/restore_batch/{first}.log"
+
+    def batch_benchmark(self, dataset: str, first: str) -> str:
+        return f"{self.logs}/{dataset}/benchmark_batch/{first}.tsv"
 
     def summary(self, dataset: str) -> str:
         return f"{self.results}/{dataset}/summary.tsv"

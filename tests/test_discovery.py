@@ -21,6 +21,7 @@ from dipbatch.discovery import (
     mask_for,
     mask_regex,
     natural_key,
+    pack,
     unsupported,
 )
 from dipbatch.errors import DipbatchError
@@ -173,3 +174,21 @@ def test_provisional_summary_after_an_error(tmp_path, monkeypatch):
 
 def test_error_line_of_a_missing_log(tmp_path):
     assert error_line(tmp_path / "none.log") == ""
+
+
+@pytest.mark.parametrize("size", [1, 2, 8])
+def test_pack_keeps_order_and_bounds(size: int) -> None:
+    images = [f"frames/img_{k:04d}.png" for k in range(2000)]
+    chunks = pack(images, size)
+    assert [rel for chunk in chunks for rel in chunk] == images
+    assert all(1 <= len(chunk) <= 2 * size for chunk in chunks)
+    assert 0.8 * size <= len(images) / len(chunks) <= 1.2 * size
+
+
+def test_adding_or_removing_an_image_changes_only_its_own_chunk() -> None:
+    images = [f"img_{k:04d}.png" for k in range(2000)]
+    before = {tuple(chunk) for chunk in pack(images, 8)}
+    for k in (0, 700, 1999):
+        added = {tuple(c) for c in pack([*images[:k], "new.png", *images[k:]], 8)}
+        removed = {tuple(c) for c in pack(images[:k] + images[k + 1:], 8)}
+        assert len(added - before) <= 2 and len(removed - before) <= 2

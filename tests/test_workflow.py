@@ -7,6 +7,7 @@ a handful of iterations, so the whole module takes about a minute on two cores.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import pytest
 import tifffile
 from PIL import Image
 
+from dipbatch.discovery import pack
 from dipbatch.summary import read_summary
 
 pytestmark = pytest.mark.slow
@@ -210,6 +212,63 @@ def test_fixing_the_image_completes_the_summary(mixed):
     assert [r["status"] for r in rows] == ["ok", "ok"]
 
 
+# --- packed datasets (batch: N) -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    """A run under --keep-going of a dataset packed 3 to a job, where one of seven images is corrupt."""
+    work = copy_workflow(tmp_path_factory.mktemp("wf") / "packed")
+    names = [f"img_{k}.png" for k in range(7)]
+    for k, name in enumerate(names):
+        save_png(work / "data" / name, noisy((16, 20, 3), seed=20 + k))
+    (work / "data" / names[3]).write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    write_config(work, dataset("p", "data") + "    batch: 3\n")
+    proc = snakemake(work, "--keep-going", check=False)
+    return work, proc, names
+
+
+def test_a_packed_dataset_runs_one_job_per_chunk(packed):
+    work, _, names = packed
+    chunks = pack(names, 3)
+    assert 2 <= len(chunks) < len(names)
+    assert sorted(p.name for p in (work / "logs" / "p" / "restore_batch").iterdir()) == sorted(
+        f"{chunk[0]}.log" for chunk in chunks)
+    bad_chunk = next(chunk for chunk in chunks if names[3] in chunk)
+    sizes = set()
+    for name in names:
+        sidecar = work / "results" / "p" / f"{name}.json"
+        assert sidecar.is_file() == (name not in bad_chunk), name
+        if sidecar.is_file():
+            sizes.add(json.loads(sidecar.read_text())["batch_size"])
+            assert pixels(work / "results" / "p" / name).shape == (16, 20, 3)
+    assert max(sizes) > 1  # images of one chunk were fitted together
+
+
+def test_a_corrupt_image_fails_its_chunk_and_the_summary_names_it(packed):
+    work, proc, names = packed
+    assert proc.returncode != 0
+    bad_chunk = next(chunk for chunk in pack(names, 3) if names[3] in chunk)
+    rows = {r["image"]: r for r in read_summary(work / "results" / "p" / "summary.tsv")}
+    for name in names:
+        if name in bad_chunk:
+            assert rows[name]["status"] == "failed" and names[3] in rows[name]["error"], name
+        else:
+            assert rows[name]["status"] == "ok", name
+
+
+def test_fixing_the_image_reruns_only_its_chunk(packed):
+    work, _, names = packed
+    save_png(work / "data" / names[3], noisy((16, 20, 3), seed=99))
+    proc = snakemake(work)
+    bad_chunk = next(chunk for chunk in pack(names, 3) if names[3] in chunk)
+    done = re.findall(r"rule (restore\w*):", proc.stdout + proc.stderr)
+    assert len(done) == 1 and done[0].startswith("restore_p_batch")
+    assert [r["status"] for r in read_summary(work / "results" / "p" / "summary.tsv")] == ["ok"] * 7
+    assert all((work / "results" / "p" / name).is_file() for name in bad_chunk)
+    assert "Nothing to be done" in snakemake(work, "--dry-run").stdout
+
+
 # --- configuration and lint -----------------------------------------------------------------------
 
 
@@ -218,6 +277,8 @@ def test_fixing_the_image_completes_the_summary(mixed):
     ("  d:\n    input: data\n    kind: movie\n", "datasets.d.kind"),
     ("  d:\n    input: no/such/folder\n", "datasets.d.input"),
     ("  d:\n    input: data\n    iterations: 0\n", "datasets.d.iterations"),
+    ("  d:\n    input: data\n    batch: 0\n", "datasets.d.batch"),
+    ("  d:\n    input: data\n    task: inpaint\n    batch: 4\n", "datasets.d.batch"),
 ])
 def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, datasets, key):
     work = copy_workflow(tmp_path / "w")

@@ -7,6 +7,7 @@ functions, lazily, one job at a time.
 
 import math
 import os
+import re
 import shlex
 from functools import lru_cache
 
@@ -20,10 +21,15 @@ from dipbatch.discovery import (
     discover,
     mask_for,
     mask_regex,
+    pack,
     unsupported,
 )
 from dipbatch.summary import summarize_dataset
 from dipbatch.imageio import image_size
+
+
+#: The tasks whose images can share one job: no side file (mask, flash photo) per image.
+PACKABLE_TASKS = ("denoise", "sr", "deblock")
 
 
 def _config_key(error):
@@ -45,6 +51,12 @@ def validate_config(config):
             f"Invalid configuration: {_config_key(error)}: {error.message}"
         ) from None
     for name, dataset in config["datasets"].items():
+        if dataset["batch"] > 1 and (dataset["kind"] != "images" or dataset["task"] not in PACKABLE_TASKS):
+            raise WorkflowError(
+                f"Invalid configuration: datasets.{name}.batch: packing is for kind: images with "
+                f"task {', '.join(PACKABLE_TASKS)} (inpaint and flash need a side file per image); "
+                "set batch: 1"
+            )
         for key in ("input", "reference", "mask_dir"):
             if key in dataset and not os.path.isdir(dataset[key]):
                 raise WorkflowError(
@@ -88,6 +100,8 @@ validate_config(config)
 LAYOUT = Layout(results=config["output"], logs=config["logs"])
 DATASETS = config["datasets"]
 IMAGES = {name: discover_dataset(name, ds) for name, ds in DATASETS.items()}
+#: The chunks of the packed datasets (batch > 1), restored by rules/batch.smk.
+CHUNKS = {name: pack(IMAGES[name], ds["batch"]) for name, ds in DATASETS.items() if ds["batch"] > 1}
 
 
 wildcard_constraints:
@@ -190,15 +204,24 @@ def megapixels(path):
     return height * width / 1e6
 
 
+def scaled(resources, key, images, attempt):
+    """A job's memory or minutes: the preset's base plus its share per megapixel of every image,
+    doubled with each retry."""
+    pixels = sum(megapixels(image) for image in images)
+    return math.ceil((resources[key] + resources[f"{key}_per_mpx"] * pixels) * attempt)
+
+
 def restore_mem_mb(wildcards, input, attempt):
-    res = preset_resources(wildcards)
-    return math.ceil((res["mem_mb"] + res["mem_mb_per_mpx"] * megapixels(input.image)) * attempt)
+    return scaled(preset_resources(wildcards), "mem_mb", [input.image], attempt)
 
 
 def restore_runtime(wildcards, input, attempt):
-    res = preset_resources(wildcards)
-    minutes = res["runtime"] + res["runtime_per_mpx"] * megapixels(input.image)
-    return math.ceil(minutes * attempt)
+    return scaled(preset_resources(wildcards), "runtime", [input.image], attempt)
+
+
+def unpacked_datasets_regex():
+    """The datasets that rule restore serves: all but the packed ones."""
+    return "|".join(re.escape(name) for name in DATASETS if name not in CHUNKS) or "(?!)"
 
 
 def restore_gpu(wildcards):

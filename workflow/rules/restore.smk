@@ -26,6 +26,8 @@ rule restore:
         LAYOUT.benchmark("{dataset}", "{path}")
     params:
         args=restore_args_param(),
+    wildcard_constraints:
+        dataset=unpacked_datasets_regex(),
     threads: config["threads"]
     resources:
         gpu=restore_gpu_resource(),
