@@ -8,25 +8,6 @@
 # is a copy of the chunk's, so the summary still gives every image the error line.
 
 
-def packed_resource(dataset, key):
-    """A packed job's mem_mb or runtime: grows with its images' pixels and doubles with each retry."""
-    resources = config["resources"][DATASETS[dataset]["preset"]]
-
-    def resource(wildcards, input, attempt):
-        return scaled(resources, key, input.images, attempt)
-
-    return resource
-
-
-def packed_rule_name(dataset, index):
-    return f"restore_{re.sub(r'[^A-Za-z0-9_]', '_', dataset)}_batch{index}"
-
-
-def packed_outputs(dataset, chunk):
-    """The -o options of a packed job, one per image, in the order of its inputs."""
-    return " ".join(f"-o {shlex.quote(LAYOUT.image(dataset, rel))}" for rel in chunk)
-
-
 for _dataset, _chunks in CHUNKS.items():
     for _index, _chunk in enumerate(_chunks):
 

@@ -220,7 +220,7 @@ def restore_runtime(wildcards, input, attempt):
 
 
 def unpacked_datasets_regex():
-    """The datasets that rule restore serves: all but the packed ones."""
+    """The datasets served by the one-job-per-image restore: all but the packed ones."""
     return "|".join(re.escape(name) for name in DATASETS if name not in CHUNKS) or "(?!)"
 
 
@@ -231,6 +231,28 @@ def restore_gpu(wildcards):
 def restore_gpu_resource():
     presets = {ds["preset"] for ds in DATASETS.values()}
     return uniform_or((config["resources"][p]["gpu"] for p in presets), restore_gpu)
+
+
+# --- packed restore rules (rules/batch.smk) -----------------------------------------------------
+
+
+def packed_resource(dataset, key):
+    """A packed job's mem_mb or runtime: grows with its images' pixels and doubles with each retry."""
+    resources = config["resources"][DATASETS[dataset]["preset"]]
+
+    def resource(wildcards, input, attempt):
+        return scaled(resources, key, input.images, attempt)
+
+    return resource
+
+
+def packed_rule_name(dataset, index):
+    return f"restore_{re.sub(r'[^A-Za-z0-9_]', '_', dataset)}_batch{index}"
+
+
+def packed_outputs(dataset, chunk):
+    """The -o options of a packed job, one per image, in the order of its inputs."""
+    return " ".join(f"-o {shlex.quote(LAYOUT.image(dataset, rel))}" for rel in chunk)
 
 
 # --- rule summary --------------------------------------------------------------------------------
