@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from dipbatch import losses
+from dipbatch.curves import subsample
 from dipbatch.nets import build_generator, canvas_size
 from dipbatch.operators import Identity, Operator
 from dipbatch.presets import Preset
@@ -224,15 +225,13 @@ class Fitter:
 
     def _result(self, k: int) -> FitResult:
         log = self.loss_log[: self.iteration, k].cpu().numpy()
-        stride = max(1, len(log) // 200)
-        curve = [(int(i + 1), float(log[i])) for i in range(0, len(log), stride)]
         return FitResult(
             estimate=self.stopper.estimate(k).float().cpu().numpy(),
             iterations=self.iteration,
             stop_iteration=self.stopper.stop_iteration[k],
             stop_reason=self.stopper.stop_reason[k],
             final_loss=float(log[-1]) if len(log) else math.nan,
-            loss_curve=curve,
+            loss_curve=subsample(log, 200),
             restores=self.restores[k],
             record=self._record(k),
         )

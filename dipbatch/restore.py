@@ -185,23 +185,28 @@ def _make_fitter(group: list[tuple[Outcome, Image, Problem]], preset: Preset, op
     problems = [p for _, _, p in group]
     stop = options.stop
     cap = options.iterations or preset.fit.iterations
-    window, patience, min_start = stop.resolved(cap)
     notes: list[dict[str, Any]] = [{"stop_rule": stop.stop} for _ in problems]
-    shape = (problems[0].channels, *problems[0].size)
-    stopper: Stopper
-    if stop.stop == "fixed":
-        stopper = FixedStop(len(problems))
-    elif stop.stop == "auto":
-        stopper = WindowedVariance(len(problems), cap, window, patience, min_start, shape, device,
-                                   seed=options.seed)
-    else:
+    if stop.stop == "sure":
+        _, patience, min_start = stop.resolved(cap)
         problems, stopper = _sure_twins(group, cap, patience, min_start, options, device, notes)
+    else:
+        stopper = _plain_stopper(stop, problems, cap, device, options.seed)
     observations = torch.stack([p.observation for p in problems])
     observers = [SpectralRecorder(observations.to(device), cap)] \
         if observations.shape[-2:] == torch.Size(problems[0].size) else []
     fitter = Fitter(problems, preset, [options.seed] * len(problems), device, stopper, cap,
                     observers=observers, speed=options.speed)
     return fitter, notes
+
+
+def _plain_stopper(stop: StopOptions, problems: list[Problem], cap: int, device: torch.device,
+                   seed: int) -> Stopper:
+    """The `fixed` or `auto` rule for these problems (`sure` needs twin problems: _sure_twins)."""
+    if stop.stop == "fixed":
+        return FixedStop(len(problems))
+    window, patience, min_start = stop.resolved(cap)
+    shape = (problems[0].channels, *problems[0].size)
+    return WindowedVariance(len(problems), cap, window, patience, min_start, shape, device, seed=seed)
 
 
 def _sure_twins(group: list[tuple[Outcome, Image, Problem]], cap: int, patience: int, min_start: int,
@@ -270,13 +275,19 @@ def _record(outcome: Outcome, image: Image, digest: str, result: FitResult, pres
 def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str = "fast",
                   net: str | None = None, factor: int | None = None, mask: np.ndarray | None = None,
                   guide: np.ndarray | None = None, iterations: int | None = None, seed: int = 0,
-                  device: str = "auto") -> FitResult:
+                  stop: str = "auto", device: str = "auto") -> FitResult:
     """Restore a C×H×W float array in [0,1] without touching files (for notebooks).
 
     inpaint takes `mask` (1 = known pixel), flash takes `guide` (the flash image); sr returns an
-    estimate `factor` times larger. The estimate is the fit's own output, known pixels included.
+    estimate `factor` times larger. `stop` is "auto" (the CLI's default) or "fixed"; `iterations`
+    is the cap. The estimate is the fit's own output, known pixels included.
     """
+    if stop not in ("auto", "fixed"):
+        raise ValueError(f"stop must be 'auto' or 'fixed', not {stop!r} (sure: use dipbatch restore)")
     options = TaskOptions(task=task, net=net, factor=factor)
     recipe = task_preset(options, preset, iterations)
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
-    return Fitter([problem], recipe, [seed], resolve_device(device)).run()[0]
+    cap = iterations or recipe.fit.iterations
+    torch_device = resolve_device(device)
+    stopper = _plain_stopper(StopOptions(stop=stop), [problem], cap, torch_device, seed)
+    return Fitter([problem], recipe, [seed], torch_device, stopper, cap).run()[0]

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import click
 import torch
 
+from dipbatch.curves import subsample
 from dipbatch.options import OptionGroup, click_options
 
 
@@ -76,15 +77,19 @@ class FixedStop:
 
 
 class _MinimumRule:
-    """Track a per-member criterion on the device; stop a member `patience` iterations after its minimum.
+    """Track a per-member criterion on the device; stop a member once it has stayed above its
+    minimum for `patience` iterations.
 
-    The estimate returned is the smoothed output snapshotted at the minimum, never the last iterate.
-    No minimum is accepted before `min_start` (early false minima are a known failure), and a stopped
-    member's choice is frozen.
+    The chosen iterate is the last one whose criterion was within `tolerance` (relative) of the
+    lowest value so far: on a flat stretch of the curve the fit is still gaining signal, so its end
+    is a better choice than wherever the noise put the exact minimum. The estimate returned is the
+    smoothed output snapshotted there, never the last iterate. Nothing before `min_start` counts
+    (early false minima are a known failure), and a stopped member's choice is frozen.
     """
 
     name = ""
     rule = "auto"
+    tolerance = 0.0
 
     def __init__(self, members: int, cap: int, patience: int, min_start: int,
                  device: torch.device) -> None:
@@ -112,8 +117,9 @@ class _MinimumRule:
         if value is None:
             return
         self.curve[iteration - 1] = value
-        accept = (value < self.best_value) & ~self.frozen & (iteration >= self.min_start)
-        self.best_value = torch.where(accept, value, self.best_value)
+        live = ~self.frozen & (iteration >= self.min_start)
+        self.best_value = torch.where(live, torch.minimum(self.best_value, value), self.best_value)
+        accept = live & (value <= self.best_value * (1 + self.tolerance))
         self.best_iteration = torch.where(accept, iteration, self.best_iteration)
         self.best = torch.where(accept[:, None, None, None], smoothed, self.best)
 
@@ -121,8 +127,11 @@ class _MinimumRule:
         best = self.best_iteration.tolist()
         for k, at in enumerate(best):
             if not self.stopped[k] and at > 0 and iteration - at >= self.patience:
-                self._stop(k, at, f"{self.rule}: {self.name} minimum at iteration {at}, "
-                                  f"none lower in the next {self.patience}")
+                self._stop(k, at, f"{self.rule}: {self.name} {self._near_minimum()} at iteration "
+                                  f"{at}, above it for the next {self.patience}")
+
+    def _near_minimum(self) -> str:
+        return f"within {self.tolerance:.0%} of its minimum" if self.tolerance else "minimum"
 
     def _stop(self, k: int, at: int, reason: str) -> None:
         self.stopped[k] = True
@@ -137,8 +146,8 @@ class _MinimumRule:
             if self.stopped[k]:
                 continue
             if at > 0:
-                self._stop(k, at, f"cap: reached {iteration} iterations; lowest {self.name} "
-                                  f"at iteration {at}")
+                self._stop(k, at, f"cap: reached {iteration} iterations; {self.name} "
+                                  f"{self._near_minimum()} at iteration {at}")
             else:
                 self._stop(k, iteration, f"cap: reached {iteration} iterations with no {self.name} "
                                          "minimum after the warm-up")
@@ -150,12 +159,8 @@ class _MinimumRule:
         return self._final[k]
 
     def record(self, k: int) -> dict[str, Any]:
-        values = self.curve[:, k].cpu()
-        valid = ~torch.isnan(values)
-        done = int(valid.nonzero().max()) + 1 if valid.any() else 0
-        stride = max(1, done // 300)
-        curve = [(i + 1, float(values[i])) for i in range(0, done, stride) if valid[i]]
-        return {"stop_curve": curve, "stop_curve_name": self.name,
+        return {"stop_curve": subsample(self.curve[:, k].cpu().numpy(), 300),
+                "stop_curve_name": self.name,
                 "stop_settings": {"patience": self.patience, "min_start": self.min_start}}
 
     def state_dict(self) -> dict[str, Any]:
@@ -176,6 +181,7 @@ class WindowedVariance(_MinimumRule):
     `subset` values per image keeps memory O(window × subset) whatever the image size."""
 
     name = "windowed variance"
+    tolerance = 0.3  # benchmarks/RESULTS.md, "Early stopping": the end of the variance's plateau
 
     def __init__(self, members: int, cap: int, window: int, patience: int, min_start: int,
                  shape: tuple[int, ...], device: torch.device, subset: int = 65536, seed: int = 0):
