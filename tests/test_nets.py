@@ -75,3 +75,12 @@ def test_pointwise_conv_matches_the_convolution_and_its_gradients(groups: int, b
     torch.testing.assert_close(fast, reference, atol=1e-5, rtol=1e-5)
     for got, want in zip(fast_grads, reference_grads, strict=True):
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_pointwise_conv_takes_the_convolution_path_for_channels_last_input() -> None:
+    torch.manual_seed(0)
+    layer = PointwiseConv(8, 4, 2)
+    x = torch.randn(1, 8, 6, 5).contiguous(memory_format=torch.channels_last)
+    out = layer(x)
+    torch.testing.assert_close(out, torch.nn.functional.conv2d(x, layer.weight, layer.bias, groups=2))
+    assert out.is_contiguous(memory_format=torch.channels_last)  # the layout is kept, as cuDNN would
