@@ -135,7 +135,6 @@ def unsupported(paths: Iterable[str]) -> list[str]:
     return [p for p in paths if not has_image_suffix(p)]
 
 
-
 def pack(images: Sequence[str], size: int) -> list[list[str]]:
     """Split `images` (kept in order) into chunks of about `size`, for jobs that fit several at once.
 

@@ -184,7 +184,7 @@ def _make_fitter(group: list[tuple[Outcome, Image, Problem]], preset: Preset, op
     """The Fitter with the chosen stopping rule and the spectral recorder; notes go to the sidecars."""
     problems = [p for _, _, p in group]
     stop = options.stop
-    cap = options.iterations or preset.fit.iterations
+    cap = preset.fit.iterations  # task_preset applied --iterations
     notes: list[dict[str, Any]] = [{"stop_rule": stop.stop} for _ in problems]
     if stop.stop == "sure":
         _, patience, min_start = stop.resolved(cap)
@@ -287,7 +287,6 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     options = TaskOptions(task=task, net=net, factor=factor)
     recipe = task_preset(options, preset, iterations)
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
-    cap = iterations or recipe.fit.iterations
     torch_device = resolve_device(device)
-    stopper = _plain_stopper(StopOptions(stop=stop), [problem], cap, torch_device, seed)
-    return Fitter([problem], recipe, [seed], torch_device, stopper, cap).run()[0]
+    stopper = _plain_stopper(StopOptions(stop=stop), [problem], recipe.fit.iterations, torch_device, seed)
+    return Fitter([problem], recipe, [seed], torch_device, stopper).run()[0]

@@ -38,12 +38,12 @@ for _dataset, _chunks in CHUNKS.items():
                 outputs=packed_outputs(_dataset, _chunk),
             threads: config["threads"]
             resources:
-                gpu=config["resources"][DATASETS[_dataset]["preset"]]["gpu"],
+                gpu=dataset_resources(_dataset)["gpu"],
                 mem_mb=packed_resource(_dataset, "mem_mb"),
                 runtime=packed_resource(_dataset, "runtime"),
             shell:
                 "status=0; "
-                "(echo \"dipbatch restore on $(hostname), SLURM job ${{SLURM_JOB_ID:-none}}\"; "
+                f"({LOG_HEADER}; "
                 "dipbatch restore {input.images:q} {params.outputs} {params.args} "
                 "--threads {threads} --overwrite) > {log.batch:q} 2>&1 || status=$?; "
                 "for copy in {log.images:q}; do cp {log.batch:q} \"$copy\"; done; "

@@ -165,6 +165,10 @@ def dataset_args(name):
     return args
 
 
+#: The first line of every restore job's log: where it ran (braces doubled for shell:).
+LOG_HEADER = 'echo "dipbatch restore on $(hostname), SLURM job ${{SLURM_JOB_ID:-none}}"'
+
+
 def restore_args(wildcards, input):
     """The options of one restore job, as one shell-quoted string."""
     args = dataset_args(wildcards.dataset)
@@ -189,8 +193,13 @@ def restore_args_param():
     return uniform_or((shlex.join(dataset_args(name)) for name in DATASETS), restore_args)
 
 
+def dataset_resources(dataset):
+    """The resource table of a dataset's preset (config `resources`)."""
+    return config["resources"][DATASETS[dataset]["preset"]]
+
+
 def preset_resources(wildcards):
-    return config["resources"][DATASETS[wildcards.dataset]["preset"]]
+    return dataset_resources(wildcards.dataset)
 
 
 @lru_cache(maxsize=None)
@@ -238,7 +247,7 @@ def restore_gpu_resource():
 
 def packed_resource(dataset, key):
     """A packed job's mem_mb or runtime: grows with its images' pixels and doubles with each retry."""
-    resources = config["resources"][DATASETS[dataset]["preset"]]
+    resources = dataset_resources(dataset)
 
     def resource(wildcards, input, attempt):
         return scaled(resources, key, input.images, attempt)

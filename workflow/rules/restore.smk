@@ -37,6 +37,6 @@ rule restore:
     # group-components:, see profiles/slurm/config.yaml); a group on the rule would make every
     # local and dry run build one group job per image, a tenth slower for 10,000 images.
     shell:
-        "(echo \"dipbatch restore on $(hostname), SLURM job ${{SLURM_JOB_ID:-none}}\"; "
+        f"({LOG_HEADER}; "
         "dipbatch restore {input.image:q} -o {output.image:q} {params.args} "
         "--threads {threads} --overwrite) > {log:q} 2>&1"
