@@ -309,3 +309,50 @@ def test_lint_is_clean_but_for_the_explained_warning():
     assert lints == [(lints[0][0], "Specify a conda environment or container for each rule.")], out
     assert lints[0][0].startswith("rule restore")
     assert "Lint note" in (REPO / "workflow/rules/restore.smk").read_text()
+
+
+# --- data safety ----------------------------------------------------------------------------------
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by relative path, with its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_an_output_folder_over_the_inputs_is_refused_and_the_originals_survive(tmp_path):
+    """The issue's reproducer: `output: archive` with a dataset reading archive/probe."""
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "archive" / "probe" / "a.png", noisy((12, 12), seed=40))
+    save_png(work / "archive" / "probe" / "sub" / "b.png", noisy((12, 12), seed=41))
+    before = snapshot(work / "archive")
+    (work / "config.yaml").write_text(
+        "output: archive\nthreads: 1\ndevice: cpu\ndatasets:\n" + dataset("probe", "archive/probe"))
+    for _ in range(2):  # each rerun used to delete more originals
+        proc = snakemake(work, "--cores", "1", check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert "datasets.probe.input: 'archive/probe' is inside the output folder 'archive'" in out
+        assert "rule restore" not in out
+        assert snapshot(work / "archive") == before
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ("output: data/restored\n", "datasets.d.input: 'data' holds the output folder 'data/restored'"),
+    ("output: data\n", "datasets.d.input: 'data' is the output folder 'data'"),
+    ("logs: data/logs\n", "datasets.d.input: 'data' holds the logs folder 'data/logs'"),
+    ("output: .\n", "datasets.d.input: 'data' is inside the output folder '.'"),
+    ("output: masks/out\n", "datasets.d.mask_dir: 'masks' holds the output folder 'masks/out'"),
+])
+def test_every_overlap_of_inputs_and_results_is_refused_before_any_job(tmp_path, config, message):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "x.png", noisy((8, 8), seed=9))
+    save_png(work / "masks" / "x_mask.png", noisy((8, 8), seed=10))
+    before = snapshot(work / "data")
+    (work / "config.yaml").write_text(
+        config + "threads: 1\ndevice: cpu\ndatasets:\n" + dataset("d", "data")
+        + "    task: inpaint\n    mask_dir: masks\n")
+    proc = snakemake(work, check=False)
+    assert proc.returncode != 0
+    assert f"Invalid configuration: {message}" in proc.stdout + proc.stderr
+    assert "rule restore" not in proc.stdout + proc.stderr
+    assert snapshot(work / "data") == before

@@ -63,11 +63,39 @@ def validate_config(config):
                     f"Invalid configuration: datasets.{name}.{key}: "
                     f"{dataset[key]!r} is not a folder (relative paths start at {os.getcwd()})"
                 )
+        refuse_overlaps(name, dataset, config)
 
 
 def is_inside(folder, parent):
     folder, parent = os.path.abspath(folder), os.path.abspath(parent)
     return os.path.commonpath([folder, parent]) == parent
+
+
+def overlap(folder, other):
+    """How two folders overlap, after following links: 'is', 'is inside', 'holds', or None."""
+    folder, other = os.path.realpath(folder), os.path.realpath(other)
+    if folder == other:
+        return "is"
+    if is_inside(folder, other):
+        return "is inside"
+    return "holds" if is_inside(other, folder) else None
+
+
+def refuse_overlaps(name, dataset, config):
+    """Inputs are untouchable: no folder a dataset reads may share a file with the results or logs.
+
+    Snakemake deletes a job's outputs before it runs it, so an output that is also an input (an
+    output folder at or inside the input folder, or the reverse) would delete the originals.
+    """
+    for key in (k for k in ("input", "mask_dir", "reference") if k in dataset):
+        for where in ("output", "logs"):
+            relation = overlap(dataset[key], config[where])
+            if relation:
+                raise WorkflowError(
+                    f"Invalid configuration: datasets.{name}.{key}: {dataset[key]!r} {relation} "
+                    f"the {where} folder {config[where]!r}; the workflow writes there and would "
+                    "overwrite or delete the originals: keep the two folders apart"
+                )
 
 
 def discover_dataset(name, dataset):
