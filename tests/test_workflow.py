@@ -356,3 +356,30 @@ def test_every_overlap_of_inputs_and_results_is_refused_before_any_job(tmp_path,
     assert f"Invalid configuration: {message}" in proc.stdout + proc.stderr
     assert "rule restore" not in proc.stdout + proc.stderr
     assert snapshot(work / "data") == before
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ("{facter: 4}", "datasets.d.options.facter: dipbatch restore has no option --facter; "
+                    "did you mean factor?"),
+    ("{sigma-clp: 5}", "datasets.d.options.sigma-clp: dipbatch restore has no option --sigma-clp; "
+                       "did you mean sigma_clip?"),
+    ("{preset: fast}", "datasets.d.options.preset: the workflow sets --preset itself; "
+                       "use datasets.d.preset"),
+])
+def test_a_misspelt_option_stops_before_any_job_with_the_near_miss(tmp_path, options, message):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "x.png", noisy((8, 8), seed=9))
+    write_config(work, dataset("d", "data") + f"    task: sr\n    options: {options}\n")
+    proc = snakemake(work, check=False)
+    assert proc.returncode != 0
+    assert f"Invalid configuration: {message}" in proc.stdout + proc.stderr
+    assert not (work / "logs").exists() and not (work / "results").exists()
+
+
+def test_valid_options_pass_the_check(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "x.png", noisy((8, 8), seed=9))
+    write_config(work, dataset("d", "data")
+                 + "    options: {read_noise: 2, protect-stars: 0.5, deterministic: true}\n")
+    proc = snakemake(work, "--dry-run")
+    assert restore_jobs(proc.stdout + proc.stderr) == ["d/x.png"]

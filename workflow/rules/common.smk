@@ -5,6 +5,7 @@ SLURM job, so it only lists folders: images are opened (headers only) inside the
 functions, lazily, one job at a time.
 """
 
+import difflib
 import math
 import os
 import re
@@ -64,6 +65,8 @@ def validate_config(config):
                     f"{dataset[key]!r} is not a folder (relative paths start at {os.getcwd()})"
                 )
         refuse_overlaps(name, dataset, config)
+        if dataset["options"]:
+            check_options(name, dataset["options"])
 
 
 def is_inside(folder, parent):
@@ -96,6 +99,41 @@ def refuse_overlaps(name, dataset, config):
                     f"the {where} folder {config[where]!r}; the workflow writes there and would "
                     "overwrite or delete the originals: keep the two folders apart"
                 )
+
+
+#: The `dipbatch restore` options the workflow sets itself, and where a configuration sets them.
+WORKFLOW_OPTIONS = {
+    "output": "output", "overwrite": None, "threads": "threads", "device": "device",
+    "task": "datasets.<name>.task", "preset": "datasets.<name>.preset",
+    "iterations": "datasets.<name>.iterations", "seed": "datasets.<name>.seed",
+    "mask": "datasets.<name>.mask or mask_dir", "init_weights": "datasets.<name>.warm_start",
+    "save_weights": "datasets.<name>.warm_start",
+}
+
+
+def restore_options():
+    """The long options of `dipbatch restore`, as options: keys (read_noise for --read-noise)."""
+    from dipbatch.cli import restore  # imports torch: only done for datasets with options
+
+    return sorted(opt[2:].replace("-", "_") for param in restore.params
+                  for opt in param.opts if opt.startswith("--"))
+
+
+def check_options(name, options):
+    """Every options: key must be a `dipbatch restore` option the workflow does not set itself,
+    or each image's job would fail on it (one GPU job per image on SLURM)."""
+    known = restore_options()
+    for key in options:
+        option = key.replace("-", "_")
+        where = f"Invalid configuration: datasets.{name}.options.{key}"
+        if option in WORKFLOW_OPTIONS:
+            home = WORKFLOW_OPTIONS[option]
+            raise WorkflowError(f"{where}: the workflow sets --{key.replace('_', '-')} itself"
+                                + (f"; use {home.replace('<name>', name)}" if home else ""))
+        if option not in known:
+            near = difflib.get_close_matches(option, known, n=1)
+            raise WorkflowError(f"{where}: dipbatch restore has no option --{key.replace('_', '-')}"
+                                + (f"; did you mean {near[0]}?" if near else ""))
 
 
 def discover_dataset(name, dataset):
