@@ -7,6 +7,7 @@ a handful of iterations, so the whole module takes about a minute on two cores.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -383,3 +384,52 @@ def test_valid_options_pass_the_check(tmp_path):
                  + "    options: {read_noise: 2, protect-stars: 0.5, deterministic: true}\n")
     proc = snakemake(work, "--dry-run")
     assert restore_jobs(proc.stdout + proc.stderr) == ["d/x.png"]
+
+
+def empty_datasets(work: Path) -> str:
+    """Two datasets without images: an empty folder, and patterns that match none of its files."""
+    (work / "empty").mkdir()
+    save_png(work / "pngs" / "x.png", noisy((8, 8), seed=9))
+    return dataset("hollow", "empty") + dataset("nomatch", "pngs") + "    patterns: ['*.tif']\n"
+
+
+def test_a_dataset_without_images_is_a_warning_in_the_log_and_the_report(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    write_config(work, empty_datasets(work))
+    proc = snakemake(work)
+    log = next((work / ".snakemake" / "log").glob("*.snakemake.log")).read_text()
+    for name, message in (("hollow", "'empty' holds no file matching"),
+                          ("nomatch", "'pngs' holds no file matching *.tif")):
+        warning = f"warning: datasets.{name}: no images: {message}"
+        assert f"dipbatch: {warning}" in proc.stderr
+        assert f"dipbatch: {warning}" in log
+        assert warning in html.unescape((work / "results" / name / "report.html").read_text())
+
+
+def test_no_dataset_at_all_is_a_warning(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    (work / "config.yaml").write_text("datasets: {}\n")
+    proc = snakemake(work)
+    assert "dipbatch: warning: datasets: the configuration names no dataset" in proc.stderr
+
+
+@pytest.mark.parametrize("switch", ["config", "command line"])
+def test_strict_turns_an_empty_dataset_into_an_error_before_any_job(tmp_path, switch):
+    work = copy_workflow(tmp_path / "w")
+    write_config(work, empty_datasets(work))
+    if switch == "config":
+        (work / "config.yaml").write_text("strict: true\n" + (work / "config.yaml").read_text())
+    proc = snakemake(work, *(["--config", "strict=true"] if switch == "command line" else []),
+                     check=False)
+    assert proc.returncode != 0
+    assert ("Invalid configuration (strict: true): datasets.hollow: no images: 'empty' holds no "
+            "file matching") in proc.stdout + proc.stderr
+    assert not (work / "results").exists()
+
+
+def test_strict_refuses_a_configuration_without_datasets(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    (work / "config.yaml").write_text("datasets: {}\n")
+    proc = snakemake(work, "--config", "strict=true", check=False)
+    assert proc.returncode != 0
+    assert "(strict: true): datasets: the configuration names no dataset" in proc.stdout + proc.stderr

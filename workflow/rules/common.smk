@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import jsonschema
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from dipbatch.discovery import (
@@ -41,6 +42,9 @@ def _config_key(error):
 
 def validate_config(config):
     """Validate against the schema (filling in defaults); a bad value stops here, naming its key."""
+    # `--config strict=true` arrives as the string 'true': Snakemake's parser knows only True/False.
+    if str(config.get("strict")).lower() in ("true", "false"):
+        config["strict"] = str(config["strict"]).lower() == "true"
     try:
         validate(config, "../schemas/config.schema.yaml")
     except WorkflowError as exc:
@@ -161,11 +165,34 @@ def discover_dataset(name, dataset):
     return images
 
 
+def warn(warnings, message):
+    """A warning in the controller's log (.snakemake/log/) and on its screen, or under strict: an
+    error before any job."""
+    if config["strict"]:
+        raise WorkflowError(f"Invalid configuration (strict: true): {message}")
+    logger.warning(f"dipbatch: warning: {message}")
+    warnings.append(message)
+
+
+def dataset_warnings(name, dataset, images):
+    """The workflow's warnings about one dataset (shown in its report too)."""
+    warnings = []
+    if not images:
+        patterns = ", ".join(dataset["patterns"])
+        warn(warnings, f"datasets.{name}: no images: {dataset['input']!r} holds no file matching "
+                       f"{patterns}; its summary and report stay empty")
+    return warnings
+
+
 validate_config(config)
 
 LAYOUT = Layout(results=config["output"], logs=config["logs"])
 DATASETS = config["datasets"]
 IMAGES = {name: discover_dataset(name, ds) for name, ds in DATASETS.items()}
+#: Per dataset, the warnings of the checks above: in the controller's log and in the report.
+WARNINGS = {name: dataset_warnings(name, ds, IMAGES[name]) for name, ds in DATASETS.items()}
+if not DATASETS:
+    warn([], "datasets: the configuration names no dataset; there is nothing to restore")
 #: The chunks of the packed datasets (batch > 1), restored by rules/batch.smk.
 CHUNKS = {name: pack(IMAGES[name], ds["batch"]) for name, ds in DATASETS.items() if ds["batch"] > 1}
 
