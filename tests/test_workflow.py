@@ -433,3 +433,39 @@ def test_strict_refuses_a_configuration_without_datasets(tmp_path):
     proc = snakemake(work, "--config", "strict=true", check=False)
     assert proc.returncode != 0
     assert "(strict: true): datasets: the configuration names no dataset" in proc.stdout + proc.stderr
+
+
+def report_rows(report: Path) -> dict[str, str]:
+    """The status the report's table gives each image, by the image's name."""
+    rows = re.findall(r'<tr class="(\w+)" id="row-\d+">\s*<td[^>]*>\d+</td>\s*<td><a href="#[^"]+">'
+                      r"(.*?)</a>", report.read_text(), re.S)
+    return {html.unescape(name): status for status, name in rows}
+
+
+def test_odd_names_and_dangling_links_fail_alone_and_tabs_round_trip(tmp_path):
+    """`<b>`, braces and line breaks cannot pass through Snakemake, a dangling link has no image:
+    each is its own failed row, while the other images, a tab in a name included, are restored."""
+    work = copy_workflow(tmp_path / "w")
+    data = work / "data"
+    restorable = ["fine.png", "tab\there.png"]
+    refused = {"<b>.png": "'<b>'", "new\nline.png": "'\\n'", "{x}.png": "'{'"}
+    for k, name in enumerate([*restorable, *refused]):
+        save_png(data / name, noisy((8, 8), seed=50 + k))
+    (data / "gone.png").symlink_to(work / "nowhere.png")
+    write_config(work, dataset("odd", "data"))
+    proc = snakemake(work)
+    rows = {r["image"]: r for r in read_summary(work / "results" / "odd" / "summary.tsv")}
+    assert sorted(rows) == sorted([*restorable, *refused, "gone.png"])
+    for name in restorable:
+        assert rows[name]["status"] == "ok", name
+        assert pixels(work / "results" / "odd" / name).shape == (8, 8)
+    for name, what in refused.items():
+        assert rows[name]["status"] == "failed", name
+        assert f"Snakemake cannot carry a file name holding {what}" in rows[name]["error"]
+        assert "\n" not in rows[name]["error"]
+    assert rows["gone.png"]["status"] == "failed"
+    assert rows["gone.png"]["error"] == (
+        f"error: data/gone.png: dangling symbolic link (to {work / 'nowhere.png'}, which does not exist)")
+    assert "dipbatch: warning: datasets.odd: refused data/gone.png: dangling" in proc.stderr
+    statuses = report_rows(work / "results" / "odd" / "report.html")
+    assert statuses == {name: "ok" if name in restorable else "failed" for name in rows}

@@ -24,6 +24,7 @@ from dipbatch.discovery import (
     mask_for,
     mask_regex,
     pack,
+    refusal,
     unsupported,
 )
 from dipbatch.summary import summarize_dataset
@@ -156,13 +157,13 @@ def discover_dataset(name, dataset):
             f"Invalid configuration: datasets.{name}.patterns: they select {bad[0]!r}, "
             "which dipbatch cannot read"
         )
-    braces = [p for p in images if "{" in p or "}" in p]
-    if braces:
-        raise WorkflowError(
-            f"datasets.{name}: {braces[0]!r}: file names with braces are not supported "
-            "by Snakemake; rename the file"
-        )
     return images
+
+
+def refused_files(dataset, images):
+    """The discovered files the workflow cannot restore, each with its error (discovery.refusal)."""
+    errors = {rel: refusal(dataset["input"], rel) for rel in images}
+    return {rel: error for rel, error in errors.items() if error}
 
 
 def warn(warnings, message):
@@ -174,10 +175,12 @@ def warn(warnings, message):
     warnings.append(message)
 
 
-def dataset_warnings(name, dataset, images):
+def dataset_warnings(name, dataset, images, refused):
     """The workflow's warnings about one dataset (shown in its report too)."""
     warnings = []
-    if not images:
+    for error in refused.values():
+        warn(warnings, f"datasets.{name}: refused {error.removeprefix('error: ')}")
+    if not images and not refused:
         patterns = ", ".join(dataset["patterns"])
         warn(warnings, f"datasets.{name}: no images: {dataset['input']!r} holds no file matching "
                        f"{patterns}; its summary and report stay empty")
@@ -188,9 +191,14 @@ validate_config(config)
 
 LAYOUT = Layout(results=config["output"], logs=config["logs"])
 DATASETS = config["datasets"]
-IMAGES = {name: discover_dataset(name, ds) for name, ds in DATASETS.items()}
+_FOUND = {name: discover_dataset(name, ds) for name, ds in DATASETS.items()}
+#: Per dataset, the files found but not restorable, with their error lines (summary rows).
+REFUSED = {name: refused_files(ds, _FOUND[name]) for name, ds in DATASETS.items()}
+#: Per dataset, the images to restore, in natural order.
+IMAGES = {name: [rel for rel in _FOUND[name] if rel not in REFUSED[name]] for name in DATASETS}
 #: Per dataset, the warnings of the checks above: in the controller's log and in the report.
-WARNINGS = {name: dataset_warnings(name, ds, IMAGES[name]) for name, ds in DATASETS.items()}
+WARNINGS = {name: dataset_warnings(name, ds, IMAGES[name], REFUSED[name])
+            for name, ds in DATASETS.items()}
 if not DATASETS:
     warn([], "datasets: the configuration names no dataset; there is nothing to restore")
 #: The chunks of the packed datasets (batch > 1), restored by rules/batch.smk.
@@ -361,7 +369,7 @@ def packed_outputs(dataset, chunk):
 
 
 def write_summary_and_log(dataset, images, log):
-    rows = summarize_dataset(dataset, images, LAYOUT)
+    rows = summarize_dataset(dataset, images, LAYOUT, refused=REFUSED[dataset])
     counts = {}
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1
