@@ -11,6 +11,7 @@ import html
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -32,13 +33,14 @@ ITERATIONS = 6
 GOOD_IMAGES = ["a.png", "sub dir/ü 2.tif", "frames/frame_2.png", "frames/frame_10.png"]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, check: bool = True, **popen) -> subprocess.CompletedProcess:
     """Run the snakemake CLI of this interpreter's environment in `workdir`."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("SNAKEMAKE_PROFILE", None)
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--scheduler", "greedy", *args]
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
+                          **popen)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -469,3 +471,27 @@ def test_odd_names_and_dangling_links_fail_alone_and_tabs_round_trip(tmp_path):
     assert "dipbatch: warning: datasets.odd: refused data/gone.png: dangling" in proc.stderr
     statuses = report_rows(work / "results" / "odd" / "report.html")
     assert statuses == {name: "ok" if name in restorable else "failed" for name in rows}
+
+
+def test_a_report_that_cannot_be_rewritten_does_not_stay_behind(tmp_path):
+    """A full disk (here: a file size limit) while the report is rewritten: the old report, which
+    knows nothing of the new failure, is removed rather than left claiming success."""
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "fine.png", noisy((64, 64, 3), seed=60))  # a report of about 100 KB
+    write_config(work, dataset("d", "data"))
+    snakemake(work)
+    report = work / "results" / "d" / "report.html"
+    assert report_rows(report) == {"fine.png": "ok"}
+    (work / "data" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a PNG")
+    limit = report.stat().st_size // 2  # room for every other file of the run, not the report
+    assert limit > 30_000  # Snakemake writes a temporary copy of the rules
+
+    def full_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = snakemake(work, "--keep-going", check=False, preexec_fn=full_disk)
+    assert proc.returncode != 0
+    assert "could not write results/d/report.html" in proc.stderr
+    rows = {r["image"]: r["status"] for r in read_summary(work / "results" / "d" / "summary.tsv")}
+    assert rows == {"broken.png": "failed", "fine.png": "ok"}
+    assert not report.exists()

@@ -7,6 +7,7 @@ wait until a report is written.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -47,8 +48,14 @@ def write_dataset_report(layout: Layout, dataset: str, entry: Mapping[str, Any],
     from dipbatch.report.build import write_report
 
     target = report_path(layout, dataset)
-    views = write_report(dataset_locations(layout, dataset, entry), Path(target), config=dict(entry),
-                         warnings=warnings)
+    try:
+        views = write_report(dataset_locations(layout, dataset, entry), Path(target),
+                             config=dict(entry), warnings=warnings)
+    except BaseException:
+        # An older report must not go on claiming what this run could not confirm (a full disk).
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(target)
+        raise
     if provisional:
         os.utime(target, (1, 1))
     message = f"dipbatch: {target}: {len(views)} images"
