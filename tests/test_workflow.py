@@ -13,6 +13,8 @@ import os
 import re
 import resource
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -495,3 +497,43 @@ def test_a_report_that_cannot_be_rewritten_does_not_stay_behind(tmp_path):
     rows = {r["image"]: r["status"] for r in read_summary(work / "results" / "d" / "summary.tsv")}
     assert rows == {"broken.png": "failed", "fine.png": "ok"}
     assert not report.exists()
+
+
+def start_snakemake(workdir: Path) -> subprocess.Popen:
+    """A snakemake controller in the background, in its own process group (to be killed)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=workdir, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_a_killed_controller_is_named_with_the_commands_and_frees_its_output(tmp_path):
+    """kill -9 of a run: its locks stay (Snakemake's), and the rerun names the dead controller and
+    the commands to run; while it lived, another working folder could not write its output."""
+    first = copy_workflow(tmp_path / "first")
+    save_png(first / "data" / "slow.png", noisy((16, 16), seed=70))
+    write_config(first, dataset("d", "data").replace(f"iterations: {ITERATIONS}", "iterations: 1000000"))
+    second = copy_workflow(tmp_path / "second")
+    save_png(second / "data" / "x.png", noisy((8, 8), seed=71))
+    (second / "config.yaml").write_text(f"output: {first / 'results'}\nthreads: 1\ndevice: cpu\n"
+                                        "datasets:\n" + dataset("e", "data"))
+    controller = start_snakemake(first)
+    try:
+        deadline = time.monotonic() + 120
+        while not (first / "logs" / "d" / "restore" / "slow.png.log").exists():
+            assert controller.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        shared = snakemake(second, "--dry-run", check=False)
+        assert shared.returncode != 0
+        assert (f"error: {first / 'results'}: is being written by the snakemake run {controller.pid} "
+                f"on {socket.gethostname()} in {first}") in shared.stdout + shared.stderr
+    finally:
+        os.killpg(controller.pid, signal.SIGKILL)
+        controller.wait()
+    rerun = snakemake(first, check=False)
+    assert rerun.returncode != 0 and "LockException" in rerun.stdout + rerun.stderr
+    assert (f"dipbatch: the snakemake run {controller.pid} on {socket.gethostname()} in {first} was "
+            "killed and left its locks in .snakemake/locks: if no other snakemake runs here, run "
+            "`snakemake --unlock`, then `snakemake --rerun-incomplete`") in rerun.stdout + rerun.stderr
+    assert "Nothing to be done" not in snakemake(second, "--dry-run").stdout  # the output is free
+    snakemake(first, "--unlock")
+    assert "d/slow.png" in restore_jobs(snakemake(first, "--dry-run", "--rerun-incomplete").stdout)

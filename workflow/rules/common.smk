@@ -27,6 +27,8 @@ from dipbatch.discovery import (
     refusal,
     unsupported,
 )
+from dipbatch import runlock
+from dipbatch.errors import DipbatchError
 from dipbatch.summary import summarize_dataset
 from dipbatch.imageio import image_size
 
@@ -188,6 +190,13 @@ def dataset_warnings(name, dataset, images, refused):
 
 
 validate_config(config)
+if workflow.is_main_process:  # not inside a job (SLURM jobs parse the workflow too)
+    try:
+        stale = runlock.check(config["output"])
+    except DipbatchError as exc:
+        raise WorkflowError(f"error: {exc}") from None
+    if stale:
+        logger.warning(f"dipbatch: {stale}")
 
 LAYOUT = Layout(results=config["output"], logs=config["logs"])
 DATASETS = config["datasets"]
