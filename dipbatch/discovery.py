@@ -88,11 +88,12 @@ def discover(root: str | Path, patterns: Sequence[str] | None = None,
              exclude: Sequence[re.Pattern] = ()) -> list[str]:
     """Relative POSIX paths of the images under ``root``, in natural order.
 
-    The walk is recursive and does not follow symlinked directories; hidden files and folders,
-    and dipbatch's sidecars, are skipped. ``patterns`` are shell globs matched case-insensitively
-    against the file name, or against the relative path when they contain a ``/``. ``exclude``
-    holds regexes on the file name for files that belong to an image rather than being one
-    (inpainting masks).
+    The walk is recursive. Links to files are followed (the image is read through the link); links
+    to folders are not, so a walk never loops nor leaves the tree; dangling links are listed (see
+    `refusal`). Hidden files and folders, and dipbatch's sidecars, are skipped. ``patterns`` are
+    shell globs matched case-insensitively against the file name, or against the relative path
+    when they contain a ``/``. ``exclude`` holds regexes on the file name for files that belong to
+    an image rather than being one (inpainting masks).
     """
     root = Path(root)
     if not root.is_dir():
@@ -114,8 +115,8 @@ def discover(root: str | Path, patterns: Sequence[str] | None = None,
             if entry.is_dir(follow_symlinks=False):
                 stack.append((rel + "/", entry.path))
                 continue
-            if not entry.is_file():
-                continue
+            if not entry.is_file() and not (entry.is_symlink() and not os.path.exists(entry.path)):
+                continue  # a folder link, a socket...; dangling links go on, to be refused
             if not ((name_re and name_re.match(name)) or (path_re and path_re.match(rel))):
                 continue
             if any(rx.match(name) for rx in exclude):
@@ -123,6 +124,25 @@ def discover(root: str | Path, patterns: Sequence[str] | None = None,
             found.append(rel)
     found.sort(key=natural_key)
     return found
+
+
+#: What Snakemake reads as a path variable (``<name>``, snakemake.pathvars) or a wildcard (braces),
+#: or cannot match with a wildcard (a line break): a file name holding one cannot be a rule's file.
+_UNCARRIED = re.compile(r"<[a-z][a-z0-9_]*>|[{}\n\r]")
+
+
+def refusal(root: str | Path, relpath: str) -> str | None:
+    """Why the workflow cannot restore this discovered file, as its summary's error line; None if
+    it can. Each such file fails alone: the other images of its dataset go on."""
+    path = os.path.join(root, relpath)
+    shown = path.replace("\n", "\\n").replace("\r", "\\r")  # one line, like every error
+    if not os.path.exists(path):
+        return f"error: {shown}: dangling symbolic link (to {os.readlink(path)}, which does not exist)"
+    found = _UNCARRIED.search(relpath)
+    if found:
+        return (f"error: {shown}: Snakemake cannot carry a file name holding {found.group()!r} "
+                "(a path variable, a wildcard or a line break); rename the file")
+    return None
 
 
 def has_image_suffix(path: str) -> bool:

@@ -8,6 +8,7 @@ from a rule when every image succeeded, and from its ``onerror:`` handler when s
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dipbatch.atomic import atomic_path
-from dipbatch.discovery import Layout
+from dipbatch.discovery import Layout, natural_key
 from dipbatch.temporal.report import FRAME_COLUMNS, RECORD, TABLE
 
 #: Column order of ``summary.tsv``.
@@ -60,7 +61,7 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.6g}"
-    return " ".join(str(value).split())  # no tabs or newlines inside a cell
+    return str(value)  # a tab or newline (in a file name) is quoted by the csv module
 
 
 def error_line(log: str | Path) -> str:
@@ -131,10 +132,19 @@ def frame_figures(dataset: str, layout: Layout) -> dict[str, dict[str, object]]:
     return figures
 
 
-def build_rows(dataset: str, images: Iterable[str], layout: Layout) -> list[Row]:
-    """The summary's rows; a sequence's frames with their temporal figures, once it has some."""
+def build_rows(dataset: str, images: Iterable[str], layout: Layout,
+               refused: Mapping[str, str] | None = None) -> list[Row]:
+    """The summary's rows; a sequence's frames with their temporal figures, once it has some.
+
+    `refused` holds the files discovery found but the workflow cannot restore (a dangling link, a
+    name Snakemake cannot carry), each with its error: they are failed rows among the others.
+    """
     figures = frame_figures(dataset, layout)
     rows = [image_row(rel, dataset, layout) for rel in images]
+    if refused:  # into the natural order of the discovered images
+        rows += [Row(image=rel, status=STATUS_FAILED, output="", error=error)
+                 for rel, error in refused.items()]
+        rows.sort(key=lambda row: natural_key(row.image))
     for row in rows:
         row.temporal = figures.get(row.image, {})
     return rows
@@ -148,21 +158,22 @@ def write_summary(path: str | Path, rows: Sequence[Row]) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporal = any(row.temporal for row in rows)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
-        fh.write("\t".join(COLUMNS + TEMPORAL_COLUMNS if temporal else COLUMNS) + "\n")
-        for row in rows:
-            fh.write("\t".join(row.cells(temporal)) + "\n")
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
+        writer.writerow(COLUMNS + TEMPORAL_COLUMNS if temporal else COLUMNS)
+        writer.writerows(row.cells(temporal) for row in rows)
 
 
 def read_summary(path: str | Path) -> list[dict[str, str]]:
-    """The rows of a summary as dicts (for tests and reports)."""
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
-    header = lines[0].split("\t")
-    return [dict(zip(header, line.split("\t"), strict=True)) for line in lines[1:]]
+    """The rows of a summary as dicts (for tests and reports); quoted cells (a file name with a
+    tab, a newline or a quote) come back as they were written."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        header, *rows = csv.reader(fh, delimiter="\t")
+    return [dict(zip(header, row, strict=True)) for row in rows]
 
 
 def summarize_dataset(dataset: str, images: Sequence[str], layout: Layout,
-                      provisional: bool = False) -> list[Row]:
+                      provisional: bool = False, refused: Mapping[str, str] | None = None) -> list[Row]:
     """Build and write ``results/<dataset>/summary.tsv``; return its rows.
 
     ``provisional`` summaries (written after a failed run) get a modification time one second
@@ -170,7 +181,7 @@ def summarize_dataset(dataset: str, images: Sequence[str], layout: Layout,
     from the rule as soon as every image has succeeded. Not 0: Snakemake reads an output time of 0
     as "unknown" and then never compares it with the inputs.
     """
-    rows = build_rows(dataset, images, layout)
+    rows = build_rows(dataset, images, layout, refused)
     target = layout.summary(dataset)
     write_summary(target, rows)
     if provisional:
@@ -178,10 +189,12 @@ def summarize_dataset(dataset: str, images: Sequence[str], layout: Layout,
     return rows
 
 
-def summarize_after_error(datasets: Mapping[str, Sequence[str]], layout: Layout) -> list[str]:
+def summarize_after_error(datasets: Mapping[str, Sequence[str]], layout: Layout,
+                          refused: Mapping[str, Mapping[str, str]] | None = None) -> list[str]:
     """Write a provisional summary for every dataset that has started; never raise.
 
-    Called from the Snakefile's ``onerror:`` handler. Returns one message per dataset.
+    Called from the Snakefile's ``onerror:`` handler, with each dataset's `refused` files (see
+    build_rows). Returns one message per dataset.
     """
     messages = []
     for dataset, images in datasets.items():
@@ -189,7 +202,8 @@ def summarize_after_error(datasets: Mapping[str, Sequence[str]], layout: Layout)
         if not started:
             continue
         try:
-            rows = summarize_dataset(dataset, images, layout, provisional=True)
+            rows = summarize_dataset(dataset, images, layout, provisional=True,
+                                     refused=(refused or {}).get(dataset))
         except Exception as exc:  # the handler must not mask the run's own error
             messages.append(f"dipbatch: could not write {layout.summary(dataset)}: {exc}")
             continue

@@ -22,15 +22,18 @@ from dipbatch.discovery import (
     mask_regex,
     natural_key,
     pack,
+    refusal,
     unsupported,
 )
 from dipbatch.errors import DipbatchError
 from dipbatch.summary import (
     COLUMNS,
+    Row,
     error_line,
     read_summary,
     summarize_after_error,
     summarize_dataset,
+    write_summary,
 )
 
 
@@ -192,3 +195,51 @@ def test_adding_or_removing_an_image_changes_only_its_own_chunk() -> None:
         added = {tuple(c) for c in pack([*images[:k], "new.png", *images[k:]], 8)}
         removed = {tuple(c) for c in pack(images[:k] + images[k + 1:], 8)}
         assert len(added - before) <= 2 and len(removed - before) <= 2
+
+
+def test_links_to_files_are_followed_folder_links_not_and_dangling_ones_refused(tmp_path):
+    outside = tmp_path / "outside"
+    touch(outside, "far.png", "deep/x.png")
+    root = tmp_path / "root"
+    touch(root, "a.png")
+    (root / "far.png").symlink_to(outside / "far.png")
+    (root / "deep").symlink_to(outside / "deep", target_is_directory=True)
+    (root / "gone.png").symlink_to(tmp_path / "missing.png")
+    assert discover(root) == ["a.png", "far.png", "gone.png"]
+    assert refusal(root, "a.png") is None and refusal(root, "far.png") is None
+    assert refusal(root, "gone.png") == (
+        f"error: {root}/gone.png: dangling symbolic link (to {tmp_path}/missing.png, which does not exist)")
+
+
+@pytest.mark.parametrize(("name", "held"), [("<b>.png", "'<b>'"), ("a\nb.png", "'\\n'"),
+                                            ("{x}.png", "'{'"), ("x}.png", "'}'")])
+def test_names_snakemake_cannot_carry_are_refused(tmp_path, name, held):
+    touch(tmp_path, name)
+    error = refusal(tmp_path, name)
+    assert error is not None and f"cannot carry a file name holding {held}" in error
+    assert "\n" not in error
+
+
+def test_odd_but_legal_names_are_kept(tmp_path):
+    names = ["tab\there.png", "a<b.png", "<B>.png", "quote\"d.png", "semi;colon $x.png"]
+    touch(tmp_path, *names)
+    assert all(refusal(tmp_path, name) is None for name in names)
+
+
+def test_summary_round_trips_every_legal_name(tmp_path):
+    names = ["tab\there.png", "new\nline.png", 'quo"te.png', '"start.png', "  spaced  .png",
+             "crlf\r\n.png", "back\\slash.png"]
+    rows = [Row(image=name, status="failed", output="", error=f"error: {name}: bad") for name in names]
+    write_summary(tmp_path / "summary.tsv", rows)
+    table = read_summary(tmp_path / "summary.tsv")
+    assert [r["image"] for r in table] == names
+    assert [r["error"] for r in table] == [f"error: {name}: bad" for name in names]
+
+
+def test_refused_files_are_failed_rows_in_natural_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = summarize_dataset("d", ["a_1.png", "a_10.png"], Layout(),
+                             refused={"a_2.png": "error: in/a_2.png: dangling symbolic link"})
+    assert [(r.image, r.status) for r in rows] == [
+        ("a_1.png", "missing"), ("a_2.png", "failed"), ("a_10.png", "missing")]
+    assert read_summary(Layout().summary("d"))[1]["error"] == "error: in/a_2.png: dangling symbolic link"

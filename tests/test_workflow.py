@@ -7,10 +7,14 @@ a handful of iterations, so the whole module takes about a minute on two cores.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
+import resource
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,13 +35,14 @@ ITERATIONS = 6
 GOOD_IMAGES = ["a.png", "sub dir/ü 2.tif", "frames/frame_2.png", "frames/frame_10.png"]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, check: bool = True, **popen) -> subprocess.CompletedProcess:
     """Run the snakemake CLI of this interpreter's environment in `workdir`."""
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("SNAKEMAKE_PROFILE", None)
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--scheduler", "greedy", *args]
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=600,
+                          **popen)
     if check and proc.returncode != 0:
         raise AssertionError(
             f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
@@ -309,3 +314,226 @@ def test_lint_is_clean_but_for_the_explained_warning():
     assert lints == [(lints[0][0], "Specify a conda environment or container for each rule.")], out
     assert lints[0][0].startswith("rule restore")
     assert "Lint note" in (REPO / "workflow/rules/restore.smk").read_text()
+
+
+# --- data safety ----------------------------------------------------------------------------------
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under `folder`, by relative path, with its bytes."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_an_output_folder_over_the_inputs_is_refused_and_the_originals_survive(tmp_path):
+    """The issue's reproducer: `output: archive` with a dataset reading archive/probe."""
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "archive" / "probe" / "a.png", noisy((12, 12), seed=40))
+    save_png(work / "archive" / "probe" / "sub" / "b.png", noisy((12, 12), seed=41))
+    before = snapshot(work / "archive")
+    (work / "config.yaml").write_text(
+        "output: archive\nthreads: 1\ndevice: cpu\ndatasets:\n" + dataset("probe", "archive/probe"))
+    for _ in range(2):  # each rerun used to delete more originals
+        proc = snakemake(work, "--cores", "1", check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0
+        assert "datasets.probe.input: 'archive/probe' is inside the output folder 'archive'" in out
+        assert "rule restore" not in out
+        assert snapshot(work / "archive") == before
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    ("output: data/restored\n", "datasets.d.input: 'data' holds the output folder 'data/restored'"),
+    ("output: data\n", "datasets.d.input: 'data' is the output folder 'data'"),
+    ("logs: data/logs\n", "datasets.d.input: 'data' holds the logs folder 'data/logs'"),
+    ("output: .\n", "datasets.d.input: 'data' is inside the output folder '.'"),
+    ("output: masks/out\n", "datasets.d.mask_dir: 'masks' holds the output folder 'masks/out'"),
+])
+def test_every_overlap_of_inputs_and_results_is_refused_before_any_job(tmp_path, config, message):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "x.png", noisy((8, 8), seed=9))
+    save_png(work / "masks" / "x_mask.png", noisy((8, 8), seed=10))
+    before = snapshot(work / "data")
+    (work / "config.yaml").write_text(
+        config + "threads: 1\ndevice: cpu\ndatasets:\n" + dataset("d", "data")
+        + "    task: inpaint\n    mask_dir: masks\n")
+    proc = snakemake(work, check=False)
+    assert proc.returncode != 0
+    assert f"Invalid configuration: {message}" in proc.stdout + proc.stderr
+    assert "rule restore" not in proc.stdout + proc.stderr
+    assert snapshot(work / "data") == before
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ("{facter: 4}", "datasets.d.options.facter: dipbatch restore has no option --facter; "
+                    "did you mean factor?"),
+    ("{sigma-clp: 5}", "datasets.d.options.sigma-clp: dipbatch restore has no option --sigma-clp; "
+                       "did you mean sigma_clip?"),
+    ("{preset: fast}", "datasets.d.options.preset: the workflow sets --preset itself; "
+                       "use datasets.d.preset"),
+])
+def test_a_misspelt_option_stops_before_any_job_with_the_near_miss(tmp_path, options, message):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "x.png", noisy((8, 8), seed=9))
+    write_config(work, dataset("d", "data") + f"    task: sr\n    options: {options}\n")
+    proc = snakemake(work, check=False)
+    assert proc.returncode != 0
+    assert f"Invalid configuration: {message}" in proc.stdout + proc.stderr
+    assert not (work / "logs").exists() and not (work / "results").exists()
+
+
+def test_valid_options_pass_the_check(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "x.png", noisy((8, 8), seed=9))
+    write_config(work, dataset("d", "data")
+                 + "    options: {read_noise: 2, protect-stars: 0.5, deterministic: true}\n")
+    proc = snakemake(work, "--dry-run")
+    assert restore_jobs(proc.stdout + proc.stderr) == ["d/x.png"]
+
+
+def empty_datasets(work: Path) -> str:
+    """Two datasets without images: an empty folder, and patterns that match none of its files."""
+    (work / "empty").mkdir()
+    save_png(work / "pngs" / "x.png", noisy((8, 8), seed=9))
+    return dataset("hollow", "empty") + dataset("nomatch", "pngs") + "    patterns: ['*.tif']\n"
+
+
+def test_a_dataset_without_images_is_a_warning_in_the_log_and_the_report(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    write_config(work, empty_datasets(work))
+    proc = snakemake(work)
+    log = next((work / ".snakemake" / "log").glob("*.snakemake.log")).read_text()
+    for name, message in (("hollow", "'empty' holds no file matching"),
+                          ("nomatch", "'pngs' holds no file matching *.tif")):
+        warning = f"warning: datasets.{name}: no images: {message}"
+        assert f"dipbatch: {warning}" in proc.stderr
+        assert f"dipbatch: {warning}" in log
+        assert warning in html.unescape((work / "results" / name / "report.html").read_text())
+
+
+def test_no_dataset_at_all_is_a_warning(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    (work / "config.yaml").write_text("datasets: {}\n")
+    proc = snakemake(work)
+    assert "dipbatch: warning: datasets: the configuration names no dataset" in proc.stderr
+
+
+@pytest.mark.parametrize("switch", ["config", "command line"])
+def test_strict_turns_an_empty_dataset_into_an_error_before_any_job(tmp_path, switch):
+    work = copy_workflow(tmp_path / "w")
+    write_config(work, empty_datasets(work))
+    if switch == "config":
+        (work / "config.yaml").write_text("strict: true\n" + (work / "config.yaml").read_text())
+    proc = snakemake(work, *(["--config", "strict=true"] if switch == "command line" else []),
+                     check=False)
+    assert proc.returncode != 0
+    assert ("Invalid configuration (strict: true): datasets.hollow: no images: 'empty' holds no "
+            "file matching") in proc.stdout + proc.stderr
+    assert not (work / "results").exists()
+
+
+def test_strict_refuses_a_configuration_without_datasets(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    (work / "config.yaml").write_text("datasets: {}\n")
+    proc = snakemake(work, "--config", "strict=true", check=False)
+    assert proc.returncode != 0
+    assert "(strict: true): datasets: the configuration names no dataset" in proc.stdout + proc.stderr
+
+
+def report_rows(report: Path) -> dict[str, str]:
+    """The status the report's table gives each image, by the image's name."""
+    rows = re.findall(r'<tr class="(\w+)" id="row-\d+">\s*<td[^>]*>\d+</td>\s*<td><a href="#[^"]+">'
+                      r"(.*?)</a>", report.read_text(), re.S)
+    return {html.unescape(name): status for status, name in rows}
+
+
+def test_odd_names_and_dangling_links_fail_alone_and_tabs_round_trip(tmp_path):
+    """`<b>`, braces and line breaks cannot pass through Snakemake, a dangling link has no image:
+    each is its own failed row, while the other images, a tab in a name included, are restored."""
+    work = copy_workflow(tmp_path / "w")
+    data = work / "data"
+    restorable = ["fine.png", "tab\there.png"]
+    refused = {"<b>.png": "'<b>'", "new\nline.png": "'\\n'", "{x}.png": "'{'"}
+    for k, name in enumerate([*restorable, *refused]):
+        save_png(data / name, noisy((8, 8), seed=50 + k))
+    (data / "gone.png").symlink_to(work / "nowhere.png")
+    write_config(work, dataset("odd", "data"))
+    proc = snakemake(work)
+    rows = {r["image"]: r for r in read_summary(work / "results" / "odd" / "summary.tsv")}
+    assert sorted(rows) == sorted([*restorable, *refused, "gone.png"])
+    for name in restorable:
+        assert rows[name]["status"] == "ok", name
+        assert pixels(work / "results" / "odd" / name).shape == (8, 8)
+    for name, what in refused.items():
+        assert rows[name]["status"] == "failed", name
+        assert f"Snakemake cannot carry a file name holding {what}" in rows[name]["error"]
+        assert "\n" not in rows[name]["error"]
+    assert rows["gone.png"]["status"] == "failed"
+    assert rows["gone.png"]["error"] == (
+        f"error: data/gone.png: dangling symbolic link (to {work / 'nowhere.png'}, which does not exist)")
+    assert "dipbatch: warning: datasets.odd: refused data/gone.png: dangling" in proc.stderr
+    statuses = report_rows(work / "results" / "odd" / "report.html")
+    assert statuses == {name: "ok" if name in restorable else "failed" for name in rows}
+
+
+def test_a_report_that_cannot_be_rewritten_does_not_stay_behind(tmp_path):
+    """A full disk (here: a file size limit) while the report is rewritten: the old report, which
+    knows nothing of the new failure, is removed rather than left claiming success."""
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "fine.png", noisy((64, 64, 3), seed=60))  # a report of about 100 KB
+    write_config(work, dataset("d", "data"))
+    snakemake(work)
+    report = work / "results" / "d" / "report.html"
+    assert report_rows(report) == {"fine.png": "ok"}
+    (work / "data" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot a PNG")
+    limit = report.stat().st_size // 2  # room for every other file of the run, not the report
+    assert limit > 30_000  # Snakemake writes a temporary copy of the rules
+
+    def full_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = snakemake(work, "--keep-going", check=False, preexec_fn=full_disk)
+    assert proc.returncode != 0
+    assert "could not write results/d/report.html" in proc.stderr
+    rows = {r["image"]: r["status"] for r in read_summary(work / "results" / "d" / "summary.tsv")}
+    assert rows == {"broken.png": "failed", "fine.png": "ok"}
+    assert not report.exists()
+
+
+def start_snakemake(workdir: Path) -> subprocess.Popen:
+    """A snakemake controller in the background, in its own process group (to be killed)."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    return subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=workdir, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_a_killed_controller_is_named_with_the_commands_and_frees_its_output(tmp_path):
+    """kill -9 of a run: its locks stay (Snakemake's), and the rerun names the dead controller and
+    the commands to run; while it lived, another working folder could not write its output."""
+    first = copy_workflow(tmp_path / "first")
+    save_png(first / "data" / "slow.png", noisy((16, 16), seed=70))
+    write_config(first, dataset("d", "data").replace(f"iterations: {ITERATIONS}", "iterations: 1000000"))
+    second = copy_workflow(tmp_path / "second")
+    save_png(second / "data" / "x.png", noisy((8, 8), seed=71))
+    (second / "config.yaml").write_text(f"output: {first / 'results'}\nthreads: 1\ndevice: cpu\n"
+                                        "datasets:\n" + dataset("e", "data"))
+    controller = start_snakemake(first)
+    try:
+        deadline = time.monotonic() + 120
+        while not (first / "logs" / "d" / "restore" / "slow.png.log").exists():
+            assert controller.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        shared = snakemake(second, "--dry-run", check=False)
+        assert shared.returncode != 0
+        assert (f"error: {first / 'results'}: is being written by the snakemake run {controller.pid} "
+                f"on {socket.gethostname()} in {first}") in shared.stdout + shared.stderr
+    finally:
+        os.killpg(controller.pid, signal.SIGKILL)
+        controller.wait()
+    rerun = snakemake(first, check=False)
+    assert rerun.returncode != 0 and "LockException" in rerun.stdout + rerun.stderr
+    assert (f"dipbatch: the snakemake run {controller.pid} on {socket.gethostname()} in {first} was "
+            "killed and left its locks in .snakemake/locks: if no other snakemake runs here, run "
+            "`snakemake --unlock`, then `snakemake --rerun-incomplete`") in rerun.stdout + rerun.stderr
+    assert "Nothing to be done" not in snakemake(second, "--dry-run").stdout  # the output is free
+    snakemake(first, "--unlock")
+    assert "d/slow.png" in restore_jobs(snakemake(first, "--dry-run", "--rerun-incomplete").stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,11 +167,12 @@ def temporal_section(locations: Locations, assets: Assets) -> TemporalSection | 
 
 
 def write_report(locations: Locations, output: Path, *, config: dict[str, Any] | None = None,
-                 beside: bool | None = None) -> list[ImageView]:
+                 beside: bool | None = None, warnings: Sequence[str] = ()) -> list[ImageView]:
     """Write the dataset's HTML report to `output` (atomically); return what it shows per image.
 
     `beside` puts the pictures in a folder next to the report instead of inline; by default, only
-    for datasets of more than INLINE_MAX_IMAGES images.
+    for datasets of more than INLINE_MAX_IMAGES images. `warnings` are shown above the overview
+    (the workflow's, such as a dataset without images).
     """
     entries = read_entries(locations)
     if not output.parent.is_dir():
@@ -182,5 +184,6 @@ def write_report(locations: Locations, output: Path, *, config: dict[str, Any] |
     summary = overview(locations.dataset, entries)
     render_report(output, title=f"dipbatch report: {summary.dataset}", overview=summary,
                   views=views, config=config, has_reference=locations.reference is not None,
+                  warnings=list(warnings),
                   temporal=temporal_section(locations, assets))
     return views

@@ -7,8 +7,9 @@ wait until a report is written.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,10 @@ def dataset_locations(layout: Layout, dataset: str, entry: Mapping[str, Any]) ->
 
 
 def write_dataset_report(layout: Layout, dataset: str, entry: Mapping[str, Any],
-                         provisional: bool = False, log: str | None = None) -> str:
-    """Write the dataset's report; return a one-line message, also written to `log` if given.
+                         provisional: bool = False, log: str | None = None,
+                         warnings: Sequence[str] = ()) -> str:
+    """Write the dataset's report, with the workflow's `warnings` about it; return a one-line
+    message, also written to `log` if given.
 
     A provisional report (after a failed run) gets a modification time near the epoch, so that the
     rule rebuilds it once every image has succeeded. Not 0: Snakemake takes an output time of 0 for
@@ -45,7 +48,14 @@ def write_dataset_report(layout: Layout, dataset: str, entry: Mapping[str, Any],
     from dipbatch.report.build import write_report
 
     target = report_path(layout, dataset)
-    views = write_report(dataset_locations(layout, dataset, entry), Path(target), config=dict(entry))
+    try:
+        views = write_report(dataset_locations(layout, dataset, entry), Path(target),
+                             config=dict(entry), warnings=warnings)
+    except BaseException:
+        # An older report must not go on claiming what this run could not confirm (a full disk).
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(target)
+        raise
     if provisional:
         os.utime(target, (1, 1))
     message = f"dipbatch: {target}: {len(views)} images"
@@ -54,14 +64,17 @@ def write_dataset_report(layout: Layout, dataset: str, entry: Mapping[str, Any],
     return message
 
 
-def reports_after_error(layout: Layout, datasets: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Provisional reports for every dataset that has a summary; never raises (onerror: handler)."""
+def reports_after_error(layout: Layout, datasets: Mapping[str, Mapping[str, Any]],
+                        warnings: Mapping[str, Sequence[str]]) -> list[str]:
+    """Provisional reports for every dataset that has a summary, with the workflow's warnings
+    about each; never raises (onerror: handler)."""
     messages = []
     for dataset, entry in datasets.items():
         if not os.path.exists(layout.summary(dataset)):
             continue
         try:
-            messages.append(write_dataset_report(layout, dataset, entry, provisional=True))
+            messages.append(write_dataset_report(layout, dataset, entry, provisional=True,
+                                                 warnings=warnings.get(dataset, ())))
         except Exception as exc:  # the handler must not mask the run's own error
             messages.append(f"dipbatch: could not write {report_path(layout, dataset)}: {exc}")
     return messages

@@ -5,6 +5,7 @@ SLURM job, so it only lists folders: images are opened (headers only) inside the
 functions, lazily, one job at a time.
 """
 
+import difflib
 import math
 import os
 import re
@@ -13,6 +14,7 @@ from functools import lru_cache
 
 import jsonschema
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 from snakemake.utils import validate
 
 from dipbatch.discovery import (
@@ -22,8 +24,11 @@ from dipbatch.discovery import (
     mask_for,
     mask_regex,
     pack,
+    refusal,
     unsupported,
 )
+from dipbatch import runlock
+from dipbatch.errors import DipbatchError
 from dipbatch.summary import summarize_dataset
 from dipbatch.imageio import image_size
 
@@ -40,6 +45,9 @@ def _config_key(error):
 
 def validate_config(config):
     """Validate against the schema (filling in defaults); a bad value stops here, naming its key."""
+    # `--config strict=true` arrives as the string 'true': Snakemake's parser knows only True/False.
+    if str(config.get("strict")).lower() in ("true", "false"):
+        config["strict"] = str(config["strict"]).lower() == "true"
     try:
         validate(config, "../schemas/config.schema.yaml")
     except WorkflowError as exc:
@@ -63,11 +71,76 @@ def validate_config(config):
                     f"Invalid configuration: datasets.{name}.{key}: "
                     f"{dataset[key]!r} is not a folder (relative paths start at {os.getcwd()})"
                 )
+        refuse_overlaps(name, dataset, config)
+        if dataset["options"]:
+            check_options(name, dataset["options"])
 
 
 def is_inside(folder, parent):
     folder, parent = os.path.abspath(folder), os.path.abspath(parent)
     return os.path.commonpath([folder, parent]) == parent
+
+
+def overlap(folder, other):
+    """How two folders overlap, after following links: 'is', 'is inside', 'holds', or None."""
+    folder, other = os.path.realpath(folder), os.path.realpath(other)
+    if folder == other:
+        return "is"
+    if is_inside(folder, other):
+        return "is inside"
+    return "holds" if is_inside(other, folder) else None
+
+
+def refuse_overlaps(name, dataset, config):
+    """Inputs are untouchable: no folder a dataset reads may share a file with the results or logs.
+
+    Snakemake deletes a job's outputs before it runs it, so an output that is also an input (an
+    output folder at or inside the input folder, or the reverse) would delete the originals.
+    """
+    for key in (k for k in ("input", "mask_dir", "reference") if k in dataset):
+        for where in ("output", "logs"):
+            relation = overlap(dataset[key], config[where])
+            if relation:
+                raise WorkflowError(
+                    f"Invalid configuration: datasets.{name}.{key}: {dataset[key]!r} {relation} "
+                    f"the {where} folder {config[where]!r}; the workflow writes there and would "
+                    "overwrite or delete the originals: keep the two folders apart"
+                )
+
+
+#: The `dipbatch restore` options the workflow sets itself, and where a configuration sets them.
+WORKFLOW_OPTIONS = {
+    "output": "output", "overwrite": None, "threads": "threads", "device": "device",
+    "task": "datasets.<name>.task", "preset": "datasets.<name>.preset",
+    "iterations": "datasets.<name>.iterations", "seed": "datasets.<name>.seed",
+    "mask": "datasets.<name>.mask or mask_dir", "init_weights": "datasets.<name>.warm_start",
+    "save_weights": "datasets.<name>.warm_start",
+}
+
+
+def restore_options():
+    """The long options of `dipbatch restore`, as options: keys (read_noise for --read-noise)."""
+    from dipbatch.cli import restore  # imports torch: only done for datasets with options
+
+    return sorted(opt[2:].replace("-", "_") for param in restore.params
+                  for opt in param.opts if opt.startswith("--"))
+
+
+def check_options(name, options):
+    """Every options: key must be a `dipbatch restore` option the workflow does not set itself,
+    or each image's job would fail on it (one GPU job per image on SLURM)."""
+    known = restore_options()
+    for key in options:
+        option = key.replace("-", "_")
+        where = f"Invalid configuration: datasets.{name}.options.{key}"
+        if option in WORKFLOW_OPTIONS:
+            home = WORKFLOW_OPTIONS[option]
+            raise WorkflowError(f"{where}: the workflow sets --{key.replace('_', '-')} itself"
+                                + (f"; use {home.replace('<name>', name)}" if home else ""))
+        if option not in known:
+            near = difflib.get_close_matches(option, known, n=1)
+            raise WorkflowError(f"{where}: dipbatch restore has no option --{key.replace('_', '-')}"
+                                + (f"; did you mean {near[0]}?" if near else ""))
 
 
 def discover_dataset(name, dataset):
@@ -86,20 +159,57 @@ def discover_dataset(name, dataset):
             f"Invalid configuration: datasets.{name}.patterns: they select {bad[0]!r}, "
             "which dipbatch cannot read"
         )
-    braces = [p for p in images if "{" in p or "}" in p]
-    if braces:
-        raise WorkflowError(
-            f"datasets.{name}: {braces[0]!r}: file names with braces are not supported "
-            "by Snakemake; rename the file"
-        )
     return images
 
 
+def refused_files(dataset, images):
+    """The discovered files the workflow cannot restore, each with its error (discovery.refusal)."""
+    errors = {rel: refusal(dataset["input"], rel) for rel in images}
+    return {rel: error for rel, error in errors.items() if error}
+
+
+def warn(warnings, message):
+    """A warning in the controller's log (.snakemake/log/) and on its screen, or under strict: an
+    error before any job."""
+    if config["strict"]:
+        raise WorkflowError(f"Invalid configuration (strict: true): {message}")
+    logger.warning(f"dipbatch: warning: {message}")
+    warnings.append(message)
+
+
+def dataset_warnings(name, dataset, images, refused):
+    """The workflow's warnings about one dataset (shown in its report too)."""
+    warnings = []
+    for error in refused.values():
+        warn(warnings, f"datasets.{name}: refused {error.removeprefix('error: ')}")
+    if not images and not refused:
+        patterns = ", ".join(dataset["patterns"])
+        warn(warnings, f"datasets.{name}: no images: {dataset['input']!r} holds no file matching "
+                       f"{patterns}; its summary and report stay empty")
+    return warnings
+
+
 validate_config(config)
+if workflow.is_main_process:  # not inside a job (SLURM jobs parse the workflow too)
+    try:
+        stale = runlock.check(config["output"])
+    except DipbatchError as exc:
+        raise WorkflowError(f"error: {exc}") from None
+    if stale:
+        logger.warning(f"dipbatch: {stale}")
 
 LAYOUT = Layout(results=config["output"], logs=config["logs"])
 DATASETS = config["datasets"]
-IMAGES = {name: discover_dataset(name, ds) for name, ds in DATASETS.items()}
+_FOUND = {name: discover_dataset(name, ds) for name, ds in DATASETS.items()}
+#: Per dataset, the files found but not restorable, with their error lines (summary rows).
+REFUSED = {name: refused_files(ds, _FOUND[name]) for name, ds in DATASETS.items()}
+#: Per dataset, the images to restore, in natural order.
+IMAGES = {name: [rel for rel in _FOUND[name] if rel not in REFUSED[name]] for name in DATASETS}
+#: Per dataset, the warnings of the checks above: in the controller's log and in the report.
+WARNINGS = {name: dataset_warnings(name, ds, IMAGES[name], REFUSED[name])
+            for name, ds in DATASETS.items()}
+if not DATASETS:
+    warn([], "datasets: the configuration names no dataset; there is nothing to restore")
 #: The chunks of the packed datasets (batch > 1), restored by rules/batch.smk.
 CHUNKS = {name: pack(IMAGES[name], ds["batch"]) for name, ds in DATASETS.items() if ds["batch"] > 1}
 
@@ -268,7 +378,7 @@ def packed_outputs(dataset, chunk):
 
 
 def write_summary_and_log(dataset, images, log):
-    rows = summarize_dataset(dataset, images, LAYOUT)
+    rows = summarize_dataset(dataset, images, LAYOUT, refused=REFUSED[dataset])
     counts = {}
     for row in rows:
         counts[row.status] = counts.get(row.status, 0) + 1

@@ -23,4 +23,5 @@ rule report:
         f"{LAYOUT.logs}/{{dataset}}/report.log",
     localrule: True
     run:
-        write_dataset_report(LAYOUT, wildcards.dataset, DATASETS[wildcards.dataset], log=log[0])
+        write_dataset_report(LAYOUT, wildcards.dataset, DATASETS[wildcards.dataset], log=log[0],
+                             warnings=WARNINGS[wildcards.dataset])

@@ -19,6 +19,7 @@ rule summary:
         LAYOUT.summary_log("{dataset}"),
     params:
         images=lambda wildcards: IMAGES[wildcards.dataset],
+        refused=lambda wildcards: sorted(REFUSED[wildcards.dataset]),
     localrule: True
     run:
         write_summary_and_log(wildcards.dataset, params.images, log[0])
