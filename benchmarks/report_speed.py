@@ -24,8 +24,8 @@ from PIL import Image
 from dipbatch.imageio import read_image
 from dipbatch.report.build import write_report
 from dipbatch.report.collect import Locations
-from dipbatch.summary import Row, write_summary
 from dipbatch.synthetic import add_gaussian_noise, scene
+from dipbatch.workflow.summary import Row, write_summary
 
 ITERATIONS = 3000
 

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from dipbatch import imageio
-from dipbatch.discovery import (
+from dipbatch.errors import DipbatchError
+from dipbatch.results import read_table as read_summary
+from dipbatch.workflow.discovery import (
     DEFAULT_PATTERNS,
     IMAGE_PATH_REGEX,
     IMAGE_SUFFIXES,
-    Layout,
     discover,
     is_skipped,
     mask_for,
@@ -24,11 +25,10 @@ from dipbatch.discovery import (
     pack,
     unsupported,
 )
-from dipbatch.errors import DipbatchError
-from dipbatch.summary import (
+from dipbatch.workflow.layout import Layout
+from dipbatch.workflow.summary import (
     COLUMNS,
     error_line,
-    read_summary,
     summarize_after_error,
     summarize_dataset,
 )

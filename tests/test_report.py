@@ -22,8 +22,8 @@ from dipbatch.metrics import psnr, ssim
 from dipbatch.report import build, pictures, plots
 from dipbatch.report.collect import Locations
 from dipbatch.report.render import duration, number, sort_value
-from dipbatch.summary import Row, write_summary
 from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
+from dipbatch.workflow.summary import Row, write_summary
 
 DATASET = "photos"
 IMAGES = ["a.png", "broken.png", "sub/b.tif"]  # the summary's (natural) order

@@ -15,17 +15,17 @@ import jsonschema
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from dipbatch.discovery import (
+from dipbatch.imageio import image_size
+from dipbatch.workflow.discovery import (
     IMAGE_PATH_REGEX,
-    Layout,
     discover,
     mask_for,
     mask_regex,
     pack,
     unsupported,
 )
-from dipbatch.summary import summarize_dataset
-from dipbatch.imageio import image_size
+from dipbatch.workflow.layout import Layout
+from dipbatch.workflow.summary import summarize_dataset
 
 
 #: The tasks whose images can share one job: no side file (mask, flash photo) per image.
