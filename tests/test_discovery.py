@@ -13,6 +13,7 @@ import pytest
 from dipbatch import imageio
 from dipbatch.errors import DipbatchError
 from dipbatch.results import read_table as read_summary
+from dipbatch.sidecar import FORMAT as SIDECAR_FORMAT
 from dipbatch.workflow.discovery import (
     DEFAULT_PATTERNS,
     IMAGE_PATH_REGEX,
@@ -124,7 +125,7 @@ def test_ten_thousand_files_are_listed_fast(tmp_path):
 
 
 def _sidecar(**extra) -> str:
-    meta = {"task": "denoise", "preset": "tiny", "iterations": 40, "stop_reason": "budget",
+    meta = {"format": SIDECAR_FORMAT, "task": "denoise", "preset": "tiny", "iterations": 40, "stop_reason": "budget",
             "stop_iteration": 40, "wall_time_s": 1.25, "sigma_input": 0.1, "sigma_output": 0.01,
             "final_loss": 0.002}
     meta.update(extra)
