@@ -43,7 +43,8 @@ def sidecar(image: Path, seed: int) -> dict:
     samples = np.arange(50, ITERATIONS + 1, 50)
     energy = 1 - np.exp(-np.outer(samples, 1 / np.linspace(100, 3000, 8)))
     return {
-        "format": SIDECAR_FORMAT, "input": str(image), "iterations": ITERATIONS, "stop_iteration": 1800, "stop_reason": "auto",
+        "format": SIDECAR_FORMAT,
+        "input": str(image), "iterations": ITERATIONS, "stop_iteration": 1800, "stop_reason": "auto",
         "wall_time_s": 60.0, "device": "cuda", "dipbatch_version": "bench", "sigma_input": 0.1,
         "sigma_output": 0.02, "loss_curve": np.stack([steps, loss], 1).tolist(),
         "stop_curve": np.stack([steps[99:], np.abs(loss[99:] - 0.01)], 1).tolist(),

@@ -125,7 +125,8 @@ def test_ten_thousand_files_are_listed_fast(tmp_path):
 
 
 def _sidecar(**extra) -> str:
-    meta = {"format": SIDECAR_FORMAT, "task": "denoise", "preset": "tiny", "iterations": 40, "stop_reason": "budget",
+    meta = {"format": SIDECAR_FORMAT,
+            "task": "denoise", "preset": "tiny", "iterations": 40, "stop_reason": "budget",
             "stop_iteration": 40, "wall_time_s": 1.25, "sigma_input": 0.1, "sigma_output": 0.01,
             "final_loss": 0.002}
     meta.update(extra)

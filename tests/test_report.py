@@ -170,7 +170,8 @@ def old_results(tmp_path: Path) -> Path:
     save_png(tmp_path / "in" / "x.png", add_gaussian_noise(scene(40, 40, 3, seed=4), 0.1, seed=5))
     save_png(results / "x.png", scene(40, 40, 3, seed=4))
     (results / "x.png.json").write_text(json.dumps({
-        "format": SIDECAR_FORMAT, "input": str(tmp_path / "in" / "x.png"), "iterations": 100, "stop_iteration": 100,
+        "format": SIDECAR_FORMAT,
+        "input": str(tmp_path / "in" / "x.png"), "iterations": 100, "stop_iteration": 100,
         "stop_reason": "fixed", "wall_time_s": 3.5}))
     write_summary(results / "summary.tsv", [Row(image="x.png", status="ok", output=str(results / "x.png"))])
     return results
