@@ -1,4 +1,4 @@
-"""Image discovery and the workflow's file layout (dipbatch.discovery), and the summary table."""
+"""Image discovery and the workflow's file layout (dipbatch.workflow.discovery, .layout), and the summary table."""
 
 from __future__ import annotations
 
