@@ -20,8 +20,7 @@ from photos import PHOTOS, photo_crop, star_crop
 from dipbatch.fit import Fitter, Problem
 from dipbatch.metrics import noise_sigma, psnr
 from dipbatch.presets import get_preset
-from dipbatch.restore import SURE_EPSILON
-from dipbatch.stopping import MonteCarloSure, StopOptions, WindowedVariance
+from dipbatch.stopping import MonteCarloSure, StopOptions, WindowedVariance, make_stop_rule
 from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise
 
 CPU = torch.device("cpu")
@@ -66,14 +65,14 @@ def chosen(rule, curve: list[float], cap: int) -> tuple[int, float]:
 
 def run_case(clean: np.ndarray, noisy: np.ndarray, preset_name: str, cap: int) -> dict:
     preset = get_preset("denoise", preset_name, iterations=cap)
-    window, patience, min_start = StopOptions().resolved(cap)
+    patience = StopOptions().resolved(cap)[1]
     y = torch.from_numpy(noisy)
-    probe = torch.randn(y.shape, generator=torch.Generator().manual_seed(2))
-    wmv = WindowedVariance(1, cap, window, patience, min_start, tuple(y.shape), CPU)
+    wmv = make_stop_rule(StopOptions(rule="auto"), y[None], cap, CPU).stopper
     sigma = noise_sigma(noisy) or 1e-3
-    sure = MonteCarloSure(1, cap, patience, min_start, y[None], probe[None], [sigma], SURE_EPSILON, CPU)
+    sure_rule = make_stop_rule(StopOptions(rule="sure"), y[None], cap, CPU, sigmas=[sigma])
+    sure = sure_rule.stopper
     watch = Watch(clean, wmv, sure)
-    problems = [Problem(y), Problem(y + SURE_EPSILON * probe)]
+    problems = [Problem(y), Problem(sure_rule.twins[0])]
     Fitter(problems, preset, [0, 0], CPU, iterations=cap, observers=[watch]).run()
     curve = watch.psnr
     peak = int(np.argmax(curve)) + 1

@@ -50,7 +50,7 @@ def child(path: str, tile: int, batch: int, iterations: int) -> None:
 
     torch.set_num_threads(1)
     options = RestoreOptions(preset="tiny", iterations=iterations, device="cpu", checkpoint_every=0,
-                             stop=StopOptions(stop="fixed"), astro=AstroOptions(stretch="asinh"),
+                             stop=StopOptions(rule="fixed"), astro=AstroOptions(stretch="asinh"),
                              tiling=TilingOptions(tile=tile, tile_overlap=64, tile_batch=batch),
                              show_progress=False, overwrite=True)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

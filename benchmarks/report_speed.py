@@ -24,8 +24,9 @@ from PIL import Image
 from dipbatch.imageio import read_image
 from dipbatch.report.build import write_report
 from dipbatch.report.collect import Locations
-from dipbatch.summary import Row, write_summary
+from dipbatch.sidecar import FORMAT as SIDECAR_FORMAT
 from dipbatch.synthetic import add_gaussian_noise, scene
+from dipbatch.workflow.summary import Row, write_summary
 
 ITERATIONS = 3000
 
@@ -42,6 +43,7 @@ def sidecar(image: Path, seed: int) -> dict:
     samples = np.arange(50, ITERATIONS + 1, 50)
     energy = 1 - np.exp(-np.outer(samples, 1 / np.linspace(100, 3000, 8)))
     return {
+        "format": SIDECAR_FORMAT,
         "input": str(image), "iterations": ITERATIONS, "stop_iteration": 1800, "stop_reason": "auto",
         "wall_time_s": 60.0, "device": "cuda", "dipbatch_version": "bench", "sigma_input": 0.1,
         "sigma_output": 0.02, "loss_curve": np.stack([steps, loss], 1).tolist(),

@@ -1,8 +1,12 @@
-"""The exception types that the CLI turns into one-line errors."""
+"""The exception types that the faces (CLI, workflow) turn into one-line errors."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from pathlib import Path
+
+_FIELD = re.compile(r"`([a-z_]+)`")
 
 
 class DipbatchError(Exception):
@@ -12,3 +16,17 @@ class DipbatchError(Exception):
         super().__init__(f"{where}: {problem}")
         self.where = str(where)
         self.problem = problem
+
+
+class FieldError(DipbatchError):
+    """A bad option value. The message names options as `field` (in backquotes); each face spells
+    them its own way: the library as the field (tile_overlap), the CLI as the flag (--tile-overlap)."""
+
+    def __init__(self, where: str | Path, problem: str) -> None:
+        self.template = (str(where), problem)
+        super().__init__(*self.spelled(lambda name: name))
+
+    def spelled(self, spell: Callable[[str], str]) -> tuple[str, str]:
+        """(where, problem) with every `field` written as `spell(field)`."""
+        where, problem = (_FIELD.sub(lambda m: spell(m.group(1)), text) for text in self.template)
+        return where, problem

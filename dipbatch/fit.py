@@ -86,11 +86,11 @@ def make_input(kind: str, depth: int, size: tuple[int, int], seed: int, scale: f
         ys, xs = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
         return torch.stack([xs, ys])
     if kind == "guide" and guide is not None:
-        return _pad_to(guide, size)
+        return pad_to(guide, size)
     raise ValueError(f"unknown generator input {kind!r}")
 
 
-def _pad_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+def pad_to(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Pad C×h×w to C×H×W around the centre, reflecting where the image is large enough."""
     dh, dw = size[0] - x.shape[-2], size[1] - x.shape[-1]
     pad = (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2)

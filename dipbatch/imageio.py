@@ -25,6 +25,8 @@ from dipbatch.errors import DipbatchError
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
 _SUFFIX_FORMAT = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
                   **dict.fromkeys(_FITS_SUFFIXES, "fits")}
+#: The suffixes dipbatch can read and write, in a fixed order (discovery's default patterns).
+IMAGE_SUFFIXES: tuple[str, ...] = tuple(_SUFFIX_FORMAT)
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_SUFFIX_FORMAT)
 
 # The sample dtypes each output format can hold.
@@ -64,6 +66,11 @@ class Image:
 
     data: np.ndarray
     source: Source
+
+
+def has_image_suffix(path: str) -> bool:
+    """True if dipbatch can read and write a file with this name's suffix."""
+    return path.lower().endswith(IMAGE_SUFFIXES)
 
 
 def _suffix(path: Path) -> str:

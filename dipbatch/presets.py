@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from dipbatch.errors import DipbatchError
+from dipbatch.errors import FieldError
 from dipbatch.nets import NetSpec
 
 
@@ -46,6 +46,8 @@ _FLASH_NET = NetSpec(input_depth=3, upsample=_FLASH_UPSAMPLE)
 _SR_FIT = FitSpec(iterations=2000, reg_noise_std=0.03, ema=None)
 _INPAINT_FIT = FitSpec(iterations=6001, reg_noise_std=0.03, ema=None)
 _FLASH_FIT = FitSpec(iterations=601, lr=0.1, reg_noise_std=0.0, ema=None, input="guide")
+
+PRESET_NAMES = ("paper", "fast", "tiny")  # every task has each; the choices of --preset
 
 # PRESETS[task][name]. The `paper` presets are the notebooks' recipes (shared/notes/dip_reference.md §1).
 PRESETS: dict[str, dict[str, Preset]] = {
@@ -114,7 +116,7 @@ def with_net(preset: Preset, task: str, kind: str | None) -> Preset:
     if kind is None or kind == preset.net.kind:
         return preset
     if kind not in NETS:
-        raise DipbatchError(f"--net {kind}", f"unknown net; choose one of {', '.join(NETS)}")
+        raise FieldError(f"`net` {kind}", f"unknown net; choose one of {', '.join(NETS)}")
     variant = NET_VARIANTS.get((task, preset.name, kind))
     if variant is not None:
         return variant
@@ -130,7 +132,7 @@ def get_preset(task: str, name: str, *, net: str | None = None, factor: int | No
     try:
         preset = PRESETS[task][name]
     except KeyError:
-        raise DipbatchError(f"--preset {name}", f"no such preset for task '{task}'") from None
+        raise FieldError(f"`preset` {name}", f"no such preset for task '{task}'") from None
     factor_fit = FACTOR_FITS.get((task, name, factor or 0))
     if factor_fit is not None:
         preset = replace(preset, fit=factor_fit)

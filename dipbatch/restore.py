@@ -16,21 +16,20 @@ import torch
 from dipbatch import __version__
 from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
-from dipbatch.errors import DipbatchError
+from dipbatch.device import resolve_device
+from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit import FitResult, Fitter, Problem
-from dipbatch.imageio import SUPPORTED_SUFFIXES, Image, read_image, write_image
+from dipbatch.imageio import SUPPORTED_SUFFIXES, read_image, write_image
 from dipbatch.metrics import noise_sigma
 from dipbatch.presets import Preset
 from dipbatch.progress import progress_bar
-from dipbatch.sidecar import sha256_of, write_sidecar
+from dipbatch.sidecar import Sidecar, sha256_of, write_sidecar
 from dipbatch.spectral import SpectralRecorder
 from dipbatch.speed import SpeedOptions
-from dipbatch.stopping import FixedStop, MonteCarloSure, StopOptions, Stopper, WindowedVariance
+from dipbatch.stopping import StopOptions, make_stop_rule
 from dipbatch.tasks import TaskOptions, finish_estimate, make_problem, task_preset
-from dipbatch.temporal.warmstart import WarmStartOptions
 from dipbatch.tiling import TileCheckpoints, TilePlan, TilingOptions, fit_tiled
-
-SURE_EPSILON = 1e-3  # the Monte-Carlo divergence step, on the [0,1] scale
+from dipbatch.warmstart import WarmStartOptions
 
 
 @dataclass(frozen=True)
@@ -58,16 +57,17 @@ class RestoreOptions:
 class Outcome:
     input: Path
     output: Path
-    error: str | None = None
-    record: dict[str, Any] | None = None
+    error: DipbatchError | None = None  # why this image failed, if it did
+    record: Sidecar | None = None
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise DipbatchError("--device cuda", "no CUDA device is available")
-    return torch.device(name)
+@dataclass
+class Job:
+    """One image read for the fit: its outcome, the frame as read and observed, its problem."""
+
+    outcome: Outcome
+    frame: Frame
+    problem: Problem
 
 
 def check_output(input_path: Path, output: Path, overwrite: bool) -> None:
@@ -80,7 +80,7 @@ def check_output(input_path: Path, output: Path, overwrite: bool) -> None:
     if output.is_dir():
         raise DipbatchError(output, "is a folder, not an output file")
     if output.exists() and not overwrite:
-        raise DipbatchError(output, "exists already; pass --overwrite to replace it")
+        raise FieldError(output, "exists already; pass `overwrite` to replace it")
     if not output.parent.is_dir():
         raise DipbatchError(output.parent, "output folder does not exist")
     probe = output.parent / f".{output.name}.probe"
@@ -96,40 +96,41 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> li
     device = resolve_device(options.device)
     preset = task_preset(options.task, options.preset, options.iterations)
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
-    loaded: list[tuple[Outcome, Image, Problem]] = []
-    frames: dict[Path, Frame] = {}  # by output: the image as read, and how to map the fit back
+    groups: dict[tuple, list[Job]] = defaultdict(list)
     for outcome in outcomes:
         try:
             check_output(outcome.input, outcome.output, options.overwrite)
             frame = prepare(read_image(outcome.input, hdu=options.astro.hdu_key), options.astro)
-            loaded.append((outcome, frame.observed, frame.problem(options.task)))
-            frames[outcome.output] = frame
+            job = Job(outcome, frame, frame.problem(options.task))
         except DipbatchError as exc:
             if options.debug:
                 raise
-            outcome.error = str(exc)
-    groups: dict[tuple, list[tuple[Outcome, Image, Problem]]] = defaultdict(list)
-    for item in loaded:
-        tiled = options.tiling.applies(item[2].size)  # a tiled frame is fitted on its own
-        groups[(item[2].size, item[2].channels, item[0].output if tiled else None)].append(item)
+            outcome.error = exc
+            continue
+        groups[_group_key(job, options.tiling)].append(job)
     for group in groups.values():
-        _fit_group(group, frames, preset, options, device)
+        _fit_group(group, preset, options, device)
     return outcomes
 
 
-def _fit_group(group: list[tuple[Outcome, Image, Problem]], frames: dict[Path, Frame], preset: Preset,
-               options: RestoreOptions, device: torch.device) -> None:
+def _group_key(job: Job, tiling: TilingOptions) -> tuple:
+    """Images of one size and channel count are fitted together; a tiled frame on its own."""
+    size = job.problem.size
+    return (size, job.problem.channels, job.outcome.output if tiling.applies(size) else None)
+
+
+def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device: torch.device) -> None:
     """Fit images of one size together (or one large frame in tiles), then write outputs and sidecars."""
     started = time.perf_counter()
-    digests = [sha256_of(o.input) for o, _, _ in group]
-    ckpt = checkpoint_path(group[0][0].output)
+    digests = [sha256_of(job.outcome.input) for job in group]
+    ckpt = checkpoint_path(group[0].outcome.output)
     key = _job_key(digests, preset, options)
-    label = group[0][0].input.name + (f" +{len(group) - 1}" if len(group) > 1 else "")
-    if options.tiling.applies(group[0][2].size):
+    label = group[0].outcome.input.name + (f" +{len(group) - 1}" if len(group) > 1 else "")
+    if options.tiling.applies(group[0].problem.size):
         options.warm.refuse_tiling()
-        results, notes, tiles = _fit_tiles(group, preset, options, device, label, ckpt, key)
+        results, notes, tiles = _fit_tiles(group[0], preset, options, device, label, ckpt, key)
     else:
-        fitter, notes = _make_fitter(group, preset, options, device)
+        fitter, notes = _make_fitter([job.problem for job in group], group, preset, options, device)
         notes = options.warm.start(fitter, notes)
         state = load_checkpoint(ckpt, key)
         if state is not None:
@@ -139,19 +140,20 @@ def _fit_group(group: list[tuple[Outcome, Image, Problem]], frames: dict[Path, F
             results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
                                  checkpoint_every=options.checkpoint_every)
         options.warm.finish(fitter)
+        results = results[:len(group)]  # SURE's twins (members K..2K-1) only served its estimate
         tiles = None
     wall = (time.perf_counter() - started) / len(group)
-    for (outcome, image, problem), digest, result, note in zip(group, digests, results, notes, strict=False):
-        frame = frames[outcome.output]
-        finished = finish_estimate(frame.image, problem, frame.to_image(result.estimate), options.task)
-        record = _record(outcome, image, digest, result, preset, options, device, wall, len(group))
-        record.update(note)
-        record.update(frame.record())
+    for job, digest, result, note in zip(group, digests, results, notes, strict=True):
+        outcome, frame = job.outcome, job.frame
+        finished = finish_estimate(frame.image, job.problem, frame.to_image(result.estimate), options.task)
+        record = _record(job, digest, result, preset, options, device, wall, len(group))
+        record.update(note)  # type: ignore[typeddict-item]
+        record.update(frame.record())  # type: ignore[typeddict-item]
         try:
             write_image(outcome.output, finished.data, finished.source, dtype=options.output_dtype,
-                        history=f"dipbatch {__version__}: {options.task.task}, preset {preset.name}")
+                        history=f"dipbatch {__version__}: {options.task.kind}, preset {preset.name}")
         except DipbatchError as exc:
-            outcome.error = str(exc)
+            outcome.error = exc
             continue
         write_sidecar(outcome.output, record)
         outcome.record = record
@@ -160,64 +162,51 @@ def _fit_group(group: list[tuple[Outcome, Image, Problem]], frames: dict[Path, F
         tiles.remove()
 
 
-def _fit_tiles(group: list[tuple[Outcome, Image, Problem]], preset: Preset, options: RestoreOptions,
-               device: torch.device, label: str, ckpt: Path,
-               key: str) -> tuple[list[FitResult], list[dict[str, Any]], TileCheckpoints]:
-    """Fit the group's one large frame tile by tile, each batch of tiles as `_make_fitter` builds it."""
-    (outcome, image, problem), = group
-    plan = TilePlan(problem.size, options.tiling)
+def _fit_tiles(job: Job, preset: Preset, options: RestoreOptions, device: torch.device, label: str,
+               ckpt: Path, key: str) -> tuple[list[FitResult], list[dict[str, Any]], TileCheckpoints]:
+    """Fit one large frame tile by tile, each batch of tiles as `_make_fitter` builds it."""
+    plan = TilePlan(job.problem.size, options.tiling)
     tiles = TileCheckpoints(ckpt, key, plan)
     notes: list[dict[str, Any]] = []
 
     def make_fitter(problems: list[Problem]) -> Fitter:
-        fitter, batch_notes = _make_fitter([(outcome, image, p) for p in problems], preset, options, device)
+        fitter, batch_notes = _make_fitter(problems, [job] * len(problems), preset, options, device)
         notes[:] = batch_notes[:1]
         return fitter
 
     with progress_bar(label, len(plan.batches), options.show_progress) as hook:
-        result = fit_tiled(problem, plan, make_fitter, tiles, hook, options.checkpoint_every)
-    return [result], notes or [{"stop_rule": options.stop.stop}], tiles
+        result = fit_tiled(job.problem, plan, make_fitter, tiles, hook, options.checkpoint_every)
+    return [result], notes or [{"stop_rule": options.stop.rule}], tiles
 
 
-def _make_fitter(group: list[tuple[Outcome, Image, Problem]], preset: Preset, options: RestoreOptions,
+def _make_fitter(problems: list[Problem], jobs: list[Job], preset: Preset, options: RestoreOptions,
                  device: torch.device) -> tuple[Fitter, list[dict[str, Any]]]:
-    """The Fitter with the chosen stopping rule and the spectral recorder; notes go to the sidecars."""
-    problems = [p for _, _, p in group]
-    stop = options.stop
+    """The Fitter of `problems` (one per job: an image or a tile of it) with the chosen stopping rule
+    and the spectral recorder; the notes go to the sidecars."""
     cap = preset.fit.iterations  # task_preset applied --iterations
-    notes: list[dict[str, Any]] = [{"stop_rule": stop.stop} for _ in problems]
-    if stop.stop == "sure":
-        _, patience, min_start = stop.resolved(cap)
-        problems, stopper = _sure_twins(group, cap, patience, min_start, options, device, notes)
-    else:
-        stopper = _plain_stopper(stop, problems, cap, device, options.seed)
+    notes: list[dict[str, Any]] = [{"stop_rule": options.stop.rule} for _ in problems]
+    sigmas = _sure_sigmas(jobs, options, notes) if options.stop.rule == "sure" else None
+    rule = make_stop_rule(options.stop, torch.stack([p.observation for p in problems]), cap, device,
+                          shape=(problems[0].channels, *problems[0].size), seed=options.seed,
+                          sigmas=sigmas)
+    if rule.twins is not None:
+        problems = problems + [replace(p, observation=twin)
+                               for p, twin in zip(problems, rule.twins, strict=True)]
     observations = torch.stack([p.observation for p in problems])
     observers = [SpectralRecorder(observations.to(device), cap)] \
         if observations.shape[-2:] == torch.Size(problems[0].size) else []
-    fitter = Fitter(problems, preset, [options.seed] * len(problems), device, stopper, cap,
+    fitter = Fitter(problems, preset, [options.seed] * len(problems), device, rule.stopper,
                     observers=observers, speed=options.speed)
     return fitter, notes
 
 
-def _plain_stopper(stop: StopOptions, problems: list[Problem], cap: int, device: torch.device,
-                   seed: int) -> Stopper:
-    """The `fixed` or `auto` rule for these problems (`sure` needs twin problems: _sure_twins)."""
-    if stop.stop == "fixed":
-        return FixedStop(len(problems))
-    window, patience, min_start = stop.resolved(cap)
-    shape = (problems[0].channels, *problems[0].size)
-    return WindowedVariance(len(problems), cap, window, patience, min_start, shape, device, seed=seed)
-
-
-def _sure_twins(group: list[tuple[Outcome, Image, Problem]], cap: int, patience: int, min_start: int,
-                options: RestoreOptions, device: torch.device,
-                notes: list[dict[str, Any]]) -> tuple[list[Problem], Stopper]:
-    """SURE fits each image twice, on y and on y + εb, to estimate the divergence."""
-    if options.task.task != "denoise":
-        raise DipbatchError("--stop sure", "SURE stopping needs the denoise task (Gaussian noise)")
-    problems = [p for _, _, p in group]
+def _sure_sigmas(jobs: list[Job], options: RestoreOptions, notes: list[dict[str, Any]]) -> list[float]:
+    """SURE's Gaussian σ per image on the [0,1] scale: given, or estimated; both noted for the sidecar."""
+    if options.task.kind != "denoise":
+        raise FieldError("`stop` sure", "SURE stopping needs the denoise task (Gaussian noise)")
     sigmas = []
-    for (_, image, _), note in zip(group, notes, strict=True):
+    for job, note in zip(jobs, notes, strict=True):
+        image = job.frame.observed
         lo, hi = image.source.value_range
         if options.stop.sigma is not None:
             sigma, how = options.stop.sigma / (hi - lo), "given"
@@ -225,14 +214,7 @@ def _sure_twins(group: list[tuple[Outcome, Image, Problem]], cap: int, patience:
             sigma, how = noise_sigma(image.data) or 0.0, "estimated"
         sigmas.append(max(sigma, 1e-4))
         note.update(sure_sigma=sigma * (hi - lo), sure_sigma_source=how)
-    gen = torch.Generator().manual_seed(options.seed + 2)
-    probes = torch.stack([torch.randn(p.observation.shape, generator=gen) for p in problems])
-    epsilon = SURE_EPSILON
-    twins = [replace(p, observation=p.observation + epsilon * b)
-             for p, b in zip(problems, probes, strict=True)]
-    stopper = MonteCarloSure(len(problems), cap, patience, min_start,
-                             torch.stack([p.observation for p in problems]), probes, sigmas, epsilon, device)
-    return problems + twins, stopper
+    return sigmas
 
 
 def _job_key(digests: list[str], preset: Preset, options: RestoreOptions) -> str:
@@ -243,14 +225,15 @@ def _job_key(digests: list[str], preset: Preset, options: RestoreOptions) -> str
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-def _record(outcome: Outcome, image: Image, digest: str, result: FitResult, preset: Preset,
-            options: RestoreOptions, device: torch.device, wall: float, batch: int) -> dict[str, Any]:
-    return {
+def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: RestoreOptions,
+            device: torch.device, wall: float, batch: int) -> Sidecar:
+    outcome, image = job.outcome, job.frame.observed
+    return {  # type: ignore[typeddict-item]
         "dipbatch_version": __version__,
         "input": str(outcome.input),
         "input_sha256": digest,
         "output": str(outcome.output),
-        "task": options.task.task,
+        "task": options.task.kind,
         "preset": preset.name,
         "params": {"task_options": asdict(options.task), "stop_options": asdict(options.stop),
                    "astro_options": asdict(options.astro), "tiling_options": asdict(options.tiling),
@@ -284,9 +267,10 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     """
     if stop not in ("auto", "fixed"):
         raise ValueError(f"stop must be 'auto' or 'fixed', not {stop!r} (sure: use dipbatch restore)")
-    options = TaskOptions(task=task, net=net, factor=factor)
+    options = TaskOptions(kind=task, net=net, factor=factor)
     recipe = task_preset(options, preset, iterations)
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
     torch_device = resolve_device(device)
-    stopper = _plain_stopper(StopOptions(stop=stop), [problem], recipe.fit.iterations, torch_device, seed)
-    return Fitter([problem], recipe, [seed], torch_device, stopper).run()[0]
+    rule = make_stop_rule(StopOptions(rule=stop), problem.observation[None], recipe.fit.iterations,
+                          torch_device, shape=(problem.channels, *problem.size), seed=seed)
+    return Fitter([problem], recipe, [seed], torch_device, rule.stopper).run()[0]

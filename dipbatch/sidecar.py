@@ -1,13 +1,46 @@
-"""The JSON sidecar written beside every output: what was done, how, and how it went."""
+"""The JSON sidecar written beside every output: what was done, how, and how it went.
+
+One typed record, tagged with its format (`dipbatch-sidecar-1`), written and read here only; a
+sidecar without the tag (an older dipbatch's) or with another one is refused, naming the file.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from dipbatch.atomic import write_bytes_atomic
+from dipbatch.errors import DipbatchError
+
+FORMAT = "dipbatch-sidecar-1"
+
+
+class Sidecar(TypedDict, total=False):
+    """The record of one restored image (the fit's own curves and choices are added to it)."""
+
+    format: str
+    dipbatch_version: str
+    input: str
+    input_sha256: str
+    output: str
+    task: str
+    preset: str
+    params: dict[str, Any]  # every option that decided the result, and the preset verbatim
+    seed: int
+    device: str
+    batch_size: int
+    iterations: int
+    stop_iteration: int
+    stop_reason: str
+    stop_rule: str
+    wall_time_s: float
+    final_loss: float
+    guard_restores: int
+    loss_curve: list[tuple[int, float]]
+    sigma_input: float | None
+    sigma_output: float | None
 
 
 def sidecar_path(output: str | Path) -> Path:
@@ -22,14 +55,28 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def write_sidecar(output: str | Path, record: dict[str, Any]) -> Path:
+def write_sidecar(output: str | Path, record: Sidecar) -> Path:
+    """OUTPUT.json, atomically, with the format tag first."""
     path = sidecar_path(output)
-    write_bytes_atomic(path, (json.dumps(record, indent=2, default=_jsonable) + "\n").encode())
+    tagged = {"format": FORMAT, **{k: v for k, v in record.items() if k != "format"}}
+    write_bytes_atomic(path, (json.dumps(tagged, indent=2, default=_jsonable) + "\n").encode())
     return path
 
 
-def read_sidecar(output: str | Path) -> dict[str, Any]:
-    return json.loads(sidecar_path(output).read_text())
+def read_sidecar(output: str | Path) -> Sidecar:
+    """The sidecar of OUTPUT; a missing, unreadable or untagged one raises a DipbatchError naming it."""
+    path = sidecar_path(output)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise DipbatchError(path, f"cannot read the sidecar ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise DipbatchError(path, f"unreadable sidecar ({exc})") from None
+    found = record.get("format") if isinstance(record, dict) else None
+    if found != FORMAT:
+        what = f"format {found!r}" if found else "no format tag (an older dipbatch's)"
+        raise DipbatchError(path, f"not a {FORMAT} sidecar: it has {what}; restore the image again")
+    return record
 
 
 def _jsonable(value: Any) -> Any:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import click
 import torch
 
-from dipbatch.options import OptionGroup, click_options
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 
 
 @dataclass(frozen=True)
-class SpeedOptions(OptionGroup):
+class SpeedOptions:
     """`auto` picks per device: bf16 autocast, channels_last and cuDNN autotuning on CUDA; fp32 on CPU."""
 
     precision: str = "auto"  # "auto" | "fp32" | "tf32" | "bf16"
@@ -40,17 +39,4 @@ def configure_backends(options: SpeedOptions, device: torch.device) -> None:
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = not options.deterministic
     torch.backends.cudnn.deterministic = options.deterministic
-
-
-# The `dipbatch restore` options that trade nothing but time.
-speed_cli_options = click_options(
-    click.option("--precision", default="auto", show_default=True,
-                 type=click.Choice(["auto", "fp32", "tf32", "bf16"]),
-                 help="auto: bf16 autocast on CUDA (weights, loss and EMA in fp32), fp32 on CPU."),
-    click.option("--channels-last/--no-channels-last", default=None,
-                 help="NHWC memory layout (default: on CUDA only)."),
-    click.option("--compile", is_flag=True, help="torch.compile the generator (pays off on long fits)."),
-    click.option("--deterministic", is_flag=True,
-                 help="No cuDNN autotuning: bit-identical reruns on the GPU too, a little slower."),
-)
 

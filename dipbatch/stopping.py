@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import click
 import torch
 
 from dipbatch.curves import subsample
-from dipbatch.options import OptionGroup, click_options
+from dipbatch.errors import FieldError
+
+STOP_RULES = ("auto", "fixed", "sure")
+SURE_EPSILON = 1e-3  # the Monte-Carlo divergence step, on the [0,1] scale
 
 
 class Stopper(Protocol):
@@ -257,15 +260,14 @@ class MonteCarloSure(_MinimumRule):
 
 
 @dataclass(frozen=True)
-class StopOptions(OptionGroup):
+class StopOptions:
     """How a fit decides to stop. Unset window/patience/warm-up scale with the iteration cap."""
 
-    stop: str = "auto"  # "auto" (ES-WMV) | "fixed" | "sure"
+    rule: str = "auto"  # "auto" (ES-WMV) | "fixed" | "sure"
     window: int | None = None
     patience: int | None = None
     min_start: int | None = None
     sigma: float | None = None  # Gaussian noise σ in the image's stored units, for `sure`
-
 
     def resolved(self, cap: int) -> tuple[int, int, int]:
         """(window, patience, min_start) for an iteration cap: 100/500/300 at the paper's 3000."""
@@ -275,22 +277,38 @@ class StopOptions(OptionGroup):
         return window, patience, min_start
 
 
-# The `dipbatch restore` options that choose the stopping rule.
-stop_cli_options = click_options(
-    click.option("--stop", default="auto", show_default=True,
-                 type=click.Choice(["auto", "fixed", "sure"]),
-                 help="auto: stop at the minimum of the output's windowed variance (ES-WMV); "
-                      "fixed: run exactly --iterations; sure: Gaussian denoising, stop at the "
-                      "minimum of a Monte-Carlo SURE estimate of the MSE (twice the compute). "
-                      "--iterations is the cap of every rule."),
-    click.option("--window", type=click.IntRange(min=2),
-                 help="auto: the variance window (default: cap/10, at most 100)."),
-    click.option("--patience", type=click.IntRange(min=1),
-                 help="auto/sure: stop this many iterations after the minimum (default: cap/6)."),
-    click.option("--min-start", type=click.IntRange(min=0),
-                 help="auto/sure: accept no minimum before this iteration (default: cap/10)."),
-    click.option("--sigma", type=click.FloatRange(min=0, min_open=True),
-                 help="sure: the noise σ in the image's units (e.g. 25 for 8-bit); "
-                      "default: estimated from the image and recorded."),
-)
+@dataclass
+class StopRule:
+    """A stopping rule ready for the fit: the stopper, and the problems' twin observations when the
+    rule needs them (SURE: y + εb per image, fitted as members K..2K-1 after the K images)."""
 
+    stopper: Stopper
+    twins: torch.Tensor | None = None
+
+
+def make_stop_rule(options: StopOptions, observations: torch.Tensor, cap: int, device: torch.device, *,
+                   shape: Sequence[int] | None = None, seed: int = 0,
+                   sigmas: Sequence[float] | None = None) -> StopRule:
+    """The rule `options.rule` for K images (observations K×C×h×w) under an iteration cap.
+
+    `shape` is an estimate's C×H×W (default: an observation's); `sigmas` are the images' Gaussian
+    noise σ on the [0,1] scale, which `sure` needs.
+    """
+    members = int(observations.shape[0])
+    if options.rule == "fixed":
+        return StopRule(FixedStop(members))
+    window, patience, min_start = options.resolved(cap)
+    if options.rule == "auto":
+        shape = tuple(shape if shape is not None else observations.shape[1:])
+        return StopRule(WindowedVariance(members, cap, window, patience, min_start, shape, device,
+                                         seed=seed))
+    if options.rule == "sure":
+        if sigmas is None:
+            raise ValueError("the sure rule needs each image's noise sigma")
+        gen = torch.Generator().manual_seed(seed + 2)
+        probes = torch.stack([torch.randn(y.shape, generator=gen) for y in observations])
+        stopper = MonteCarloSure(members, cap, patience, min_start, observations, probes, list(sigmas),
+                                 SURE_EPSILON, device)
+        return StopRule(stopper, observations + SURE_EPSILON * probes)
+    raise FieldError(f"`stop` {options.rule}",
+                     f"unknown stopping rule; choose one of {', '.join(STOP_RULES)}")

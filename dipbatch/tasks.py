@@ -14,18 +14,16 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import torch
 
 from dipbatch import losses
-from dipbatch.errors import DipbatchError
+from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit import DataFit, Problem
 from dipbatch.imageio import Image, read_image
 from dipbatch.masks import alpha_mask, read_mask
 from dipbatch.operators import SR_FACTORS, Downsampler, Identity
-from dipbatch.options import OptionGroup, click_options
-from dipbatch.presets import NETS, Preset, get_preset
+from dipbatch.presets import Preset, get_preset
 
 TASKS = ("denoise", "sr", "inpaint", "deblock", "flash")
 NOISES = ("gaussian", "poisson", "poisson-gaussian")
@@ -36,10 +34,10 @@ READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON")
 
 
 @dataclass(frozen=True)
-class TaskOptions(OptionGroup):
+class TaskOptions:
     """Options that some tasks take; each task reads only its own."""
 
-    task: str = "denoise"
+    kind: str = "denoise"  # one of TASKS
     net: str | None = None  # None: the preset's own generator
     factor: int | None = None  # sr: 2, 4 or 8 (None: 4)
     mask: Path | None = None  # inpaint: white = known pixel (None: the image's alpha channel)
@@ -50,75 +48,43 @@ class TaskOptions(OptionGroup):
     read_noise: float | None = None  # electrons RMS (None: FITS RDNOISE/READNOIS/RON, else 0)
 
 
-_PATH = click.Path(path_type=Path, dir_okay=False)
-# The `dipbatch restore` options that choose and configure the task.
-task_cli_options = click_options(
-    click.option("--task", default="denoise", show_default=True, type=click.Choice(TASKS),
-                 help="What corrupted the image: denoise (noise), sr (low resolution), inpaint "
-                      "(missing pixels), deblock (JPEG artefacts), flash (a noisy no-flash "
-                      "photo, with --guide the flash photo)."),
-    click.option("--net", type=click.Choice(NETS),
-                 help="The generator (default: the preset's, skip): hourglass is skip without "
-                      "skip connections; deep-decoder is Heckel & Hand's (about 100k parameters)."),
-    click.option("--factor", type=int,
-                 help=f"sr: the upscaling factor, 2, 4 or 8 [default: {DEFAULT_FACTOR}]; the "
-                      "output is factor × the input size."),
-    click.option("--mask", type=_PATH,
-                 help="inpaint: the mask image, the size of the input; white = known pixel, "
-                      "black = hole to fill. Default: the input's alpha channel (opaque = known)."),
-    click.option("--guide", type=_PATH,
-                 help="flash: the flash photo of the same scene, the size of the input."),
-    click.option("--noise", default="gaussian", show_default=True, type=click.Choice(NOISES),
-                 help="The data-fit: gaussian (MSE), poisson (photon counts), poisson-gaussian "
-                      "(counts plus read noise, via the generalized Anscombe transform)."),
-    click.option("--gain", type=float,
-                 help="poisson*: electrons per stored unit (e-/ADU) [default: the FITS GAIN or "
-                      "EGAIN, else 1]."),
-    click.option("--offset", type=float,
-                 help="poisson*: the stored value of zero light (bias, pedestal) [default: 0]."),
-    click.option("--read-noise", type=float,
-                 help="poisson-gaussian: read noise in electrons RMS [default: the FITS RDNOISE, "
-                      "READNOIS or RON, else 0]."),
-)
-
-
 def check_options(options: TaskOptions) -> None:
     """Refuse option values the task cannot use, each with a one-line error."""
-    task = options.task
+    task = options.kind
     if task not in TASKS:
-        raise DipbatchError(f"--task {task}", f"unknown task; choose one of {', '.join(TASKS)}")
+        raise FieldError(f"`task` {task}", f"unknown task; choose one of {', '.join(TASKS)}")
     if options.factor is not None and options.factor not in SR_FACTORS:
-        raise DipbatchError(f"--factor {options.factor}", "the SR factor must be 2, 4 or 8")
+        raise FieldError(f"`factor` {options.factor}", "the SR factor must be 2, 4 or 8")
     only: list[tuple[str, Any, bool]] = [
-        ("--factor", options.factor, task == "sr"),
-        ("--mask", options.mask, task == "inpaint"),
-        ("--guide", options.guide, task == "flash"),
+        ("factor", options.factor, task == "sr"),
+        ("mask", options.mask, task == "inpaint"),
+        ("guide", options.guide, task == "flash"),
     ]
-    for flag, value, used in only:
+    for name, value, used in only:
         if value is not None and not used:
-            raise DipbatchError(flag, f"is not used by --task {task}")
+            raise FieldError(f"`{name}`", f"is not used by `task` {task}")
     if task == "flash" and options.net == "deep-decoder":
-        raise DipbatchError("--net deep-decoder", "cannot take the flash photo as its input; "
-                                                  "use skip or hourglass for --task flash")
+        raise FieldError("`net` deep-decoder", "cannot take the flash photo as its input; "
+                                               "use skip or hourglass for `task` flash")
     if options.noise not in NOISES:
-        raise DipbatchError(f"--noise {options.noise}", f"choose one of {', '.join(NOISES)}")
-    photon = {"--gain": options.gain, "--offset": options.offset, "--read-noise": options.read_noise}
-    for flag, value in photon.items():
+        raise FieldError(f"`noise` {options.noise}", f"choose one of {', '.join(NOISES)}")
+    photon = {"gain": options.gain, "offset": options.offset, "read_noise": options.read_noise}
+    for name, value in photon.items():
         if value is not None and options.noise == "gaussian":
-            raise DipbatchError(flag, "applies to --noise poisson or poisson-gaussian only")
+            raise FieldError(f"`{name}`", "applies to `noise` poisson or poisson-gaussian only")
     if options.gain is not None and not options.gain > 0:
-        raise DipbatchError(f"--gain {options.gain:g}", "must be positive")
+        raise FieldError(f"`gain` {options.gain:g}", "must be positive")
     if options.read_noise is not None and not options.read_noise >= 0:
-        raise DipbatchError(f"--read-noise {options.read_noise:g}", "must be 0 or more")
+        raise FieldError(f"`read_noise` {options.read_noise:g}", "must be 0 or more")
     if options.read_noise is not None and options.noise == "poisson":
-        raise DipbatchError("--read-noise", "applies to --noise poisson-gaussian only")
+        raise FieldError("`read_noise`", "applies to `noise` poisson-gaussian only")
 
 
 def task_preset(options: TaskOptions, name: str, iterations: int | None = None) -> Preset:
     """The checked options' recipe: the task's preset for its net and SR factor."""
     check_options(options)
-    factor = (options.factor or DEFAULT_FACTOR) if options.task == "sr" else None
-    return get_preset(options.task, name, net=options.net, factor=factor, iterations=iterations)
+    factor = (options.factor or DEFAULT_FACTOR) if options.kind == "sr" else None
+    return get_preset(options.kind, name, net=options.net, factor=factor, iterations=iterations)
 
 
 # ------------------------------------------------------------------------------------- problems
@@ -130,15 +96,15 @@ def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | N
 
     `mask` (1×H×W or C×H×W, 1 = known) is required for inpaint, `guide` (C×H×W) for flash.
     """
-    if options.task == "inpaint" and mask is None:
+    if options.kind == "inpaint" and mask is None:
         raise ValueError("inpainting needs a mask array")
-    if options.task == "flash" and guide is None:
+    if options.kind == "flash" and guide is None:
         raise ValueError("flash/no-flash needs a guide array")
     finite = np.isfinite(data)
     known = finite if mask is None else finite & (mask > 0)
     observation = torch.from_numpy(np.where(finite, data, 0.0).astype(np.float32))
     weight = None if known.all() else torch.from_numpy(known.astype(np.float32))
-    operator = Downsampler(options.factor or DEFAULT_FACTOR) if options.task == "sr" else Identity()
+    operator = Downsampler(options.factor or DEFAULT_FACTOR) if options.kind == "sr" else Identity()
     guide_t = None if guide is None else torch.from_numpy(np.nan_to_num(guide).astype(np.float32))
     return Problem(observation=observation, operator=operator, datafit=datafit, weight=weight,
                    guide=guide_t)
@@ -148,11 +114,11 @@ def build_problem(image: Image, options: TaskOptions) -> Problem:
     """The inverse problem for one read image: its mask, guide and noise model come from the options."""
     check_options(options)
     mask = guide = None
-    if options.task == "inpaint":
+    if options.kind == "inpaint":
         mask = image_mask(image, options.mask)
-    if options.task == "flash":
+    if options.kind == "flash":
         if options.guide is None:
-            raise DipbatchError("--task flash", "needs --guide FILE, the flash photo of the scene")
+            raise FieldError("`task` flash", "needs `guide` FILE, the flash photo of the scene")
         guide = read_guide(options.guide, image)
     return make_problem(image.data, options, mask=mask, guide=guide, datafit=datafit_for(image, options))
 
@@ -165,8 +131,8 @@ def image_mask(image: Image, path: Path | None) -> np.ndarray:
         return read_mask(path, image)
     mask = alpha_mask(image)
     if mask is None:
-        raise DipbatchError(image.source.path, "inpaint needs a mask: pass --mask FILE (white = known "
-                                               "pixel) or give the image an alpha channel")
+        raise FieldError(image.source.path, "inpaint needs a mask: pass `mask` FILE (white = known "
+                                            "pixel) or give the image an alpha channel")
     return mask
 
 
@@ -200,7 +166,7 @@ def photometry_for(image: Image, options: TaskOptions) -> losses.Photometry:
 
 
 def datafit_for(image: Image, options: TaskOptions) -> DataFit:
-    """The data-fit term of the options' noise model; Poisson refuses negative data without --offset."""
+    """The data-fit term of the options' noise model; Poisson refuses negative data without an offset."""
     if options.noise == "gaussian":
         return losses.gaussian
     photometry = photometry_for(image, options)
@@ -209,9 +175,9 @@ def datafit_for(image: Image, options: TaskOptions) -> DataFit:
         finite = image.data[np.isfinite(image.data)]
         smallest = lo + float(finite.min()) * (hi - lo) if finite.size else 0.0
         if smallest < 0:
-            raise DipbatchError(image.source.path, f"has negative values (down to {smallest:g}), which "
-                                                   "are not photon counts: pass --offset (the stored "
-                                                   "value of zero light) or use --noise poisson-gaussian")
+            raise FieldError(image.source.path, f"has negative values (down to {smallest:g}), which "
+                                                "are not photon counts: pass `offset` (the stored "
+                                                "value of zero light) or use `noise` poisson-gaussian")
     term = losses.poisson if options.noise == "poisson" else losses.poisson_gaussian
     return partial(term, photometry=photometry)
 
@@ -227,13 +193,13 @@ def finish_estimate(image: Image, problem: Problem, estimate: np.ndarray,
     keeps the known pixels as they were; super-resolution enlarges the alpha plane with the image.
     """
     data, source = image.data, image.source
-    if options.task == "sr":
+    if options.kind == "sr":
         factor = estimate.shape[-1] // data.shape[-1]
         alpha = None if source.alpha is None else np.kron(
             source.alpha, np.ones((factor, factor), source.alpha.dtype))
         return Image(estimate.astype(np.float32), replace(source, alpha=alpha, height=estimate.shape[1],
                                                           width=estimate.shape[2]))
-    if options.task == "inpaint":
+    if options.kind == "inpaint":
         known = np.broadcast_to(problem.weight.numpy() > 0, data.shape) if problem.weight is not None \
             else np.ones(data.shape, bool)
         filled = np.where(known, data, estimate).astype(np.float32)

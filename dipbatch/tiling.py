@@ -13,19 +13,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import click
 import numpy as np
 import torch
 
 from dipbatch.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
-from dipbatch.errors import DipbatchError
+from dipbatch.errors import FieldError
 from dipbatch.fit import FitResult, Fitter, Problem, ProgressHook
 from dipbatch.operators import Identity
-from dipbatch.options import OptionGroup, click_options
 
 
 @dataclass(frozen=True)
-class TilingOptions(OptionGroup):
+class TilingOptions:
     """When and how to split a frame into tiles."""
 
     tile: int = 0  # tile side in pixels; 0: never tile
@@ -35,19 +33,6 @@ class TilingOptions(OptionGroup):
     def applies(self, size: tuple[int, int]) -> bool:
         """Whether a frame of (height, width) is fitted in tiles."""
         return self.tile > 0 and max(size) > self.tile
-
-
-# The `dipbatch restore` options that split large frames into tiles.
-tiling_cli_options = click_options(
-    click.option("--tile", default=0, show_default=True, type=click.IntRange(min=0),
-                 help="Fit frames larger than this many pixels (either side) in overlapping "
-                      "square tiles, blended smoothly; memory then depends on the tile, not the "
-                      "frame. 0: fit every frame whole. E.g. 512."),
-    click.option("--tile-overlap", default=64, show_default=True, type=click.IntRange(min=0),
-                 help="Pixels shared by neighbouring tiles, over which they are cross-faded."),
-    click.option("--tile-batch", default=4, show_default=True, type=click.IntRange(min=1),
-                 help="Tiles fitted at once (one batched fit); memory grows with it."),
-)
 
 
 @dataclass(frozen=True)
@@ -69,7 +54,7 @@ def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
     if length <= tile:
         return [0]
     if overlap >= tile:
-        raise DipbatchError(f"--tile-overlap {overlap}", f"must be smaller than --tile {tile}")
+        raise FieldError(f"`tile_overlap` {overlap}", f"must be smaller than `tile` {tile}")
     return [*range(0, length - tile, tile - overlap), length - tile]
 
 
@@ -152,8 +137,8 @@ class Blend:
 def crop(problem: Problem, box: Box) -> Problem:
     """The problem of one tile: observation, weight and guide cut to the box."""
     if not isinstance(problem.operator, Identity):
-        raise DipbatchError("--tile", f"the {type(problem.operator).__name__} operator of this task "
-                                      "sees more than each pixel; fit it whole with --tile 0")
+        raise FieldError("`tile`", f"the {type(problem.operator).__name__} operator of this task "
+                                 "sees more than each pixel; fit it whole with `tile` 0")
     rows, cols = box.index
 
     def cut(t: torch.Tensor | None) -> torch.Tensor | None:

@@ -1,4 +1,4 @@
-"""Image discovery and the workflow's file layout (dipbatch.discovery), and the summary table."""
+"""Image discovery and the workflow's file layout (dipbatch.workflow.discovery, .layout), and the summary."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ from pathlib import Path
 import pytest
 
 from dipbatch import imageio
-from dipbatch.discovery import (
+from dipbatch.errors import DipbatchError
+from dipbatch.results import read_table as read_summary
+from dipbatch.sidecar import FORMAT as SIDECAR_FORMAT
+from dipbatch.workflow.discovery import (
     DEFAULT_PATTERNS,
     IMAGE_PATH_REGEX,
     IMAGE_SUFFIXES,
-    Layout,
     discover,
     is_skipped,
     mask_for,
@@ -25,12 +27,11 @@ from dipbatch.discovery import (
     refusal,
     unsupported,
 )
-from dipbatch.errors import DipbatchError
-from dipbatch.summary import (
+from dipbatch.workflow.layout import Layout
+from dipbatch.workflow.summary import (
     COLUMNS,
     Row,
     error_line,
-    read_summary,
     summarize_after_error,
     summarize_dataset,
     write_summary,
@@ -127,7 +128,8 @@ def test_ten_thousand_files_are_listed_fast(tmp_path):
 
 
 def _sidecar(**extra) -> str:
-    meta = {"task": "denoise", "preset": "tiny", "iterations": 40, "stop_reason": "budget",
+    meta = {"format": SIDECAR_FORMAT,
+            "task": "denoise", "preset": "tiny", "iterations": 40, "stop_reason": "budget",
             "stop_iteration": 40, "wall_time_s": 1.25, "sigma_input": 0.1, "sigma_output": 0.01,
             "final_loss": 0.002}
     meta.update(extra)

@@ -22,8 +22,9 @@ from dipbatch.metrics import psnr, ssim
 from dipbatch.report import build, pictures, plots
 from dipbatch.report.collect import Locations
 from dipbatch.report.render import duration, number, sort_value
-from dipbatch.summary import Row, write_summary
+from dipbatch.sidecar import FORMAT as SIDECAR_FORMAT
 from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
+from dipbatch.workflow.summary import Row, write_summary
 
 DATASET = "photos"
 IMAGES = ["a.png", "broken.png", "sub/b.tif"]  # the summary's (natural) order
@@ -169,6 +170,7 @@ def old_results(tmp_path: Path) -> Path:
     save_png(tmp_path / "in" / "x.png", add_gaussian_noise(scene(40, 40, 3, seed=4), 0.1, seed=5))
     save_png(results / "x.png", scene(40, 40, 3, seed=4))
     (results / "x.png.json").write_text(json.dumps({
+        "format": SIDECAR_FORMAT,
         "input": str(tmp_path / "in" / "x.png"), "iterations": 100, "stop_iteration": 100,
         "stop_reason": "fixed", "wall_time_s": 3.5}))
     write_summary(results / "summary.tsv", [Row(image="x.png", status="ok", output=str(results / "x.png"))])

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dipbatch.summary import read_summary
+from dipbatch.results import read_table as read_summary
 
 pytestmark = pytest.mark.slow
 

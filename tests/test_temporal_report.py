@@ -24,10 +24,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from dipbatch.cli import main
-from dipbatch.discovery import Layout
-from dipbatch.summary import COLUMNS, TEMPORAL_COLUMNS, read_summary, summarize_dataset
+from dipbatch.results import read_table as read_summary
 from dipbatch.synthetic import add_gaussian_noise, scene
-from dipbatch.temporal.workflow import sequence_row, write_temporal_table
+from dipbatch.workflow.layout import Layout
+from dipbatch.workflow.sequences import sequence_row, write_temporal_table
+from dipbatch.workflow.summary import COLUMNS, TEMPORAL_COLUMNS, summarize_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET, SIZE, STEP = "seq", 32, 2

@@ -25,8 +25,8 @@ import pytest
 import tifffile
 from PIL import Image
 
-from dipbatch.discovery import pack
-from dipbatch.summary import read_summary
+from dipbatch.results import read_table as read_summary
+from dipbatch.workflow.discovery import pack
 
 pytestmark = pytest.mark.slow
 

@@ -14,21 +14,19 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-import click
 import numpy as np
 
 from dipbatch.astro.masks import read_bad_pixels, sigma_clip_mask
-from dipbatch.astro.stretch import STRETCHES, Stretch, fit_stretch
+from dipbatch.astro.stretch import Stretch, fit_stretch
 from dipbatch.fit import Problem
 from dipbatch.imageio import Image
-from dipbatch.options import OptionGroup, click_options
 from dipbatch.tasks import TaskOptions, build_problem, datafit_for
 
-__all__ = ["AstroOptions", "Frame", "astro_cli_options", "prepare"]
+__all__ = ["AstroOptions", "Frame", "prepare"]
 
 
 @dataclass(frozen=True)
-class AstroOptions(OptionGroup):
+class AstroOptions:
     """How to read a scientific frame and condition it for the fit."""
 
     hdu: str | None = None  # FITS HDU: index or EXTNAME; None: the first with data
@@ -46,27 +44,6 @@ class AstroOptions(OptionGroup):
     def active(self) -> bool:
         return self.stretch != "none" or any(
             v is not None for v in (self.protect_stars, self.bad_pixels, self.sigma_clip))
-
-
-# The `dipbatch restore` options for FITS and linear high-dynamic-range frames.
-astro_cli_options = click_options(
-    click.option("--hdu", help="FITS: the HDU to restore, by index or EXTNAME "
-                               "(default: the first that holds an image)."),
-    click.option("--stretch", default="none", show_default=True, type=click.Choice(STRETCHES),
-                 help="Fit linear data through a stretch, undone exactly on output: linear "
-                      "maps a percentile window (0.5-99.99 %) of the frame onto [0,1]; asinh "
-                      "also compresses bright sources above a few sky sigmas. Samples above "
-                      "the window are copied from the input."),
-    click.option("--protect-stars", type=click.FloatRange(min=0, min_open=True),
-                 help="Copy samples above this level of the fit's [0,1] scale (after "
-                      "--stretch) from the input, so stars keep their cores and photometry."),
-    click.option("--bad-pixels", type=click.Path(),
-                 help="Mask image of the frame's size; non-zero marks a bad pixel (hot, "
-                      "cosmic ray), which the fit ignores and the output fills in."),
-    click.option("--sigma-clip", type=click.FloatRange(min=0, min_open=True),
-                 help="Also treat as bad the samples this many sigmas off their 3×3 median "
-                      "that are sharper than a star (hot pixels, cosmic rays); e.g. 5."),
-)
 
 
 @dataclass

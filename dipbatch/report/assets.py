@@ -4,11 +4,22 @@ beside the HTML (for datasets too large for one file). Either way nothing is fet
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
 from dipbatch.atomic import write_bytes_atomic
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One stored picture: its `src` and the size it is shown at (CSS pixels)."""
+
+    src: str
+    width: int
+    height: int
+    zoom: int = 1
 
 
 class Assets(Protocol):

@@ -13,7 +13,7 @@ from dipbatch.errors import DipbatchError
 from dipbatch.imageio import read_image
 from dipbatch.metrics import psnr, ssim
 from dipbatch.report import pictures, plots
-from dipbatch.report.assets import Assets, FolderAssets, InlineAssets
+from dipbatch.report.assets import Assets, FolderAssets, InlineAssets, Picture
 from dipbatch.report.collect import Entry, Locations, overview, read_entries
 from dipbatch.report.render import render_report
 from dipbatch.report.temporal import TemporalSection, read_temporal, svg_size
@@ -35,16 +35,6 @@ class Scores:
     ssim_before: float | None = None
     ssim_after: float | None = None
     note: str = ""
-
-
-@dataclass(frozen=True)
-class Picture:
-    """One stored picture: its `src` and the size it is shown at (CSS pixels)."""
-
-    src: str
-    width: int
-    height: int
-    zoom: int = 1
 
 
 def _zoom(pixels: np.ndarray, at_least: int) -> int:

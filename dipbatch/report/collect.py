@@ -7,40 +7,37 @@ degrades to None (shown as "not found") rather than failing the whole report.
 
 from __future__ import annotations
 
-import json
 import statistics
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from dipbatch.discovery import Layout
 from dipbatch.errors import DipbatchError
-from dipbatch.summary import STATUS_FAILED, STATUS_MISSING, STATUS_OK, read_summary
-
-SUMMARY_NAME = "summary.tsv"
+from dipbatch.results import STATUS_FAILED, STATUS_MISSING, STATUS_OK, SUMMARY, read_table
+from dipbatch.sidecar import Sidecar, read_sidecar
 
 
 @dataclass(frozen=True)
 class Locations:
     """Where the files of one dataset are: its results folder (``<output>/<dataset>``) and, when
-    known, the folders of its inputs, its clean references and the workflow's logs."""
+    known, the folders of its inputs and clean references, and where each image's log is (the
+    workflow's layout says: ``dipbatch.workflow.report.dataset_locations``)."""
 
     results: Path
     inputs: Path | None = None
     reference: Path | None = None
-    logs: Path | None = None
+    log_of: Callable[[str], Path] | None = None  # an image's log
 
     @property
     def dataset(self) -> str:
         return self.results.resolve().name
 
     def log(self, image: str) -> Path | None:
-        if self.logs is None:
-            return None
-        return Path(Layout(results=str(self.results.parent), logs=str(self.logs)).log(self.dataset, image))
+        return self.log_of(image) if self.log_of is not None else None
 
     def input(self, image: str, record: dict[str, Any] | None) -> Path | None:
         """The original image: in the dataset's input folder, else where its sidecar says."""
@@ -53,29 +50,6 @@ class Locations:
         return self.reference / image if self.reference else None
 
 
-def dataset_config(config_file: Path, results: Path) -> tuple[dict[str, Any], Locations]:
-    """The entry of a workflow config.yaml for the dataset whose results are in `results`, and the
-    locations it names. Relative paths in the config start at the config file's folder."""
-    dataset = results.resolve().name
-    try:
-        config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise DipbatchError(config_file, f"cannot read the workflow config ({exc})") from None
-    datasets = config.get("datasets") if isinstance(config, dict) else None
-    if not isinstance(datasets, dict) or not isinstance(datasets.get(dataset), dict):
-        raise DipbatchError(config_file, f"has no dataset '{dataset}' under datasets:")
-    entry = datasets[dataset]
-    base = config_file.parent
-
-    def folder(value: Any) -> Path | None:
-        return base / value if isinstance(value, str) else None
-
-    locations = Locations(results=results, inputs=folder(entry.get("input")),
-                          reference=folder(entry.get("reference")),
-                          logs=folder(config.get("logs", "logs")))
-    return entry, locations
-
-
 @dataclass
 class Entry:
     """One image of the dataset, whatever became of it."""
@@ -85,7 +59,7 @@ class Entry:
     status: str
     error: str
     log: Path | None
-    record: dict[str, Any] | None
+    record: Sidecar | None
     output: Path | None
     input: Path | None
 
@@ -94,24 +68,16 @@ class Entry:
         return self.status == STATUS_OK and self.record is not None
 
 
-def _read_record(path: Path) -> dict[str, Any] | None:
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return record if isinstance(record, dict) else None
-
-
 def read_entries(locations: Locations) -> list[Entry]:
     """The dataset's images in the summary's order, each with its sidecar record when it succeeded."""
-    summary = locations.results / SUMMARY_NAME
+    summary = locations.results / SUMMARY
     if not locations.results.is_dir():
         raise DipbatchError(locations.results, "is not a results folder")
     if not summary.is_file():
-        raise DipbatchError(locations.results, f"has no {SUMMARY_NAME}; the workflow writes it "
+        raise DipbatchError(locations.results, f"has no {SUMMARY}; the workflow writes it "
                                                "at the end of each dataset")
     try:
-        rows = read_summary(summary)
+        rows = read_table(summary)
     except (OSError, ValueError, IndexError) as exc:
         raise DipbatchError(summary, f"is not a dipbatch summary table ({exc})") from None
     entries = []
@@ -120,11 +86,14 @@ def read_entries(locations: Locations) -> list[Entry]:
         if not image:
             raise DipbatchError(summary, f"row {index} names no image")
         output = locations.results / image
-        record = _read_record(Path(f"{output}.json")) if row.get("status") == STATUS_OK else None
         status = row.get("status", STATUS_MISSING)
         error = row.get("error", "")
-        if status == STATUS_OK and record is None:
-            status, error = STATUS_FAILED, f"error: {output}.json: sidecar missing or unreadable"
+        record = None
+        if status == STATUS_OK:
+            try:
+                record = read_sidecar(output)
+            except DipbatchError as exc:
+                status, error = STATUS_FAILED, f"error: {exc}"
         log = Path(row["log"]) if row.get("log") else locations.log(image)
         entries.append(Entry(index=index, image=image, status=status, error=error, log=log,
                              record=record, output=output if output.is_file() else None,

@@ -12,15 +12,12 @@ import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dipbatch.summary import read_summary
-from dipbatch.temporal.report import PLOT
+from dipbatch.report.assets import Picture
+from dipbatch.results import CONSISTENT, TEMPORAL_TABLE, read_table
+from dipbatch.temporal.report import PLOT, TABLE
 
-if TYPE_CHECKING:
-    from dipbatch.report.build import Picture
-
-TABLE_NAME = "temporal.tsv"
 TEXT_COLUMNS = ("sequence", "status", "method", "warnings", "error")
 PT_TO_PX = 4 / 3  # matplotlib sizes its SVGs in points; the page in CSS pixels
 _VIEWBOX = re.compile(rb'viewBox="\s*[-\d.]+\s+[-\d.]+\s+([\d.]+)\s+([\d.]+)\s*"')
@@ -71,20 +68,20 @@ def svg_size(payload: bytes) -> tuple[int, int]:
 
 def read_temporal(results: Path) -> TemporalSection | None:
     """The dataset's temporal table and plots; None when the results folder has no temporal table."""
-    table = results / TABLE_NAME
+    table = results / TEMPORAL_TABLE
     if not table.is_file():
         return None
     try:
-        rows = read_summary(table)
+        rows = read_table(table)
     except (OSError, ValueError, IndexError) as exc:
         return TemporalSection(note=f"{table}: unreadable ({exc})")
     section = TemporalSection()
     for row in rows:
         sequence = SequenceRow({column: _value(column, cell) for column, cell in row.items()})
-        folder = results / "consistent" / sequence.name
+        folder = results / CONSISTENT / sequence.name
         if (folder / PLOT).is_file():
             sequence.plot = (folder / PLOT).read_bytes()
-        if (folder / TABLE_NAME).is_file():
-            sequence.frames_table = folder / TABLE_NAME
+        if (folder / TABLE).is_file():
+            sequence.frames_table = folder / TABLE
         section.sequences.append(sequence)
     return section

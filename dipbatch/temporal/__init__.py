@@ -2,6 +2,8 @@
 
 sequence (frames in natural order, checks), video (PyAV decode/encode), flow (DIS flow, occlusion,
 warping), metrics (warping error, flicker), dvp (Deep Video Prior pass), flowfilter (flow-guided
-filter), run (one sequence end to end), report (its table, record and plot), warmstart (the restore
-options that chain frames), cli (the commands).
+filter), run (one sequence end to end), report (its table, record and plot). The commands are in
+dipbatch.cli.temporal, the workflow's glue in dipbatch.workflow.sequences.
 """
+
+METHODS = ("dvp", "flow", "none")  # dvp: Deep Video Prior; flow: flow-guided filter; none: measure only

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dipbatch.fit import _pad_to
+from dipbatch.fit import pad_to
 from dipbatch.nets import NetSpec, build_generator, canvas_size
 
 EpochHook = Callable[[int, int, float], None]
@@ -53,7 +53,7 @@ def _as_input(frame: np.ndarray, size: tuple[int, int], canvas: tuple[int, int])
     x = torch.from_numpy(np.nan_to_num(np.asarray(frame, np.float32)))
     if tuple(x.shape[-2:]) != size:
         x = torch.nn.functional.interpolate(x[None], size=size, mode="bilinear", align_corners=False)[0]
-    return _pad_to(x, canvas)[None]
+    return pad_to(x, canvas)[None]
 
 
 def deep_video_prior(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],

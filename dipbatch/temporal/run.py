@@ -11,10 +11,11 @@ import numpy as np
 import torch
 
 from dipbatch import __version__
-from dipbatch.errors import DipbatchError
+from dipbatch.device import resolve_device
+from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.imageio import Image, write_image
 from dipbatch.metrics import psnr
-from dipbatch.restore import resolve_device
+from dipbatch.temporal import METHODS
 from dipbatch.temporal.dvp import DVPOptions, EpochHook, deep_video_prior
 from dipbatch.temporal.flowfilter import flow_filter
 from dipbatch.temporal.folder import staged_folder
@@ -22,8 +23,6 @@ from dipbatch.temporal.metrics import measure, sequence_flows, static_mask
 from dipbatch.temporal.report import TemporalReport, write_report
 from dipbatch.temporal.sequence import list_frames, numbering_gaps, read_frames
 from dipbatch.temporal.video import VideoInfo, frame_name, is_video, read_video, write_video
-
-METHODS = ("dvp", "flow", "none")
 
 
 @dataclass(frozen=True)
@@ -91,7 +90,7 @@ def make_consistent(seq: LoadedSequence, options: TemporalOptions,
         return flow_filter(frames, options.radius, options.tolerance)
     if options.method == "none":
         return [f.copy() for f in frames]
-    raise DipbatchError(f"--method {options.method}", f"unknown method; choose one of {', '.join(METHODS)}")
+    raise FieldError(f"`method` {options.method}", f"unknown method; choose one of {', '.join(METHODS)}")
 
 
 def measure_sequence(seq: LoadedSequence, consistent: list[np.ndarray], method: str) -> TemporalReport:
@@ -115,7 +114,7 @@ def check_target(out: Path, sources: tuple[Path, ...], overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
         raise DipbatchError(out, "exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise DipbatchError(out, "exists already; pass --overwrite to replace it")
+        raise FieldError(out, "exists already; pass `overwrite` to replace it")
     if not out.parent.is_dir():
         raise DipbatchError(out.parent, "output folder does not exist")
 

@@ -7,9 +7,9 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from dipbatch.discovery import has_image_suffix, is_skipped, natural_key
 from dipbatch.errors import DipbatchError
-from dipbatch.imageio import Image, read_image
+from dipbatch.filenames import is_skipped, natural_key
+from dipbatch.imageio import Image, has_image_suffix, read_image
 
 _LAST_NUMBER = re.compile(r"^(.*?)(\d+)(\D*)$")
 

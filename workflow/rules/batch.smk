@@ -3,7 +3,7 @@
 #
 # Snakemake has no rule whose outputs are a list computed per job, so each chunk gets its own
 # rule, with its files spelled out (no wildcards; rule restore leaves these datasets alone). The
-# chunks are cut by name (dipbatch.discovery.pack): a new image changes one chunk and one rule.
+# chunks are cut by name (dipbatch.workflow.discovery.pack): a new image changes one chunk and one rule.
 # A failed job loses its whole chunk (Snakemake removes a failed job's outputs); each image's log
 # is a copy of the chunk's, so the summary still gives every image the error line.
 

@@ -17,9 +17,9 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 from snakemake.utils import validate
 
-from dipbatch.discovery import (
+from dipbatch.imageio import image_size
+from dipbatch.workflow.discovery import (
     IMAGE_PATH_REGEX,
-    Layout,
     discover,
     mask_for,
     mask_regex,
@@ -27,10 +27,10 @@ from dipbatch.discovery import (
     refusal,
     unsupported,
 )
-from dipbatch import runlock
 from dipbatch.errors import DipbatchError
-from dipbatch.summary import summarize_dataset
-from dipbatch.imageio import image_size
+from dipbatch.workflow import runlock
+from dipbatch.workflow.layout import Layout
+from dipbatch.workflow.summary import summarize_dataset
 
 
 #: The tasks whose images can share one job: no side file (mask, flash photo) per image.
@@ -120,7 +120,7 @@ WORKFLOW_OPTIONS = {
 
 def restore_options():
     """The long options of `dipbatch restore`, as options: keys (read_noise for --read-noise)."""
-    from dipbatch.cli import restore  # imports torch: only done for datasets with options
+    from dipbatch.cli.app import restore  # imports torch: only done for datasets with options
 
     return sorted(opt[2:].replace("-", "_") for param in restore.params
                   for opt in param.opts if opt.startswith("--"))

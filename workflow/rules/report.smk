@@ -1,10 +1,11 @@
-# One HTML quality report per dataset: results/<dataset>/report.html (dipbatch.report).
+# One HTML quality report per dataset: results/<dataset>/report.html (dipbatch.report, with
+# dipbatch.workflow.report for the dataset's locations).
 #
 # Like the summary, the report is built from the files on disk, so the Snakefile's onerror: handler
 # writes it too (reports_after_error) when some images failed under --keep-going and this rule
 # cannot run; it then lists the failures with their error line and log.
 
-from dipbatch.report.workflow import report_path, report_targets, reports_after_error, write_dataset_report
+from dipbatch.workflow.report import report_targets, reports_after_error, write_dataset_report
 
 
 rule report:
@@ -14,13 +15,13 @@ rule report:
         LAYOUT.summary("{dataset}"),
     output:
         report(
-            report_path(LAYOUT, "{dataset}"),
+            LAYOUT.report("{dataset}"),
             caption="../report/quality_report.rst",
             category="Quality reports",
             labels={"dataset": "{dataset}"},
         ),
     log:
-        f"{LAYOUT.logs}/{{dataset}}/report.log",
+        LAYOUT.report_log("{dataset}"),
     localrule: True
     run:
         write_dataset_report(LAYOUT, wildcards.dataset, DATASETS[wildcards.dataset], log=log[0],

@@ -1,6 +1,6 @@
 # One summary table per dataset: results/<dataset>/summary.tsv.
 #
-# The table is built from the files on disk (dipbatch.summary), so the Snakefile's onerror: handler
+# The table is built from the files on disk (dipbatch.workflow.summary), so the Snakefile's onerror: handler
 # writes the same table when some images failed under --keep-going and this rule cannot run. A
 # kind: sequence dataset's summary waits for its temporal table and adds each frame's figures.
 
@@ -11,7 +11,7 @@ rule summary:
         lambda wildcards: restored_sidecars(wildcards.dataset),
         # A sequence dataset's frames get their sequence's temporal figures: after its temporal pass.
         lambda wildcards: (
-            [TEMPORAL.table(wildcards.dataset)] if wildcards.dataset in TEMPORAL.sequences else []
+            [LAYOUT.temporal_table(wildcards.dataset)] if wildcards.dataset in TEMPORAL.sequences else []
         ),
     output:
         LAYOUT.summary("{dataset}"),

@@ -2,14 +2,15 @@
 # its frames, and the optional warm-start chains of the per-frame restores.
 #
 #   results/<dataset>/consistent/<sequence>/   the consistent frames, temporal.tsv, .json, .svg
-#   results/<dataset>/temporal.tsv             one row per sequence (dipbatch.temporal.workflow)
+#   results/<dataset>/temporal.tsv             one row per sequence (dipbatch.workflow.sequences)
 #
 # A sequence is a folder of frames under the dataset's input, named by that folder (frames at the
-# top take the input folder's name). Paths, inputs and options come from SequenceWorkflow; the
-# temporal job runs in the Snakemake process (run:), restore_warm is rule restore reused (its lint
-# note applies).
+# top take the input folder's name). Paths come from LAYOUT, inputs and options from
+# SequenceWorkflow. The temporal and extract_frames jobs run `dipbatch temporal` and
+# `dipbatch extract-frames` like restore runs `dipbatch restore`, so their errors reach the logs
+# the same way; they and restore_warm share rule restore's lint note.
 
-from dipbatch.temporal.workflow import SequenceWorkflow
+from dipbatch.workflow.sequences import SequenceWorkflow
 
 TEMPORAL = SequenceWorkflow(LAYOUT, DATASETS, IMAGES, config["device"], input_path)
 
@@ -22,25 +23,30 @@ rule temporal:
             )
         ),
     output:
-        directory(TEMPORAL.consistent("{dataset}", "{sequence}")),
+        directory(LAYOUT.consistent("{dataset}", "{sequence}")),
     log:
-        TEMPORAL.log("{dataset}", "{sequence}"),
+        LAYOUT.temporal_log("{dataset}", "{sequence}"),
+    params:
+        source=lambda wildcards: TEMPORAL.source(wildcards.dataset, wildcards.sequence),
+        restored=lambda wildcards: TEMPORAL.restored(wildcards.dataset, wildcards.sequence),
+        args=lambda wildcards: TEMPORAL.temporal_args(wildcards.dataset),
     threads: config["threads"]
     resources:
         gpu=lambda wildcards: TEMPORAL.gpu(wildcards.dataset),
-    run:
-        TEMPORAL.run(wildcards.dataset, wildcards.sequence, output[0], log[0], threads)
+    shell:
+        "dipbatch temporal {params.source:q} {params.restored:q} -o {output:q} {params.args} "
+        "--threads {threads} --overwrite --quiet > {log:q} 2>&1"
 
 
 rule temporal_table:
     input:
         lambda wildcards: [
-            TEMPORAL.consistent(wildcards.dataset, s) for s in TEMPORAL.names(wildcards.dataset)
+            LAYOUT.consistent(wildcards.dataset, s) for s in TEMPORAL.names(wildcards.dataset)
         ],
     output:
-        TEMPORAL.table("{dataset}"),
+        LAYOUT.temporal_table("{dataset}"),
     log:
-        TEMPORAL.table_log("{dataset}"),
+        LAYOUT.temporal_table_log("{dataset}"),
     localrule: True
     run:
         TEMPORAL.write_table(wildcards.dataset, log[0])
@@ -61,7 +67,7 @@ if TEMPORAL.links:
         output:
             image=LAYOUT.image("{dataset}", "{path}"),
             sidecar=LAYOUT.sidecar("{dataset}", "{path}"),
-            weights=temp(TEMPORAL.weights("{dataset}", "{path}")),
+            weights=temp(LAYOUT.weights("{dataset}", "{path}")),
         params:
             args=lambda wildcards, input, output: TEMPORAL.warm_args(
                 wildcards.dataset,
@@ -85,15 +91,15 @@ if any(TEMPORAL.videos.values()):
         input:
             lambda wildcards: TEMPORAL.input_path(wildcards.dataset, wildcards.video),
         output:
-            directory(TEMPORAL.decoded("{dataset}", "{video}")),
+            directory(LAYOUT.decoded("{dataset}", "{video}")),
         log:
-            TEMPORAL.decode_log("{dataset}", "{video}"),
+            LAYOUT.decode_log("{dataset}", "{video}"),
         wildcard_constraints:
             dataset=TEMPORAL.video_datasets_regex(),
             video=TEMPORAL.videos_regex(),
         localrule: True
-        run:
-            TEMPORAL.extract(input[0], output[0], log[0])
+        shell:
+            "dipbatch extract-frames {input:q} -o {output:q} > {log:q} 2>&1"
 
     use rule restore as restore_video with:
         input:

@@ -1,5 +1,6 @@
-"""The workflow's side of the reports: where each dataset's report goes, and writing it from the
-`report` rule or, after failed jobs, from the Snakefile's ``onerror:`` handler.
+"""The workflow's side of the reports: where a dataset's files are (from the workflow config and
+the layout), and writing its report from the `report` rule or, after failed jobs, from the
+Snakefile's ``onerror:`` handler.
 
 Imported by ``workflow/rules/report.smk`` at parse time, so the heavy imports (matplotlib, torch)
 wait until a report is written.
@@ -9,30 +10,61 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dipbatch.discovery import Layout
+import yaml
+
+from dipbatch.errors import DipbatchError
 from dipbatch.report.collect import Locations
-
-
-def report_path(layout: Layout, dataset: str) -> str:
-    return f"{layout.results}/{dataset}/report.html"
+from dipbatch.workflow.layout import Layout
 
 
 def report_targets(layout: Layout, datasets: Mapping[str, Any]) -> list[str]:
-    return [report_path(layout, dataset) for dataset in datasets]
+    return [layout.report(dataset) for dataset in datasets]
+
+
+def image_logs(results: Path, logs: Path | None) -> Callable[[str], Path] | None:
+    """Where the layout puts each image's log, for the dataset whose results are in `results`."""
+    if logs is None:
+        return None
+    layout, dataset = Layout(results=str(results.parent), logs=str(logs)), results.resolve().name
+    return lambda image: Path(layout.log(dataset, image))
 
 
 def dataset_locations(layout: Layout, dataset: str, entry: Mapping[str, Any]) -> Locations:
     """Where a dataset's files are, from its (validated) entry of the workflow config."""
+    results = Path(layout.dataset(dataset))
     return Locations(
-        results=Path(layout.results) / dataset,
+        results=results,
         inputs=Path(entry["input"]),
         reference=Path(entry["reference"]) if entry.get("reference") else None,
-        logs=Path(layout.logs),
+        log_of=image_logs(results, Path(layout.logs)),
     )
+
+
+def dataset_config(config_file: Path, results: Path) -> tuple[dict[str, Any], Locations]:
+    """The entry of a workflow config.yaml for the dataset whose results are in `results`, and the
+    locations it names. Relative paths in the config start at the config file's folder."""
+    dataset = results.resolve().name
+    try:
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise DipbatchError(config_file, f"cannot read the workflow config ({exc})") from None
+    datasets = config.get("datasets") if isinstance(config, dict) else None
+    if not isinstance(datasets, dict) or not isinstance(datasets.get(dataset), dict):
+        raise DipbatchError(config_file, f"has no dataset '{dataset}' under datasets:")
+    entry = datasets[dataset]
+    base = config_file.parent
+
+    def folder(value: Any) -> Path | None:
+        return base / value if isinstance(value, str) else None
+
+    locations = Locations(results=results, inputs=folder(entry.get("input")),
+                          reference=folder(entry.get("reference")),
+                          log_of=image_logs(results, folder(config.get("logs", "logs"))))
+    return entry, locations
 
 
 def write_dataset_report(layout: Layout, dataset: str, entry: Mapping[str, Any],
@@ -47,7 +79,7 @@ def write_dataset_report(layout: Layout, dataset: str, entry: Mapping[str, Any],
     """
     from dipbatch.report.build import write_report
 
-    target = report_path(layout, dataset)
+    target = layout.report(dataset)
     try:
         views = write_report(dataset_locations(layout, dataset, entry), Path(target),
                              config=dict(entry), warnings=warnings)
@@ -76,5 +108,5 @@ def reports_after_error(layout: Layout, datasets: Mapping[str, Mapping[str, Any]
             messages.append(write_dataset_report(layout, dataset, entry, provisional=True,
                                                  warnings=warnings.get(dataset, ())))
         except Exception as exc:  # the handler must not mask the run's own error
-            messages.append(f"dipbatch: could not write {report_path(layout, dataset)}: {exc}")
+            messages.append(f"dipbatch: could not write {layout.report(dataset)}: {exc}")
     return messages

@@ -1,48 +1,36 @@
-"""The `dipbatch` command line: parse options, call the library, map its errors to one-line messages."""
+"""The `dipbatch` group, and its `restore` and `presets` commands: parse options, call the library."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from dipbatch import __version__
-from dipbatch.astro import AstroOptions, astro_cli_options
+from dipbatch.astro import AstroOptions
+from dipbatch.cli.errors import EXIT_DATA_ERROR, guarded, message
+from dipbatch.cli.options import (
+    astro_options,
+    speed_options,
+    stop_options,
+    take,
+    task_options,
+    tiling_options,
+    warm_start_options,
+)
+from dipbatch.cli.report import report
+from dipbatch.cli.temporal import extract_frames, temporal
+from dipbatch.device import DEVICES
 from dipbatch.errors import DipbatchError
-from dipbatch.report.command import report
-from dipbatch.speed import SpeedOptions, speed_cli_options
-from dipbatch.stopping import StopOptions, stop_cli_options
-from dipbatch.tasks import TaskOptions, task_cli_options
-from dipbatch.temporal.cli import extract_frames, temporal
-from dipbatch.temporal.warmstart import WarmStartOptions, warm_start_cli_options
-from dipbatch.tiling import TilingOptions, tiling_cli_options
-
-EXIT_DATA_ERROR = 1
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_DATA_ERROR)
-
-
-def guarded(where: str, debug: bool, action: Callable[[], Any]) -> Any:
-    """Run `action`; any failure becomes one `error:` line and exit 1, with a traceback only under --debug."""
-    try:
-        return action()
-    except DipbatchError as exc:
-        if debug:
-            raise
-        fail(str(exc))
-    except (KeyboardInterrupt, click.exceptions.Exit, click.UsageError):
-        raise
-    except Exception as exc:
-        if debug:
-            raise
-        fail(f"{where}: {type(exc).__name__}: {exc}")
+from dipbatch.presets import PRESET_NAMES
+from dipbatch.speed import SpeedOptions
+from dipbatch.stopping import StopOptions
+from dipbatch.tasks import TaskOptions
+from dipbatch.tiling import TilingOptions
+from dipbatch.warmstart import WarmStartOptions
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,21 +72,20 @@ def _output_pairs(inputs: tuple[Path, ...], outputs: tuple[Path, ...]) -> list[t
               help="Output file; with several inputs, an output folder (created if missing) or one "
                    "-o per input, in order. The format follows the suffix. A JSON sidecar "
                    "OUTPUT.json is written beside each output.")
-@task_cli_options
-@stop_cli_options
-@speed_cli_options
-@astro_cli_options
-@tiling_cli_options
-@warm_start_cli_options
-@click.option("--preset", default="paper", show_default=True,
-              type=click.Choice(["paper", "fast", "tiny"]),
+@task_options
+@stop_options
+@speed_options
+@astro_options
+@tiling_options
+@warm_start_options
+@click.option("--preset", default="paper", show_default=True, type=click.Choice(PRESET_NAMES),
               help="paper: the paper's recipe (3000 iterations); fast: a smaller net for CPUs and "
                    "previews; tiny: for tests.")
 @click.option("--iterations", type=click.IntRange(min=1), help="Iteration budget (overrides the preset).")
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed of the net's weights, its input and the regularising noise; the same seed "
                    "gives a bit-identical result on the same machine.")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]),
+@click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES),
               help="auto picks CUDA when available.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's).")
 @click.option("--output-dtype", type=click.Choice(["uint8", "uint16", "float32"]),
@@ -124,10 +111,9 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, it
 
     if threads:
         torch.set_num_threads(threads)
-    options = RestoreOptions(task=TaskOptions.from_cli(groups), stop=StopOptions.from_cli(groups),
-                             speed=SpeedOptions.from_cli(groups),
-                             astro=AstroOptions.from_cli(groups), tiling=TilingOptions.from_cli(groups),
-                             warm=WarmStartOptions.from_cli(groups),
+    options = RestoreOptions(task=take(TaskOptions, groups), stop=take(StopOptions, groups),
+                             speed=take(SpeedOptions, groups), astro=take(AstroOptions, groups),
+                             tiling=take(TilingOptions, groups), warm=take(WarmStartOptions, groups),
                              preset=preset, iterations=iterations,
                              seed=seed, device=device, output_dtype=output_dtype,
                              overwrite=overwrite, checkpoint_every=checkpoint_every,
@@ -135,9 +121,9 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, it
     where = str(inputs[0])
     pairs = guarded(where, debug, lambda: _output_pairs(inputs, outputs))
     outcomes = guarded(where, debug, lambda: restore_files(pairs, options))
-    errors = [o.error for o in outcomes if o.error]
-    for message in errors:
-        click.echo(f"error: {message}", err=True)
+    errors = [message(o.error) for o in outcomes if o.error]
+    for line in errors:
+        click.echo(f"error: {line}", err=True)
     if errors:
         sys.exit(EXIT_DATA_ERROR)
 

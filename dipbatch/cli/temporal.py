@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from dipbatch.cli.errors import guarded
+from dipbatch.device import DEVICES
+from dipbatch.temporal import METHODS
 from dipbatch.temporal.dvp import DVPOptions
 
 
@@ -15,7 +18,7 @@ from dipbatch.temporal.dvp import DVPOptions
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Folder for the consistent frames (named like the restored ones), temporal.tsv, "
                    "temporal.json and temporal.svg; for a video input, the re-encoded video too.")
-@click.option("--method", default="dvp", show_default=True, type=click.Choice(["dvp", "flow", "none"]),
+@click.option("--method", default="dvp", show_default=True, type=click.Choice(METHODS),
               help="dvp: a Deep Video Prior pass (one small net per sequence); flow: blend each frame "
                    "with its neighbours warped by DIS optical flow (cheap); none: measure only.")
 @click.option("--epochs", type=click.IntRange(min=1),
@@ -32,7 +35,7 @@ from dipbatch.temporal.dvp import DVPOptions
 @click.option("--tolerance", default=0.1, show_default=True, type=click.FloatRange(min=0),
               help="flow: a warped neighbour's pixel is used only if it differs by at most this much "
                    "(on the [0,1] scale).")
-@click.option("--device", default="auto", show_default=True, type=click.Choice(["auto", "cpu", "cuda"]),
+@click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES),
               help="Where the DVP net runs; auto picks CUDA when available.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output folder.")
@@ -50,7 +53,6 @@ def temporal(sequence: Path, restored: Path, output: Path, method: str, epochs: 
     """
     import torch
 
-    from dipbatch.cli import guarded
     from dipbatch.temporal.run import TemporalOptions, run_temporal
 
     if threads:
@@ -83,7 +85,6 @@ def extract_frames(video: Path, output: Path, debug: bool) -> None:
     The folder appears whole or not at all: a video that cannot be decoded to its end gives an
     error and no frames.
     """
-    from dipbatch.cli import guarded
     from dipbatch.temporal.video import extract
 
     count = guarded(str(video), debug, lambda: extract(video, output))

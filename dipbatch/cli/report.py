@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from dipbatch.cli.errors import guarded
+from dipbatch.results import REPORT
+
 
 @click.command()
 @click.argument("results", type=click.Path(path_type=Path))
@@ -31,10 +34,10 @@ def report(results: Path, output: Path | None, config_file: Path | None, referen
     """
     from dataclasses import replace
 
-    from dipbatch.cli import guarded
     from dipbatch.errors import DipbatchError
     from dipbatch.report.build import write_report
-    from dipbatch.report.collect import Locations, dataset_config
+    from dipbatch.report.collect import Locations
+    from dipbatch.workflow.report import dataset_config, image_logs
 
     def run() -> int:
         config, locations = (dataset_config(config_file, results) if config_file
@@ -43,9 +46,9 @@ def report(results: Path, output: Path | None, config_file: Path | None, referen
             if folder is not None and not folder.is_dir():
                 raise DipbatchError(folder, f"{name}: is not a folder")
         locations = replace(locations, reference=reference or locations.reference,
-                            logs=logs or locations.logs)
-        views = write_report(locations, output or results / "report.html", config=config, beside=beside)
+                            log_of=image_logs(results, logs) if logs else locations.log_of)
+        views = write_report(locations, output or results / REPORT, config=config, beside=beside)
         return len(views)
 
     count = guarded(str(results), debug, run)
-    click.echo(f"{output or results / 'report.html'}: {count} images", err=True)
+    click.echo(f"{output or results / REPORT}: {count} images", err=True)

@@ -1,8 +1,9 @@
-"""Find the images of a dataset folder, and name the files the workflow makes for each of them.
+"""Find the images of a dataset folder, and cut them into the chunks of packed jobs.
 
 The Snakefile imports this module at parse time, so it must stay cheap: it lists directories and
 never opens an image. Paths are handled as POSIX strings relative to the dataset folder; the same
-relative path names the restored image under ``results/<dataset>/``, its log and its benchmark.
+relative path names the restored image under ``results/<dataset>/``, its log and its benchmark
+(``dipbatch.workflow.layout``).
 """
 
 from __future__ import annotations
@@ -12,16 +13,14 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from dipbatch.errors import DipbatchError
+from dipbatch.filenames import is_skipped, natural_key
+from dipbatch.imageio import IMAGE_SUFFIXES, has_image_suffix
 
-#: The suffixes dipbatch can read and write (kept in step with ``dipbatch.imageio``).
-IMAGE_SUFFIXES: tuple[str, ...] = (
-    ".png", ".jpg", ".jpeg", ".tif", ".tiff",
-    ".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz",
-)
+__all__ = ["DEFAULT_PATTERNS", "IMAGE_PATH_REGEX", "IMAGE_SUFFIXES", "discover", "is_skipped", "mask_for",
+           "mask_regex", "natural_key", "pack", "unsupported"]
 
 #: Default discovery patterns: every readable image, whatever the case of its suffix.
 DEFAULT_PATTERNS: tuple[str, ...] = tuple(f"*{s}" for s in IMAGE_SUFFIXES)
@@ -32,27 +31,6 @@ DEFAULT_MASK_TEMPLATE = "{stem}_mask.png"
 #: A regular expression for a relative path whose suffix dipbatch can write (Snakemake uses it
 #: as the wildcard constraint of the restored image, so that ``summary.tsv`` never matches).
 IMAGE_PATH_REGEX = r"[^/].*\.(?i:" + "|".join(re.escape(s[1:]) for s in IMAGE_SUFFIXES) + ")"
-
-_DIGITS = re.compile(r"(\d+)")
-
-
-def natural_key(text: str) -> tuple:
-    """Sort key that orders digit runs by value: ``frame_2`` before ``frame_10``.
-
-    Letters compare case-insensitively; the original string breaks ties so the order is total.
-    """
-    parts = _DIGITS.split(text)
-    key = tuple((0, int(p), "") if i % 2 else (1, 0, p.casefold()) for i, p in enumerate(parts))
-    return (key, text)
-
-
-def is_skipped(name: str) -> bool:
-    """True for names discovery never treats as images, whatever the patterns say.
-
-    Hidden files (which include dipbatch's temporary ``.<name>.part<suffix>`` files) and the JSON
-    sidecars dipbatch writes beside each output.
-    """
-    return name.startswith(".") or name.lower().endswith(".json")
 
 
 def _compile_patterns(patterns: Iterable[str]) -> tuple[re.Pattern | None, re.Pattern | None]:
@@ -145,11 +123,6 @@ def refusal(root: str | Path, relpath: str) -> str | None:
     return None
 
 
-def has_image_suffix(path: str) -> bool:
-    """True if dipbatch can read and write a file with this name's suffix."""
-    return path.lower().endswith(IMAGE_SUFFIXES)
-
-
 def unsupported(paths: Iterable[str]) -> list[str]:
     """The paths whose suffix dipbatch cannot read."""
     return [p for p in paths if not has_image_suffix(p)]
@@ -173,40 +146,3 @@ def pack(images: Sequence[str], size: int) -> list[list[str]]:
         if (len(chunk) >= shortest and digest % modulus == 0) or len(chunk) == 2 * size:
             chunks.append([])
     return [chunk for chunk in chunks if chunk]
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where the workflow puts the files it makes for one image of one dataset.
-
-    Every method accepts Snakemake wildcard names too: ``Layout().image("{dataset}", "{path}")``
-    gives the rule's output pattern, so the Snakefile and the summary agree by construction.
-    """
-
-    results: str = "results"
-    logs: str = "logs"
-
-    def image(self, dataset: str, relpath: str) -> str:
-        return f"{self.results}/{dataset}/{relpath}"
-
-    def sidecar(self, dataset: str, relpath: str) -> str:
-        return f"{self.image(dataset, relpath)}.json"
-
-    def log(self, dataset: str, relpath: str) -> str:
-        return f"{self.logs}/{dataset}/restore/{relpath}.log"
-
-    def benchmark(self, dataset: str, relpath: str) -> str:
-        return f"{self.logs}/{dataset}/benchmark/{relpath}.tsv"
-
-    def batch_log(self, dataset: str, first: str) -> str:
-        """The log of a packed job, named by its chunk's first image; each image's log is a copy."""
-        return f"{self.logs}/{dataset}/restore_batch/{first}.log"
-
-    def batch_benchmark(self, dataset: str, first: str) -> str:
-        return f"{self.logs}/{dataset}/benchmark_batch/{first}.tsv"
-
-    def summary(self, dataset: str) -> str:
-        return f"{self.results}/{dataset}/summary.tsv"
-
-    def summary_log(self, dataset: str) -> str:
-        return f"{self.logs}/{dataset}/summary.log"

@@ -8,16 +8,19 @@ from a rule when every image succeeded, and from its ``onerror:`` handler when s
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from dipbatch.atomic import atomic_path
-from dipbatch.discovery import Layout, natural_key
+from dipbatch.errors import DipbatchError
+from dipbatch.filenames import natural_key
+from dipbatch.results import CONSISTENT, STATUS_FAILED, STATUS_MISSING, STATUS_OK, read_table, write_table
+from dipbatch.sidecar import read_sidecar
 from dipbatch.temporal.report import FRAME_COLUMNS, RECORD, TABLE
+from dipbatch.workflow.layout import Layout
 
 #: Column order of ``summary.tsv``.
 COLUMNS: tuple[str, ...] = (
@@ -28,10 +31,6 @@ COLUMNS: tuple[str, ...] = (
 #: frame's figures from its sequence's ``consistent/<sequence>/temporal.tsv`` and the sequence's
 #: warnings (a gap in the numbering).
 TEMPORAL_COLUMNS: tuple[str, ...] = ("sequence", *FRAME_COLUMNS[1:], "temporal_warnings")
-
-STATUS_OK = "ok"
-STATUS_FAILED = "failed"
-STATUS_MISSING = "missing"
 
 
 @dataclass
@@ -51,17 +50,9 @@ class Row:
     error: str = ""
     temporal: dict[str, object] = field(default_factory=dict)  # by TEMPORAL_COLUMNS, for a frame
 
-    def cells(self, temporal: bool = False) -> list[str]:
-        cells = [_cell(getattr(self, name)) for name in COLUMNS]
-        return cells + [_cell(self.temporal.get(name)) for name in TEMPORAL_COLUMNS] if temporal else cells
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value)  # a tab or newline (in a file name) is quoted by the csv module
+    def values(self) -> dict[str, Any]:
+        """The row by column name, its temporal figures included."""
+        return {**{name: getattr(self, name) for name in COLUMNS}, **self.temporal}
 
 
 def error_line(log: str | Path) -> str:
@@ -91,10 +82,10 @@ def image_row(relpath: str, dataset: str, layout: Layout) -> Row:
     # disk always come from the latest attempt that succeeded.
     if os.path.exists(output) and os.path.exists(sidecar):
         try:
-            meta = json.loads(Path(sidecar).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            meta = read_sidecar(output)
+        except DipbatchError as exc:
             row.status = STATUS_FAILED
-            row.error = f"error: {sidecar}: unreadable sidecar ({exc})"
+            row.error = f"error: {exc}"
             return row
         row.status = STATUS_OK
         row.output = output
@@ -116,12 +107,12 @@ def frame_figures(dataset: str, layout: Layout) -> dict[str, dict[str, object]]:
     are missing or unreadable (its temporal job failed) adds nothing.
     """
     figures: dict[str, dict[str, object]] = {}
-    consistent = Path(layout.results) / dataset / "consistent"
+    consistent = Path(layout.dataset(dataset)) / CONSISTENT
     for record_path in sorted(consistent.rglob(RECORD)) if consistent.is_dir() else []:
         try:
             record = json.loads(record_path.read_text(encoding="utf-8"))
             folder = os.path.relpath(record["options"]["restored"], layout.image(dataset, ""))
-            frames = read_summary(record_path.parent / TABLE)
+            frames = read_table(record_path.parent / TABLE)
         except (OSError, ValueError, KeyError, TypeError, IndexError):
             continue
         sequence = record_path.parent.relative_to(consistent).as_posix()
@@ -155,21 +146,8 @@ def write_summary(path: str | Path, rows: Sequence[Row]) -> None:
 
     The TEMPORAL_COLUMNS follow when some row has temporal figures (a sequence dataset).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     temporal = any(row.temporal for row in rows)
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, delimiter="\t", lineterminator="\n")
-        writer.writerow(COLUMNS + TEMPORAL_COLUMNS if temporal else COLUMNS)
-        writer.writerows(row.cells(temporal) for row in rows)
-
-
-def read_summary(path: str | Path) -> list[dict[str, str]]:
-    """The rows of a summary as dicts (for tests and reports); quoted cells (a file name with a
-    tab, a newline or a quote) come back as they were written."""
-    with open(path, encoding="utf-8", newline="") as fh:
-        header, *rows = csv.reader(fh, delimiter="\t")
-    return [dict(zip(header, row, strict=True)) for row in rows]
+    write_table(path, COLUMNS + TEMPORAL_COLUMNS if temporal else COLUMNS, [row.values() for row in rows])
 
 
 def summarize_dataset(dataset: str, images: Sequence[str], layout: Layout,

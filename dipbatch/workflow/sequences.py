@@ -3,29 +3,31 @@
 - Sequences: the frames of a dataset grouped by folder, each in natural order.
 - Warm-start chains: within a sequence, frame i starts from frame i−1's weights, in chunks of K
   frames, so that chunks still run in parallel.
+- The options of each sequence's `dipbatch temporal` job, from the dataset's `temporal:` settings.
 - The dataset's temporal table: one row per sequence, from each sequence's temporal.json.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dipbatch.atomic import write_bytes_atomic
-from dipbatch.discovery import Layout, discover, natural_key
-from dipbatch.errors import DipbatchError
+from dipbatch.filenames import natural_key
+from dipbatch.results import write_table
 from dipbatch.temporal.report import RECORD, SEQUENCE_FIELDS
 from dipbatch.temporal.video import VIDEO_SUFFIXES
+from dipbatch.workflow.discovery import discover
+from dipbatch.workflow.layout import Layout
+from dipbatch.workflow.summary import error_line
 
-if TYPE_CHECKING:
-    from dipbatch.temporal.run import TemporalOptions
+#: The dataset's temporal: settings that are options of `dipbatch temporal` (the rest: gpu).
+TEMPORAL_OPTIONS = ("method", "epochs", "lr", "features", "radius", "tolerance")
 
 #: Columns of results/<dataset>/temporal.tsv, one row per sequence.
 COLUMNS = ("sequence", "status", *SEQUENCE_FIELDS, "warnings", "error")
@@ -55,41 +57,20 @@ def chain_links(frames: Sequence[str], chunk: int) -> dict[str, str]:
     return {frames[i]: frames[i - 1] for i in range(1, len(frames)) if i % chunk}
 
 
-def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, list):
-        return "; ".join(" ".join(str(v).split()) for v in value)
-    return " ".join(str(value).split())
-
-
 def sequence_row(name: str, folder: Path, log: Path) -> dict[str, Any]:
     """One row of the dataset's temporal table, from the sequence's record or, failing that, its log."""
     try:
         record = json.loads((folder / RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {"sequence": name, "status": "failed" if log.exists() else "missing",
-                "error": _error_line(log)}
+                "error": error_line(log)}
     return {"sequence": name, "status": "ok", **{k: record.get(k) for k in SEQUENCE_FIELDS},
             "warnings": record.get("warnings", [])}
 
 
-def _error_line(log: Path) -> str:
-    try:
-        lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines()]
-    except OSError:
-        return ""
-    errors = [line for line in lines if line.startswith("error:")]
-    return errors[-1] if errors else next((line for line in reversed(lines) if line), "")
-
-
 def write_temporal_table(path: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """results/<dataset>/temporal.tsv, atomically."""
-    lines = ["\t".join(COLUMNS)] + ["\t".join(_cell(row.get(c)) for c in COLUMNS) for row in rows]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_bytes_atomic(path, ("\n".join(lines) + "\n").encode())
+    write_table(path, COLUMNS, rows)
 
 
 @dataclass
@@ -118,24 +99,9 @@ class SequenceWorkflow:
                       for name, ds in self.datasets.items()
                       if name in self.sequences and ds.get("warm_start")}
 
-    # ---- paths ---------------------------------------------------------------------------------
-    def consistent(self, dataset: str, sequence: str) -> str:
-        return f"{self.layout.results}/{dataset}/consistent/{sequence}"
-
-    def table(self, dataset: str) -> str:
-        return f"{self.layout.results}/{dataset}/temporal.tsv"
-
-    def log(self, dataset: str, sequence: str) -> str:
-        return f"{self.layout.logs}/{dataset}/temporal/{sequence}.log"
-
-    def table_log(self, dataset: str) -> str:
-        return f"{self.layout.logs}/{dataset}/temporal.log"
-
-    def weights(self, dataset: str, rel: str) -> str:
-        return f"{self.layout.image(dataset, rel)}.weights.pt"
-
+    # ---- targets ---------------------------------------------------------------------------------
     def targets(self) -> list[str]:
-        return [self.table(name) for name in self.sequences]
+        return [self.layout.temporal_table(name) for name in self.sequences]
 
     def names(self, dataset: str) -> list[str]:
         """Every sequence of a dataset: its folders of frames, then its videos."""
@@ -168,12 +134,6 @@ class SequenceWorkflow:
         return self.layout.image(dataset, sequence_folder(self.sequences[dataset][sequence]))
 
     # ---- video files: checkpoint extract_frames, rule restore_video --------------------------------
-    def decoded(self, dataset: str, video: str) -> str:
-        return f"{self.layout.results}/{dataset}/decoded/{video}"
-
-    def decode_log(self, dataset: str, video: str) -> str:
-        return f"{self.layout.logs}/{dataset}/decoded/{video}.log"
-
     def video_datasets_regex(self) -> str:
         return "|".join(re.escape(name) for name, videos in self.videos.items() if videos) or "(?!)"
 
@@ -191,81 +151,50 @@ class SequenceWorkflow:
         video, _, frame = rel.rpartition("/")
         return {"image": f"{decoded.get(dataset=dataset, video=video).output[0]}/{frame}"}
 
-    def extract(self, video: str, output: str, log: str) -> None:
-        """The extract_frames job, in the Snakemake process; errors end as one log line."""
-        from dipbatch.temporal.video import extract
-
-        with open(log, "w", encoding="utf-8") as fh:
-            try:
-                count = extract(Path(video), Path(output))
-            except DipbatchError as exc:
-                print(f"error: {exc}", file=fh)
-                raise
-            print(f"{video}: {count} frames", file=fh)
-
-    def options(self, dataset: str) -> TemporalOptions:
-        """The dataset's temporal: settings as the options of `dipbatch temporal`."""
-        from dipbatch.temporal.dvp import DVPOptions
-        from dipbatch.temporal.run import TemporalOptions
-
+    def temporal_args(self, dataset: str) -> str:
+        """The dataset's temporal: settings as options of `dipbatch temporal`, shell-quoted."""
         settings = self.datasets[dataset].get("temporal", {})
-        dvp = DVPOptions(**{k: settings[k] for k in ("epochs", "lr", "features") if k in settings})
-        flow = {k: settings[k] for k in ("radius", "tolerance") if k in settings}
-        return TemporalOptions(method=settings.get("method", "dvp"), dvp=dvp, device=self.device,
-                               overwrite=True, **flow)
-
-    def run(self, dataset: str, sequence: str, output: str, log: str, threads: int) -> None:
-        """The temporal job of one sequence, in the Snakemake process; errors end as one log line."""
-        import torch
-
-        from dipbatch.temporal.run import run_temporal
-
-        torch.set_num_threads(threads)
-        with open(log, "w", encoding="utf-8") as fh:
-            try:
-                report = run_temporal(Path(self.source(dataset, sequence)),
-                                      Path(self.restored(dataset, sequence)), Path(output),
-                                      self.options(dataset))
-            except DipbatchError as exc:
-                print(f"error: {exc}", file=fh)
-                raise
-            for warning in report.warnings:
-                print(f"warning: {sequence}: {warning}", file=fh)
-            print(f"{sequence}: {json.dumps(report.figures())}", file=fh)
+        args = ["--device", self.device]
+        for key in TEMPORAL_OPTIONS:
+            if key in settings:
+                args += [f"--{key}", str(settings[key])]
+        return shlex.join(args)
 
     def gpu(self, dataset: str) -> int:
         return int(self.datasets[dataset].get("temporal", {}).get("gpu", 0))
 
     # ---- rule temporal_table ---------------------------------------------------------------------
     def write_table(self, dataset: str, log: str) -> None:
-        rows = [sequence_row(name, Path(self.consistent(dataset, name)), Path(self.log(dataset, name)))
-                for name in self.names(dataset)]
-        write_temporal_table(Path(self.table(dataset)), rows)
+        layout, table = self.layout, self.layout.temporal_table(dataset)
+        rows = [sequence_row(name, Path(layout.consistent(dataset, name)),
+                             Path(layout.temporal_log(dataset, name))) for name in self.names(dataset)]
+        write_temporal_table(Path(table), rows)
         Path(log).parent.mkdir(parents=True, exist_ok=True)
-        Path(log).write_text(f"{self.table(dataset)}: {len(rows)} sequences\n", encoding="utf-8")
+        Path(log).write_text(f"{table}: {len(rows)} sequences\n", encoding="utf-8")
 
     def tables_after_error(self) -> list[str]:
         """For onerror: a provisional table for every sequence dataset that started; never raises."""
         messages = []
         for dataset in self.sequences:
-            logs = [self.log(dataset, n) for n in self.names(dataset)]
-            logs += [self.decode_log(dataset, v) for v in self.videos[dataset]]
+            logs = [self.layout.temporal_log(dataset, n) for n in self.names(dataset)]
+            logs += [self.layout.decode_log(dataset, v) for v in self.videos[dataset]]
             if not any(Path(log).exists() for log in logs):
                 continue
+            table = self.layout.temporal_table(dataset)
             try:
-                self.write_table(dataset, self.table_log(dataset))
-                os.utime(self.table(dataset), (1, 1))  # older than its inputs (0 reads as unknown)
+                self.write_table(dataset, self.layout.temporal_table_log(dataset))
+                os.utime(table, (1, 1))  # older than its inputs (0 reads as unknown)
             except Exception as exc:  # the handler must not mask the run's own error
-                messages.append(f"dipbatch: could not write {self.table(dataset)}: {exc}")
+                messages.append(f"dipbatch: could not write {table}: {exc}")
                 continue
-            messages.append(f"dipbatch: {self.table(dataset)} written from what is on disk")
+            messages.append(f"dipbatch: {table} written from what is on disk")
         return messages
 
     # ---- rule restore_warm -----------------------------------------------------------------------
     def warm_input(self, dataset: str, rel: str, files: dict[str, str]) -> dict[str, str]:
         """The restore rule's inputs, plus the weights of the frame this one starts from."""
         previous = self.links[dataset].get(rel)
-        return files if previous is None else {**files, "weights": self.weights(dataset, previous)}
+        return files if previous is None else {**files, "weights": self.layout.weights(dataset, previous)}
 
     def warm_args(self, dataset: str, args: str, weights_in: str | None, weights_out: str) -> str:
         """The restore options, plus the weights to save and to start from (with warm_iterations)."""

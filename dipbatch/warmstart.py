@@ -1,4 +1,4 @@
-"""Warm start: fit frame t from frame t−1's weights (`dipbatch restore --init-weights/--save-weights`).
+"""Warm start: fit frame t from frame t−1's weights (the `init_weights` and `save_weights` options).
 
 Consecutive frames of a sequence look alike, so the generator fitted to one frame is a good start
 for the next: it needs fewer iterations, and it keeps the details the previous frame chose, which
@@ -11,20 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import click
 import torch
 
 from dipbatch.atomic import atomic_path
-from dipbatch.errors import DipbatchError
+from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit import Fitter
 from dipbatch.nets import load_member, member_state
-from dipbatch.options import OptionGroup, click_options
 
 FORMAT = "dipbatch-weights-1"
 
 
 @dataclass(frozen=True)
-class WarmStartOptions(OptionGroup):
+class WarmStartOptions:
     """Where a fit's starting weights come from, and where its final weights go."""
 
     init_weights: Path | None = None
@@ -33,7 +31,7 @@ class WarmStartOptions(OptionGroup):
     def start(self, fitter: Fitter, notes: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Load the initial weights into every member; return the sidecar notes, with what was done."""
         if self.save_weights is not None and len(notes) != 1:
-            raise DipbatchError("--save-weights", f"needs exactly one input image, got {len(notes)}")
+            raise FieldError("`save_weights`", f"needs exactly one input image, got {len(notes)}")
         if self.init_weights is None:
             return notes
         state = _load(self.init_weights)
@@ -51,7 +49,7 @@ class WarmStartOptions(OptionGroup):
     def refuse_tiling(self) -> None:
         """Tiles are fitted by nets of their own: there is no one net to start from or to save."""
         if self.init_weights is not None or self.save_weights is not None:
-            raise DipbatchError("--init-weights/--save-weights", "do not combine with tiling (--tile)")
+            raise FieldError("`init_weights`/`save_weights`", "do not combine with tiling (`tile`)")
 
     def finish(self, fitter: Fitter) -> None:
         """Save the first member's final weights, atomically (after the fit stopped: its estimate's)."""
@@ -71,15 +69,5 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
     except Exception:
         saved = None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise DipbatchError(path, "not a weights file written by dipbatch restore --save-weights")
+        raise FieldError(path, "not a weights file written by dipbatch restore `save_weights`")
     return saved["net"]
-
-
-warm_start_cli_options = click_options(
-    click.option("--init-weights", type=click.Path(path_type=Path),
-                 help="Start the fit from these generator weights (saved by --save-weights for the "
-                      "previous frame, same preset, task and size) instead of random ones."),
-    click.option("--save-weights", type=click.Path(path_type=Path),
-                 help="Save the generator's final weights here, for the next frame's --init-weights "
-                      "(one input image only)."),
-)

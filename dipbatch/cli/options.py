@@ -1,0 +1,144 @@
+"""The option groups of `dipbatch restore`: each a set of click options whose parameter names are
+the fields of one library options dataclass, and the function that fills the dataclass from them.
+
+The flags are the command's own spelling (--stop, --task); the parameters are the fields'
+(`StopOptions.rule`, `TaskOptions.kind`), so the keyword arguments map onto the dataclasses as
+they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from dipbatch.astro.stretch import STRETCHES
+from dipbatch.presets import NETS
+from dipbatch.speed import PRECISIONS
+from dipbatch.stopping import STOP_RULES
+from dipbatch.tasks import DEFAULT_FACTOR, NOISES, TASKS
+
+Options = TypeVar("Options")
+
+
+def take(cls: type[Options], values: dict[str, Any]) -> Options:
+    """The dataclass `cls` filled with its fields taken out of a command's keyword arguments."""
+    return cls(**{f.name: values.pop(f.name) for f in fields(cls) if f.name in values})  # type: ignore
+
+
+def click_options(*options: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
+    """One decorator applying several click options, in the order given in --help."""
+
+    def decorate(command: Callable) -> Callable:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+_PATH = click.Path(path_type=Path, dir_okay=False)
+
+# TaskOptions: choose and configure the task.
+task_options = click_options(
+    click.option("--task", "kind", default="denoise", show_default=True, type=click.Choice(TASKS),
+                 help="What corrupted the image: denoise (noise), sr (low resolution), inpaint "
+                      "(missing pixels), deblock (JPEG artefacts), flash (a noisy no-flash "
+                      "photo, with --guide the flash photo)."),
+    click.option("--net", type=click.Choice(NETS),
+                 help="The generator (default: the preset's, skip): hourglass is skip without "
+                      "skip connections; deep-decoder is Heckel & Hand's (about 100k parameters)."),
+    click.option("--factor", type=int,
+                 help=f"sr: the upscaling factor, 2, 4 or 8 [default: {DEFAULT_FACTOR}]; the "
+                      "output is factor × the input size."),
+    click.option("--mask", type=_PATH,
+                 help="inpaint: the mask image, the size of the input; white = known pixel, "
+                      "black = hole to fill. Default: the input's alpha channel (opaque = known)."),
+    click.option("--guide", type=_PATH,
+                 help="flash: the flash photo of the same scene, the size of the input."),
+    click.option("--noise", default="gaussian", show_default=True, type=click.Choice(NOISES),
+                 help="The data-fit: gaussian (MSE), poisson (photon counts), poisson-gaussian "
+                      "(counts plus read noise, via the generalized Anscombe transform)."),
+    click.option("--gain", type=float,
+                 help="poisson*: electrons per stored unit (e-/ADU) [default: the FITS GAIN or "
+                      "EGAIN, else 1]."),
+    click.option("--offset", type=float,
+                 help="poisson*: the stored value of zero light (bias, pedestal) [default: 0]."),
+    click.option("--read-noise", type=float,
+                 help="poisson-gaussian: read noise in electrons RMS [default: the FITS RDNOISE, "
+                      "READNOIS or RON, else 0]."),
+)
+
+# StopOptions: the stopping rule.
+stop_options = click_options(
+    click.option("--stop", "rule", default="auto", show_default=True, type=click.Choice(STOP_RULES),
+                 help="auto: stop at the minimum of the output's windowed variance (ES-WMV); "
+                      "fixed: run exactly --iterations; sure: Gaussian denoising, stop at the "
+                      "minimum of a Monte-Carlo SURE estimate of the MSE (twice the compute). "
+                      "--iterations is the cap of every rule."),
+    click.option("--window", type=click.IntRange(min=2),
+                 help="auto: the variance window (default: cap/10, at most 100)."),
+    click.option("--patience", type=click.IntRange(min=1),
+                 help="auto/sure: stop this many iterations after the minimum (default: cap/6)."),
+    click.option("--min-start", type=click.IntRange(min=0),
+                 help="auto/sure: accept no minimum before this iteration (default: cap/10)."),
+    click.option("--sigma", type=click.FloatRange(min=0, min_open=True),
+                 help="sure: the noise σ in the image's units (e.g. 25 for 8-bit); "
+                      "default: estimated from the image and recorded."),
+)
+
+# SpeedOptions: what trades nothing but time.
+speed_options = click_options(
+    click.option("--precision", default="auto", show_default=True, type=click.Choice(PRECISIONS),
+                 help="auto: bf16 autocast on CUDA (weights, loss and EMA in fp32), fp32 on CPU."),
+    click.option("--channels-last/--no-channels-last", default=None,
+                 help="NHWC memory layout (default: on CUDA only)."),
+    click.option("--compile", is_flag=True, help="torch.compile the generator (pays off on long fits)."),
+    click.option("--deterministic", is_flag=True,
+                 help="No cuDNN autotuning: bit-identical reruns on the GPU too, a little slower."),
+)
+
+# AstroOptions: FITS and linear high-dynamic-range frames.
+astro_options = click_options(
+    click.option("--hdu", help="FITS: the HDU to restore, by index or EXTNAME "
+                               "(default: the first that holds an image)."),
+    click.option("--stretch", default="none", show_default=True, type=click.Choice(STRETCHES),
+                 help="Fit linear data through a stretch, undone exactly on output: linear "
+                      "maps a percentile window (0.5-99.99 %) of the frame onto [0,1]; asinh "
+                      "also compresses bright sources above a few sky sigmas. Samples above "
+                      "the window are copied from the input."),
+    click.option("--protect-stars", type=click.FloatRange(min=0, min_open=True),
+                 help="Copy samples above this level of the fit's [0,1] scale (after "
+                      "--stretch) from the input, so stars keep their cores and photometry."),
+    click.option("--bad-pixels", type=click.Path(),
+                 help="Mask image of the frame's size; non-zero marks a bad pixel (hot, "
+                      "cosmic ray), which the fit ignores and the output fills in."),
+    click.option("--sigma-clip", type=click.FloatRange(min=0, min_open=True),
+                 help="Also treat as bad the samples this many sigmas off their 3×3 median "
+                      "that are sharper than a star (hot pixels, cosmic rays); e.g. 5."),
+)
+
+# TilingOptions: large frames in tiles.
+tiling_options = click_options(
+    click.option("--tile", default=0, show_default=True, type=click.IntRange(min=0),
+                 help="Fit frames larger than this many pixels (either side) in overlapping "
+                      "square tiles, blended smoothly; memory then depends on the tile, not the "
+                      "frame. 0: fit every frame whole. E.g. 512."),
+    click.option("--tile-overlap", default=64, show_default=True, type=click.IntRange(min=0),
+                 help="Pixels shared by neighbouring tiles, over which they are cross-faded."),
+    click.option("--tile-batch", default=4, show_default=True, type=click.IntRange(min=1),
+                 help="Tiles fitted at once (one batched fit); memory grows with it."),
+)
+
+# WarmStartOptions: chain the frames of a sequence.
+warm_start_options = click_options(
+    click.option("--init-weights", type=click.Path(path_type=Path),
+                 help="Start the fit from these generator weights (saved by --save-weights for the "
+                      "previous frame, same preset, task and size) instead of random ones."),
+    click.option("--save-weights", type=click.Path(path_type=Path),
+                 help="Save the generator's final weights here, for the next frame's --init-weights "
+                      "(one input image only)."),
+)

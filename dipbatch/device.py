@@ -1,0 +1,18 @@
+"""Where a fit runs: the device names a user may give, and the torch device they mean."""
+
+from __future__ import annotations
+
+import torch
+
+from dipbatch.errors import FieldError
+
+DEVICES = ("auto", "cpu", "cuda")  # the choices of --device and of the config's device:
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` picks CUDA when available; `cuda` without a GPU is refused."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise FieldError("`device` cuda", "no CUDA device is available")
+    return torch.device(name)

@@ -1,0 +1,52 @@
+"""A dataset's results folder, as the workflow writes it and the report reads it: the names of its
+files, its TSV tables (one cell format, written atomically, read back) and the job statuses."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dipbatch.atomic import write_bytes_atomic
+
+SUMMARY = "summary.tsv"  # one row per image
+TEMPORAL_TABLE = "temporal.tsv"  # one row per sequence (kind: sequence datasets)
+CONSISTENT = "consistent"  # consistent/<sequence>/: a sequence's temporal pass
+REPORT = "report.html"
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+STATUS_MISSING = "missing"
+
+
+def cell(value: Any) -> str:
+    """A value as one TSV cell: empty for None or a non-finite number. A tab, newline or quote
+    inside (a file name may hold one) is quoted by the csv module on writing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return "; ".join(" ".join(str(v).split()) for v in value)
+    return str(value)
+
+
+def write_table(path: str | Path, columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> None:
+    """A TSV table with a header line, written atomically so a reader never sees half of it."""
+    text = io.StringIO()
+    writer = csv.writer(text, delimiter="\t", lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([cell(row.get(c)) for c in columns] for row in rows)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(path, text.getvalue().encode())
+
+
+def read_table(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a TSV table as dicts keyed by its header; quoted cells come back as written."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        header, *rows = csv.reader(fh, delimiter="\t")
+    return [dict(zip(header, row, strict=True)) for row in rows]
