@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from dipbatch.report.build import Picture
 
 TABLE_NAME = "temporal.tsv"
-TEXT_COLUMNS = ("sequence", "status", "method", "warnings", "error")
+TEXT_COLUMNS = ("sequence", "status", "method", "check", "warnings", "error")
 PT_TO_PX = 4 / 3  # matplotlib sizes its SVGs in points; the page in CSS pixels
 _VIEWBOX = re.compile(rb'viewBox="\s*[-\d.]+\s+[-\d.]+\s+([\d.]+)\s+([\d.]+)\s*"')
 

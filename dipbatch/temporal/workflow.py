@@ -210,9 +210,8 @@ class SequenceWorkflow:
 
         settings = self.datasets[dataset].get("temporal", {})
         dvp = DVPOptions(**{k: settings[k] for k in ("epochs", "lr", "features") if k in settings})
-        flow = {k: settings[k] for k in ("radius", "tolerance") if k in settings}
-        return TemporalOptions(method=settings.get("method", "dvp"), dvp=dvp, device=self.device,
-                               overwrite=True, **flow)
+        given = {k: settings[k] for k in ("method", "radius", "tolerance", "fallback") if k in settings}
+        return TemporalOptions(dvp=dvp, device=self.device, overwrite=True, **given)
 
     def run(self, dataset: str, sequence: str, output: str, log: str, threads: int) -> None:
         """The temporal job of one sequence, in the Snakemake process; errors end as one log line."""
