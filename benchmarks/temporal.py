@@ -247,13 +247,14 @@ def fit_cold(seq: Sequence, cap: int, device: torch.device) -> list[dict]:
     return [member_state(fitter.net, t, count) if t % WARM_CHUNK == 0 else {} for t in range(count)]
 
 
-def fit_warm(group: list[Sequence], starts: dict[str, list[dict]], cap: int, device: torch.device) -> None:
+def fit_warm(group: list[Sequence], starts: dict[str, list[dict]], cap: int, device: torch.device,
+             limit: int) -> None:
     """Warm chains for sequences of one channel count, the sequences side by side in one batch.
 
-    Frame t (not first in its chunk) starts from frame t−1's final weights; a chain's first frame is
+    Frame t < `limit` (not first in its chunk) starts from frame t−1's final weights; a chain's first frame is
     its cold fit. Each step fits frame t of every sequence of the group together.
     """
-    frames = len(group[0].noisy)
+    frames = min(len(group[0].noisy), limit)
     previous = [starts[s.name][0] for s in group]
     for s in group:
         s.warm = [s.per_frame[0]]
@@ -349,7 +350,7 @@ def evaluate(seq: Sequence, device: torch.device, only: list[str] | None) -> lis
     flows, static = sequence_flows(seq.noisy), static_mask(seq.noisy)
     base = row("per-frame", seq, seq.per_frame, flows, static, seq.fit_seconds, None)
     rows = [row("input (noisy)", seq, seq.noisy, flows, static, 0.0, base), base]
-    if seq.warm:  # from a cache
+    if len(seq.warm) == len(seq.noisy):  # from a cache
         rows.append(row(f"warm start (chains of {WARM_CHUNK})", seq, seq.warm, flows, static,
                         seq.warm_seconds, base))
     for label, method in methods(device).items():
@@ -436,6 +437,7 @@ def main() -> None:
     parser.add_argument("--sequences", default=",".join(SEQUENCES))
     parser.add_argument("--methods", default="", help="comma-separated labels (default: all)")
     parser.add_argument("--no-warm", action="store_true", help="skip the warm-start chains")
+    parser.add_argument("--warm-frames", type=int, default=10**6, help="warm chains over the first N frames")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache-in", type=Path, help="per-frame (and warm) results of an earlier run")
@@ -452,14 +454,15 @@ def main() -> None:
     else:
         for s in seqs:
             starts[s.name] = fit_cold(s, args.cap, device)
-            print(f"{s.name}: per-frame fits {s.fit_seconds:.1f} s", flush=True)
+            print(f"{s.name}: per-frame fits {s.fit_seconds:.1f} s, iterations "
+                  f"{np.mean([r['iterations'] for r in s.cold_runs]):.0f}", flush=True)
         if args.cache_out:
             save_cache(args.cache_out, seqs)
     results = {s.name: evaluate(s, device, only) for s in seqs}
     report(args, device, results, seqs)
     if starts and not args.no_warm:  # after the main table, so that a cut-off run still has it
         for channels in sorted({s.channels for s in seqs}):
-            fit_warm([s for s in seqs if s.channels == channels], starts, args.cap, device)
+            fit_warm([s for s in seqs if s.channels == channels], starts, args.cap, device, args.warm_frames)
             print(f"warm chains of {channels}-channel sequences done", flush=True)
         if args.cache_out:
             save_cache(args.cache_out, seqs)
@@ -467,8 +470,9 @@ def main() -> None:
             seq = next(q for q in seqs if q.name == s)
             flows, static = sequence_flows(seq.noisy), static_mask(seq.noisy)
             base = next(r for r in rows if r["method"] == "per-frame")
-            rows.insert(2, row(f"warm start (chains of {WARM_CHUNK})", seq, seq.warm, flows, static,
-                               seq.warm_seconds, base))
+            if len(seq.warm) == len(seq.noisy):
+                rows.insert(2, row(f"warm start (chains of {WARM_CHUNK})", seq, seq.warm, flows, static,
+                                   seq.warm_seconds, base))
         report(args, device, results, seqs)
 
 
