@@ -236,43 +236,39 @@ def fit(noisy: list[np.ndarray], clean: list[np.ndarray], cap: int, device: torc
     return fitter, runs
 
 
-def fit_cold(seq: Sequence, cap: int, device: torch.device) -> list[dict]:
-    """The per-frame baseline; returns each chain start's final weights (for the warm chains)."""
+def fit_cold(seq: Sequence, cap: int, device: torch.device) -> None:
+    """The per-frame baseline: every frame fitted alone (one batch), with its PSNR curve."""
     started = time.perf_counter()
-    fitter, runs = fit(seq.noisy, seq.clean, cap, device)
+    _, runs = fit(seq.noisy, seq.clean, cap, device)
     seq.fit_seconds = time.perf_counter() - started
     seq.per_frame = [r.pop("estimate") for r in runs]
     seq.cold_runs = runs
-    count = len(seq.noisy)
-    return [member_state(fitter.net, t, count) if t % WARM_CHUNK == 0 else {} for t in range(count)]
 
 
-def fit_warm(group: list[Sequence], starts: dict[str, list[dict]], cap: int, device: torch.device,
-             limit: int) -> None:
+def fit_warm(group: list[Sequence], cap: int, device: torch.device, limit: int) -> None:
     """Warm chains for sequences of one channel count, the sequences side by side in one batch.
 
-    Frame t < `limit` (not first in its chunk) starts from frame t−1's final weights; a chain's first frame is
-    its cold fit. Each step fits frame t of every sequence of the group together.
+    Frame t < `limit` starts from frame t−1's final weights unless it is first in its chunk of
+    WARM_CHUNK; a chain's first frame is fitted from scratch (as its cold fit, the same seed and z).
+    Each step fits frame t of every sequence of the group together.
     """
     frames = min(len(group[0].noisy), limit)
-    previous = [starts[s.name][0] for s in group]
+    previous: list[dict] | None = None
     for s in group:
-        s.warm = [s.per_frame[0]]
-    for t in range(1, frames):
-        if t % WARM_CHUNK == 0:
-            previous = [starts[s.name][t] for s in group]
-            for s in group:
-                s.warm.append(s.per_frame[t])
-            continue
+        s.warm = []
+    for t in range(frames):
+        start = t % WARM_CHUNK == 0
         started = time.perf_counter()
-        fitter, runs = fit([s.noisy[t] for s in group], [s.clean[t] for s in group], cap, device, previous)
+        fitter, runs = fit([s.noisy[t] for s in group], [s.clean[t] for s in group], cap, device,
+                           None if start else previous)
         seconds = time.perf_counter() - started
         previous = [member_state(fitter.net, k, len(group)) for k in range(len(group))]
         for s, run in zip(group, runs, strict=True):
             s.warm.append(run.pop("estimate"))
-            s.warm_runs.append({**run, "frame": t, "cold": s.cold_runs[t]["psnr"],
-                                "cold_iterations": s.cold_runs[t]["iterations"]})
             s.warm_seconds += seconds / len(group)
+            if not start:
+                s.warm_runs.append({**run, "frame": t, "cold": s.cold_runs[t]["psnr"],
+                                    "cold_iterations": s.cold_runs[t]["iterations"]})
 
 
 def reached(curve: list[tuple[int, float]], target: float) -> int | None:
@@ -350,7 +346,7 @@ def evaluate(seq: Sequence, device: torch.device, only: list[str] | None) -> lis
     flows, static = sequence_flows(seq.noisy), static_mask(seq.noisy)
     base = row("per-frame", seq, seq.per_frame, flows, static, seq.fit_seconds, None)
     rows = [row("input (noisy)", seq, seq.noisy, flows, static, 0.0, base), base]
-    if len(seq.warm) == len(seq.noisy):  # from a cache
+    if len(seq.warm) == len(seq.noisy):
         rows.append(row(f"warm start (chains of {WARM_CHUNK})", seq, seq.warm, flows, static,
                         seq.warm_seconds, base))
     for label, method in methods(device).items():
@@ -436,8 +432,9 @@ def main() -> None:
     parser.add_argument("--cap", type=int, default=1200, help="iteration cap of every fit (fast preset)")
     parser.add_argument("--sequences", default=",".join(SEQUENCES))
     parser.add_argument("--methods", default="", help="comma-separated labels (default: all)")
-    parser.add_argument("--no-warm", action="store_true", help="skip the warm-start chains")
-    parser.add_argument("--warm-frames", type=int, default=10**6, help="warm chains over the first N frames")
+    parser.add_argument("--warm-frames", type=int, default=10**6,
+                        help="warm chains over the first N frames (0: none)")
+    parser.add_argument("--fits-only", action="store_true", help="fit and cache; compare no methods")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--cache-in", type=Path, help="per-frame (and warm) results of an earlier run")
@@ -448,33 +445,22 @@ def main() -> None:
     device = torch.device(args.device)
     seqs = [make_sequence(n, args.frames, args.size) for n in args.sequences.split(",")]
     only = [m for m in args.methods.split(",") if m] or None
-    starts: dict[str, list[dict]] = {}
     if args.cache_in:
         load_cache(args.cache_in, seqs)
     else:
         for s in seqs:
-            starts[s.name] = fit_cold(s, args.cap, device)
+            fit_cold(s, args.cap, device)
             print(f"{s.name}: per-frame fits {s.fit_seconds:.1f} s, iterations "
                   f"{np.mean([r['iterations'] for r in s.cold_runs]):.0f}", flush=True)
-        if args.cache_out:
-            save_cache(args.cache_out, seqs)
-    results = {s.name: evaluate(s, device, only) for s in seqs}
-    report(args, device, results, seqs)
-    if starts and not args.no_warm:  # after the main table, so that a cut-off run still has it
+    if args.warm_frames and not any(s.warm for s in seqs):
         for channels in sorted({s.channels for s in seqs}):
-            fit_warm([s for s in seqs if s.channels == channels], starts, args.cap, device, args.warm_frames)
+            fit_warm([s for s in seqs if s.channels == channels], args.cap, device, args.warm_frames)
             print(f"warm chains of {channels}-channel sequences done", flush=True)
-        if args.cache_out:
-            save_cache(args.cache_out, seqs)
-        for s, rows in results.items():
-            seq = next(q for q in seqs if q.name == s)
-            flows, static = sequence_flows(seq.noisy), static_mask(seq.noisy)
-            base = next(r for r in rows if r["method"] == "per-frame")
-            if len(seq.warm) == len(seq.noisy):
-                rows.insert(2, row(f"warm start (chains of {WARM_CHUNK})", seq, seq.warm, flows, static,
-                                   seq.warm_seconds, base))
+    if args.cache_out:
+        save_cache(args.cache_out, seqs)
+    if not args.fits_only:
+        results = {s.name: evaluate(s, device, only) for s in seqs}
         report(args, device, results, seqs)
-
 
 def report(args: argparse.Namespace, device: torch.device, results: dict[str, list[dict]],
            seqs: list[Sequence]) -> None:
