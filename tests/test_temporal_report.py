@@ -215,5 +215,6 @@ def test_workflow_builds_summary_and_report_after_the_temporal_table(made: Resul
         "threads: 1\ndevice: cpu\ndatasets:\n"
         "  seq:\n    input: frames\n    kind: sequence\n    preset: tiny\n    temporal: {method: flow}\n"
         "  photos:\n    input: photos\n    preset: tiny\n")
-    assert _summary_inputs(work) == {"seq": {"restore", "temporal_table", "report"},
+    # a sequence's frames are warm-started by default (restore_warm); photos are restored alone
+    assert _summary_inputs(work) == {"seq": {"restore_warm", "temporal_table", "report"},
                                      "photos": {"restore", "report"}}
