@@ -26,7 +26,8 @@ from dipbatch.temporal.video import VideoInfo, frame_name, is_video, read_video,
 
 METHODS = ("dvp", "flow", "none")
 #: The one definition of the default pass: the CLI and the workflow's config fall back to it. The flow
-#: filter at radius 2 met the goal on every sequence of benchmarks/temporal.py (RESULTS.md); DVP did not.
+#: filter at radius 2 met the goal on every sequence of benchmarks/temporal.py (RESULTS.md); DVP raised
+#: the flicker of the demo and the warping error of a grey pan.
 DEFAULT_METHOD = "flow"
 
 
