@@ -1,139 +1,484 @@
-"""Temporal consistency on panned noisy sequences: per-frame, warm-start, DVP and flow-filter results.
+"""Temporal consistency at real sizes: which pass to trust after per-frame restoration, and warm starts.
 
-Each sequence is a real photo (scikit-image) panned a few pixels per frame, with independent
-Gaussian noise per frame. The baseline, measured in the same run, is the per-frame restoration
-(every frame fitted alone, the same seed and z); the others are
-- warm start: frame 1 as the baseline, frame t fitted from frame t−1's weights with fewer iterations;
-- DVP: the Deep Video Prior pass over the per-frame results (dipbatch.temporal.dvp defaults);
-- flow: the DIS-flow-guided filter over the per-frame results (radius 1).
-For each: mean PSNR against the clean frames, warping error (DIS flow on the input frames, Lai's
-occlusion check) and flicker index, their ratio to the baseline, and the wall time it added.
+Six synthetic sequences (scikit-image photos, rendered frame by frame; nothing downloaded), each
+restored frame by frame by the real fit (the `fast` preset, automatic stop, the same seed and z for
+every frame). That per-frame restoration is the baseline, measured in the same run; every temporal
+method runs over its frames, and each is reported as
+- PSNR against the clean frames and its difference to the baseline's;
+- warping error (DIS flow on the input frames, Lai's occlusion check) and flicker index (temporal
+  deviation over static pixels), as ratios to the baseline's;
+- the wall time the pass took.
+Warm start: the same frames fitted in chains of WARM_CHUNK, frame t from frame t−1's final weights,
+with the same automatic stop; PSNR against the clean frame is logged every CURVE_EVERY iterations
+for cold and warm fits, so the table says how many iterations a warm frame needs to reach its cold
+fit's PSNR.
 
-    python benchmarks/temporal.py --frames 6 --size 48 --iterations 250 --warm-iterations 80 --append
+The per-frame and warm results are cached (--cache-out, uint16 npz) so that the methods can be
+compared again without refitting (--cache-in).
+
+    python benchmarks/temporal.py --frames 24 --size 128 --device cuda --out results/
+    python benchmarks/temporal.py --frames 6 --size 48 --cap 200 --sequences pan,stars   # a smoke run
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
 import platform
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from skimage import data
-from skimage.transform import resize
+from skimage.color import rgb2gray
+from skimage.transform import AffineTransform, resize, warp
 
 from dipbatch.fit import Fitter, Problem
 from dipbatch.metrics import psnr
+from dipbatch.nets import load_member, member_state
 from dipbatch.presets import get_preset
-from dipbatch.synthetic import add_gaussian_noise
-from dipbatch.temporal.dvp import deep_video_prior
+from dipbatch.stopping import StopOptions, WindowedVariance
+from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise
+from dipbatch.temporal.dvp import DVPOptions, deep_video_prior
 from dipbatch.temporal.flowfilter import flow_filter
 from dipbatch.temporal.metrics import measure, sequence_flows, static_mask
+from dipbatch.temporal.run import DEFAULT_METHOD
 
 SIGMA = 25 / 255
-PHOTOS = {"astronaut": (data.astronaut, 2), "camera": (data.camera, 3)}  # photo, pan in px per frame
+WARM_CHUNK = 8
+CURVE_EVERY = 10
+SEED = 0
 
 
-def panned(name: str, frames: int, size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Clean and noisy C×H×W frames of a pan across the photo."""
-    load, step = PHOTOS[name]
-    photo = resize(load().astype(np.float32) / 255, (160, 160), anti_aliasing=True).astype(np.float32)
-    photo = photo[None] if photo.ndim == 2 else np.moveaxis(photo, -1, 0)
-    clean = [np.ascontiguousarray(photo[:, 30:30 + size, 10 + step * t:10 + step * t + size])
-             for t in range(frames)]
-    return clean, [add_gaussian_noise(c, SIGMA, seed=100 + t) for t, c in enumerate(clean)]
+# ---- sequences ------------------------------------------------------------------------------------
 
 
-def per_frame(noisy: list[np.ndarray], iterations: int) -> list[np.ndarray]:
-    preset = get_preset("denoise", "tiny", iterations=iterations)
-    fits = Fitter([Problem(torch.from_numpy(n)) for n in noisy], preset, [0] * len(noisy)).run()
-    return [fit.estimate for fit in fits]
+def _photo(load: Callable[[], np.ndarray], size: int, gray: bool = False) -> np.ndarray:
+    image = load().astype(np.float32) / 255
+    if gray and image.ndim == 3:
+        image = rgb2gray(image).astype(np.float32)
+    return resize(image, (size, size), anti_aliasing=True).astype(np.float32)
 
 
-def warm_chain(noisy: list[np.ndarray], iterations: int, warm_iterations: int) -> list[np.ndarray]:
-    """Frame 1 fitted from scratch, then each frame from the previous frame's final weights."""
-    state, out = None, []
-    for t, frame in enumerate(noisy):
-        preset = get_preset("denoise", "tiny", iterations=warm_iterations if t else iterations)
-        fitter = Fitter([Problem(torch.from_numpy(frame))], preset, [0])
-        if state is not None:
-            fitter.net.load_state_dict(state)
-        out.append(fitter.run()[0].estimate)
-        state = fitter.net.state_dict()
-    return out
+def _view(source: np.ndarray, size: int, angle: float = 0.0, scale: float = 1.0,
+          shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """A size×size view of `source` (H×W[×C]) about its centre: rotated (degrees), zoomed, shifted."""
+    centre = np.array(source.shape[1::-1], np.float64) / 2
+    out_centre = np.array([size, size], np.float64) / 2
+    to_origin = AffineTransform(translation=-out_centre)
+    turn = AffineTransform(rotation=math.radians(angle), scale=1 / scale)
+    back = AffineTransform(translation=centre + np.asarray(shift))
+    inverse = AffineTransform(matrix=back.params @ turn.params @ to_origin.params)
+    return warp(source, inverse, output_shape=(size, size), order=3, mode="reflect").astype(np.float32)
 
 
-def row(label: str, clean, frames, flows, static, seconds: float, base: dict | None) -> dict:
+def _paste(frame: np.ndarray, patch: np.ndarray, top: float, left: float) -> np.ndarray:
+    """The patch (with a soft round edge) over the frame at a sub-pixel position."""
+    h, w = patch.shape[:2]
+    yy, xx = np.mgrid[0:frame.shape[0], 0:frame.shape[1]].astype(np.float32)
+    radius = min(h, w) / 2
+    dist = np.hypot(yy - top - h / 2, xx - left - w / 2)
+    alpha = np.clip(radius - dist, 0, 1)
+    inverse = AffineTransform(translation=(-left, -top))
+    moved = warp(patch, inverse.inverse, output_shape=frame.shape[:2], order=1, mode="edge")
+    alpha = alpha[..., None] if frame.ndim == 3 else alpha
+    return (frame * (1 - alpha) + moved.astype(np.float32) * alpha).astype(np.float32)
+
+
+def _chw(frames: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.ascontiguousarray(f[None] if f.ndim == 2 else np.moveaxis(f, -1, 0), np.float32)
+            for f in frames]
+
+
+def rotate(frames: int, size: int) -> list[np.ndarray]:
+    """astronaut (RGB), turning 1.5° per frame about the centre."""
+    source = _photo(data.astronaut, 2 * size)
+    return _chw([_view(source, size, angle=1.5 * t, scale=1.2) for t in range(frames)])
+
+
+def zoom(frames: int, size: int) -> list[np.ndarray]:
+    """camera (gray), zooming in from 1× to 1.4× (geometric steps)."""
+    source = _photo(data.camera, 2 * size)
+    return _chw([_view(source, size, scale=1.4 ** (t / max(frames - 1, 1))) for t in range(frames)])
+
+
+def pan(frames: int, size: int) -> list[np.ndarray]:
+    """camera (gray), panned 2 px per frame (the old benchmark's motion, for reference)."""
+    source = _photo(data.camera, 2 * size)
+    return _chw([_view(source, size, shift=(2.0 * t - frames, 0.0)) for t in range(frames)])
+
+
+def moving_object(frames: int, size: int) -> list[np.ndarray]:
+    """chelsea (RGB), still, with a round patch of coffee crossing it diagonally (occlusions)."""
+    background = _photo(data.chelsea, size)
+    patch = _photo(data.coffee, size // 3)
+    span = size - size // 3
+    return _chw([_paste(background, patch, span * 0.2 + 0.6 * span * t / max(frames - 1, 1),
+                        span * t / max(frames - 1, 1)) for t in range(frames)])
+
+
+def handheld(frames: int, size: int) -> list[np.ndarray]:
+    """The 'real' clip: a slow hand-held zoom through coffee (RGB) with jitter, a coin rolling by."""
+    source = _photo(data.coffee, 2 * size)
+    coins = _photo(data.coins, size // 4)
+    patch = np.repeat(coins[..., None], 3, axis=-1)
+    rng = np.random.default_rng(7)
+    jitter = np.cumsum(rng.normal(0, 0.8, (frames, 2)), axis=0)
+    out = []
+    for t in range(frames):
+        frame = _view(source, size, angle=0.3 * math.sin(t / 3), scale=1.1 + 0.15 * t / max(frames - 1, 1),
+                      shift=(jitter[t, 0] + 0.5 * t, jitter[t, 1]))
+        out.append(_paste(frame, patch, size * 0.6, size * (0.05 + 0.7 * t / max(frames - 1, 1))))
+    return _chw(out)
+
+
+STAR_PEAK, STAR_SKY, STAR_FULL = 300.0, 15.0, 330.0  # expected photons; STAR_FULL maps to 1.0
+
+
+def stars(frames: int, size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Synthetic star field drifting (0.6, 0.35) px per frame, stars twinkling ±30 %, Poisson noise."""
+    rng = np.random.default_rng(3)
+    count = max(8, size * size // 400)
+    ys, xs = rng.uniform(0, size, count), rng.uniform(0, size, count)
+    amps = STAR_PEAK * rng.uniform(0.1, 1.0, count) ** 2
+    widths = rng.uniform(1.0, 2.2, count)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
+    clean, noisy = [], []
+    for t in range(frames):
+        twinkle = 1 + 0.3 * rng.standard_normal(count).clip(-2, 2)
+        counts = np.full((size, size), STAR_SKY, np.float32)
+        for y, x, a, w, k in zip(ys + 0.35 * t, xs + 0.6 * t, amps, widths, twinkle, strict=True):
+            counts += a * k * np.exp(-((yy - y) ** 2 + (xx - x) ** 2) / (2 * w * w))
+        clean.append(np.clip(counts / STAR_FULL, 0, 1)[None].astype(np.float32))
+        noisy.append(np.clip(add_poisson_noise(counts[None], seed=200 + t) / STAR_FULL, 0, 1))
+    return clean, noisy
+
+
+GAUSSIAN = {"rotate": rotate, "zoom": zoom, "object": moving_object, "handheld": handheld, "pan": pan}
+SEQUENCES = (*GAUSSIAN, "stars")
+
+
+@dataclass
+class Sequence:
+    name: str
+    clean: list[np.ndarray]
+    noisy: list[np.ndarray]
+    per_frame: list[np.ndarray] = field(default_factory=list)
+    warm: list[np.ndarray] = field(default_factory=list)
+    fit_seconds: float = 0.0
+    warm_seconds: float = 0.0
+    cold_runs: list[dict] = field(default_factory=list)  # per frame: iterations, stop, curve
+    warm_runs: list[dict] = field(default_factory=list)  # per warm-started frame
+
+    @property
+    def channels(self) -> int:
+        return self.clean[0].shape[0]
+
+
+def make_sequence(name: str, frames: int, size: int) -> Sequence:
+    if name == "stars":
+        return Sequence(name, *stars(frames, size))
+    clean = GAUSSIAN[name](frames, size)
+    return Sequence(name, clean, [add_gaussian_noise(c, SIGMA, seed=100 + t) for t, c in enumerate(clean)])
+
+
+# ---- fits -------------------------------------------------------------------------------------------
+
+
+class PsnrCurve:
+    """An observer: every CURVE_EVERY iterations, each member's PSNR (EMA output) against its clean frame."""
+
+    def __init__(self, clean: list[np.ndarray], device: torch.device) -> None:
+        self.clean = torch.from_numpy(np.stack(clean)).to(device)
+        self.curve: list[tuple[int, list[float]]] = []
+
+    def observe(self, iteration: int, output: torch.Tensor, smoothed: torch.Tensor) -> None:
+        if iteration % CURVE_EVERY == 0:
+            mse = ((smoothed.clamp(0, 1) - self.clean) ** 2).flatten(1).mean(1)
+            self.curve.append((iteration, (-10 * torch.log10(mse)).tolist()))
+
+    def member(self, k: int) -> list[tuple[int, float]]:
+        return [(i, round(v[k], 3)) for i, v in self.curve]
+
+    def record(self, k: int, stop_iteration: int) -> dict:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def fit(noisy: list[np.ndarray], clean: list[np.ndarray], cap: int, device: torch.device,
+        states: list[dict] | None = None) -> tuple[Fitter, list[dict]]:
+    """Fit the frames as one batch (one member each) with the automatic stop, from `states` if given."""
+    preset = get_preset("denoise", "fast", iterations=cap)
+    problems = [Problem(torch.from_numpy(n)) for n in noisy]
+    window, patience, min_start = StopOptions().resolved(cap)
+    shape = (problems[0].channels, *problems[0].size)
+    stopper = WindowedVariance(len(noisy), cap, window, patience, min_start, shape, device, seed=SEED)
+    curve = PsnrCurve(clean, device)
+    fitter = Fitter(problems, preset, [SEED] * len(noisy), device, stopper, cap, observers=[curve])
+    if states is not None:
+        for k, state in enumerate(states):
+            load_member(fitter.net, k, len(states), state)
+    results = fitter.run()
+    runs = [{"iterations": r.iterations, "stop": r.stop_iteration,
+             "psnr": round(psnr(c, r.estimate), 3), "curve": curve.member(k)}
+            for k, (r, c) in enumerate(zip(results, clean, strict=True))]
+    for k, r in enumerate(results):
+        runs[k]["estimate"] = r.estimate
+    return fitter, runs
+
+
+def fit_cold(seq: Sequence, cap: int, device: torch.device) -> None:
+    """The per-frame baseline: every frame fitted alone (one batch), with its PSNR curve."""
+    started = time.perf_counter()
+    _, runs = fit(seq.noisy, seq.clean, cap, device)
+    seq.fit_seconds = time.perf_counter() - started
+    seq.per_frame = [r.pop("estimate") for r in runs]
+    seq.cold_runs = runs
+
+
+def fit_warm(group: list[Sequence], cap: int, device: torch.device, limit: int) -> None:
+    """Warm chains for sequences of one channel count, the sequences side by side in one batch.
+
+    Frame t < `limit` starts from frame t−1's final weights unless it is first in its chunk of
+    WARM_CHUNK; a chain's first frame is fitted from scratch (as its cold fit, the same seed and z).
+    Each step fits frame t of every sequence of the group together.
+    """
+    frames = min(len(group[0].noisy), limit)
+    previous: list[dict] | None = None
+    for s in group:
+        s.warm = []
+    for t in range(frames):
+        start = t % WARM_CHUNK == 0
+        started = time.perf_counter()
+        fitter, runs = fit([s.noisy[t] for s in group], [s.clean[t] for s in group], cap, device,
+                           None if start else previous)
+        seconds = time.perf_counter() - started
+        previous = [member_state(fitter.net, k, len(group)) for k in range(len(group))]
+        for s, run in zip(group, runs, strict=True):
+            s.warm.append(run.pop("estimate"))
+            s.warm_seconds += seconds / len(group)
+            if not start:
+                s.warm_runs.append({**run, "frame": t, "cold": s.cold_runs[t]["psnr"],
+                                    "cold_iterations": s.cold_runs[t]["iterations"]})
+
+
+def reached(curve: list[tuple[int, float]], target: float) -> int | None:
+    """The first logged iteration whose PSNR reaches `target`; None if none does."""
+    return next((i for i, v in curve if v >= target), None)
+
+
+def warm_summary(seq: Sequence) -> dict:
+    """How many iterations the warm frames ran and needed, against their cold fits."""
+    runs = seq.warm_runs
+    if not runs:
+        return {}
+    needs = [reached(r["curve"], r["cold"]) for r in runs]
+    cold_its = float(np.mean([r["cold_iterations"] for r in runs]))
+    found = [n for n in needs if n is not None]
+    return {
+        "frames": len(runs),
+        "cold_iterations": cold_its,
+        "warm_iterations": float(np.mean([r["iterations"] for r in runs])),
+        "warm_psnr_gain": float(np.mean([r["psnr"] - r["cold"] for r in runs])),
+        "reached": len(found),
+        "needed_median": float(np.median(found)) if found else math.nan,
+        "needed_fraction": (float(np.median(found)) / cold_its) if found else math.nan,
+        "at_half": float(np.mean([_at(r["curve"], r["cold_iterations"] / 2) - r["cold"] for r in runs])),
+    }
+
+
+def _at(curve: list[tuple[int, float]], iteration: float) -> float:
+    """The logged PSNR at the last logged iteration not after `iteration`."""
+    before = [v for i, v in curve if i <= iteration]
+    return before[-1] if before else math.nan
+
+
+# ---- temporal methods ----------------------------------------------------------------------------
+
+
+def methods(device: torch.device) -> dict[str, Callable[[Sequence], list[np.ndarray]]]:
+    """Every candidate pass, by label: each maps a sequence (its input, its per-frame results) to frames."""
+
+    def dvp(**kw) -> Callable[[Sequence], list[np.ndarray]]:
+        return lambda s: deep_video_prior(s.noisy, s.per_frame, DVPOptions(**kw), device)
+
+    def flow(radius: int, tolerance: float = 0.1) -> Callable[[Sequence], list[np.ndarray]]:
+        return lambda s: flow_filter(s.per_frame, radius, tolerance)
+
+    return {
+        "none": lambda s: [f.copy() for f in s.per_frame],
+        "flow r1": flow(1),
+        "flow r2": flow(2),
+        "flow r3": flow(3),
+        "flow r2 tol 0.05": flow(2, 0.05),
+        "flow r2 tol 0.2": flow(2, 0.2),
+        "dvp (lr 3e-3, 120 steps)": dvp(),
+        "dvp lr 1e-3, 25 epochs": dvp(lr=1e-3, epochs=25),
+        "dvp lr 3e-3, 15 epochs": dvp(epochs=15),
+        "dvp irt": dvp(irt=True),
+        "dvp + flow r2": lambda s: flow_filter(dvp()(s), 2),
+    }
+
+
+def row(label: str, seq: Sequence, frames: list[np.ndarray], flows, static, seconds: float,
+        base: dict | None) -> dict:
     m = measure(frames, flows, static)
-    quality = float(np.mean([psnr(c, f) for c, f in zip(clean, frames, strict=True)]))
-    values = {"method": label, "psnr": quality, "warp": m.mean_warp_error, "flicker": m.flicker_index,
-              "seconds": seconds}
-    values["warp_ratio"] = values["warp"] / base["warp"] if base else 1.0
-    values["psnr_gain"] = values["psnr"] - base["psnr"] if base else 0.0
+    values = {"method": label, "psnr": float(np.mean([psnr(c, f) for c, f in zip(seq.clean, frames,
+                                                                                    strict=True)])),
+              "warp": m.mean_warp_error, "flicker": m.flicker_index, "seconds": round(seconds, 2)}
+    base = base or values
+    values["d_psnr"] = values["psnr"] - base["psnr"]
+    values["warp_ratio"] = values["warp"] / base["warp"]
+    values["flicker_ratio"] = values["flicker"] / base["flicker"]
     return values
 
 
-def bench(name: str, args: argparse.Namespace) -> list[dict]:
-    clean, noisy = panned(name, args.frames, args.size)
-    flows, static = sequence_flows(noisy), static_mask(noisy)
-    rows = [row("input (noisy)", clean, noisy, flows, static, 0.0, None)]
-    started = time.perf_counter()
-    frames = per_frame(noisy, args.iterations)
-    base = row("per-frame (baseline)", clean, frames, flows, static, time.perf_counter() - started, None)
-    rows[0] = row("input (noisy)", clean, noisy, flows, static, 0.0, base)
-    rows.append(base)
-    timed = {
-        f"warm start ({args.warm_iterations} it. after frame 1)":
-            lambda: warm_chain(noisy, args.iterations, args.warm_iterations),
-        "per-frame + DVP": lambda: deep_video_prior(noisy, frames),
-        "per-frame + flow filter": lambda: flow_filter(frames),
-    }
-    for label, method in timed.items():
+def evaluate(seq: Sequence, device: torch.device, only: list[str] | None) -> list[dict]:
+    flows, static = sequence_flows(seq.noisy), static_mask(seq.noisy)
+    base = row("per-frame", seq, seq.per_frame, flows, static, seq.fit_seconds, None)
+    rows = [row("input (noisy)", seq, seq.noisy, flows, static, 0.0, base), base]
+    if len(seq.warm) == len(seq.noisy):
+        rows.append(row(f"warm start (chains of {WARM_CHUNK})", seq, seq.warm, flows, static,
+                        seq.warm_seconds, base))
+    for label, method in methods(device).items():
+        if only and label not in only:
+            continue
         started = time.perf_counter()
-        result = method()
-        rows.append(row(label, clean, result, flows, static, time.perf_counter() - started, base))
+        frames = method(seq)
+        rows.append(row(label, seq, frames, flows, static, time.perf_counter() - started, base))
     return rows
 
 
-def table(name: str, rows: list[dict]) -> str:
-    lines = [f"**{name}**", "",
-             "| result | PSNR dB | Δ PSNR vs per-frame | warping error | × per-frame | flicker | wall s |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for r in rows:
-        lines.append(f"| {r['method']} | {r['psnr']:.2f} | {r['psnr_gain']:+.2f} | {r['warp']:.2e} | "
-                     f"{r['warp_ratio']:.2f} | {r['flicker']:.4f} | {r['seconds']:.1f} |")
+# ---- output -----------------------------------------------------------------------------------------
+
+
+def meets_goal(r: dict) -> bool:
+    """The default's goal: warping error ≤ 0.5×, flicker not higher, PSNR ≥ per-frame − 0.1 dB."""
+    return r["warp_ratio"] <= 0.5 and r["flicker_ratio"] <= 1.0 and r["d_psnr"] >= -0.1
+
+
+def table(results: dict[str, list[dict]]) -> str:
+    """One row per method: its figures on every sequence (PSNR gain / warp ratio / flicker ratio)."""
+    names = list(results)
+    labels = [r["method"] for r in results[names[0]]]
+    head = " | ".join(["| method", *names, "worst Δ PSNR", "worst warp ×", "worst flicker ×", "mean s",
+                       "goal |"])
+    lines = [head, "| --- " * (len(names) + 6) + "|"]
+    for label in labels:
+        rows = [next(r for r in results[n] if r["method"] == label) for n in names]
+        cells = [f"{r['d_psnr']:+.2f} / {r['warp_ratio']:.2f} / {r['flicker_ratio']:.2f}" for r in rows]
+        ok = all(meets_goal(r) for r in rows)
+        worst = [f"{min(r['d_psnr'] for r in rows):+.2f}", f"{max(r['warp_ratio'] for r in rows):.2f}",
+                 f"{max(r['flicker_ratio'] for r in rows):.2f}",
+                 f"{np.mean([r['seconds'] for r in rows]):.1f}"]
+        lines.append(" | ".join([f"| {label}", *cells, *worst, "yes |" if ok else "no |"]))
+    baseline = [next(r for r in results[n] if r["method"] == "per-frame") for n in names]
+    psnrs = [f"{r['psnr']:.2f}" for r in baseline]
+    lines.append(" | ".join(["| per-frame PSNR dB", *psnrs, "", "", "", "", " |"]))
     return "\n".join(lines)
+
+
+def warm_table(summaries: dict[str, dict]) -> str:
+    lines = ["| sequence | warm frames | cold it. (auto stop) | warm it. (auto stop) | warm − cold PSNR"
+             " at stop | reached cold PSNR | median it. to reach | ÷ cold it. |"
+             " warm − cold PSNR at ½ cold it. |",
+             "| --- " * 9 + "|"]
+    for name, s in summaries.items():
+        if s:
+            cells = [name, s["frames"], f"{s['cold_iterations']:.0f}", f"{s['warm_iterations']:.0f}",
+                     f"{s['warm_psnr_gain']:+.2f}", f"{s['reached']}/{s['frames']}",
+                     f"{s['needed_median']:.0f}",
+                     f"{s['needed_fraction']:.2f}", f"{s['at_half']:+.2f}"]
+            lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines)
+
+
+def _u16(frames: list[np.ndarray]) -> np.ndarray:
+    return np.round(np.clip(np.stack(frames), 0, 1) * 65535).astype(np.uint16)
+
+
+def save_cache(path: Path, seqs: list[Sequence]) -> None:
+    arrays = {f"{s.name}/per_frame": _u16(s.per_frame) for s in seqs}
+    arrays |= {f"{s.name}/warm": _u16(s.warm) for s in seqs if s.warm}
+    meta = {s.name: {"fit_seconds": s.fit_seconds, "warm_seconds": s.warm_seconds,
+                     "cold_runs": s.cold_runs, "warm_runs": s.warm_runs} for s in seqs}
+    np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def load_cache(path: Path, seqs: list[Sequence]) -> None:
+    cache = np.load(path)
+    meta = json.loads(str(cache["meta"]))
+    for s in seqs:
+        s.per_frame = list(cache[f"{s.name}/per_frame"].astype(np.float32) / 65535)
+        if f"{s.name}/warm" in cache:
+            s.warm = list(cache[f"{s.name}/warm"].astype(np.float32) / 65535)
+        for key, value in meta[s.name].items():
+            setattr(s, key, value)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frames", type=int, default=6)
-    parser.add_argument("--size", type=int, default=48)
-    parser.add_argument("--iterations", type=int, default=250, help="per-frame fit (tiny preset)")
-    parser.add_argument("--warm-iterations", type=int, default=80)
+    parser.add_argument("--frames", type=int, default=24)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--cap", type=int, default=1200, help="iteration cap of every fit (fast preset)")
+    parser.add_argument("--sequences", default=",".join(SEQUENCES))
+    parser.add_argument("--methods", default="", help="comma-separated labels (default: all)")
+    parser.add_argument("--warm-frames", type=int, default=10**6,
+                        help="warm chains over the first N frames (0: none)")
+    parser.add_argument("--fits-only", action="store_true", help="fit and cache; compare no methods")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--append", action="store_true", help="append the tables to benchmarks/RESULTS.md")
+    parser.add_argument("--cache-in", type=Path, help="per-frame (and warm) results of an earlier run")
+    parser.add_argument("--cache-out", type=Path)
+    parser.add_argument("--out", type=Path, help="folder for results.json and table.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    tables = [table(f"{name}: {args.frames} frames of {args.size}×{args.size}, "
-                    f"pan {PHOTOS[name][1]} px/frame, σ = 25/255", bench(name, args)) for name in PHOTOS]
-    text = "\n\n".join(tables)
-    print(text)
-    if args.append:
-        header = (
-            "\n## Temporal consistency: per-frame, warm start, DVP, flow filter (benchmarks/temporal.py)\n\n"
-            f"Machine: 2 CPU cores, no GPU, shared with other jobs (wall times vary); 2026-11-22; "
-            f"Python {platform.python_version()}, torch {torch.__version__}, {args.threads} thread. "
-            f"Reduced: {args.frames}-frame pans of {args.size}-px crops, the `tiny` preset for "
-            f"{args.iterations} iterations per frame (the paper's recipe is 3000 with a larger net), "
-            "two photos. Warping error: mean squared difference to the previous frame warped by DIS "
-            "flow computed on the input, over non-occluded pixels (not comparable with FlowNet2-based "
-            "published figures); flicker: RMS temporal deviation over static pixels.\n\n")
-        with open(Path(__file__).with_name("RESULTS.md"), "a", encoding="utf-8") as fh:
-            fh.write(header + text + "\n")
+    device = torch.device(args.device)
+    seqs = [make_sequence(n, args.frames, args.size) for n in args.sequences.split(",")]
+    only = [m for m in args.methods.split(",") if m] or None
+    if args.cache_in:
+        load_cache(args.cache_in, seqs)
+    else:
+        for s in seqs:
+            fit_cold(s, args.cap, device)
+            print(f"{s.name}: per-frame fits {s.fit_seconds:.1f} s, iterations "
+                  f"{np.mean([r['iterations'] for r in s.cold_runs]):.0f}", flush=True)
+    if args.warm_frames and not any(s.warm for s in seqs):
+        for channels in sorted({s.channels for s in seqs}):
+            fit_warm([s for s in seqs if s.channels == channels], args.cap, device, args.warm_frames)
+            print(f"warm chains of {channels}-channel sequences done", flush=True)
+    if args.cache_out:
+        save_cache(args.cache_out, seqs)
+    if not args.fits_only:
+        results = {s.name: evaluate(s, device, only) for s in seqs}
+        report(args, device, results, seqs)
 
+def report(args: argparse.Namespace, device: torch.device, results: dict[str, list[dict]],
+           seqs: list[Sequence]) -> None:
+    """Print the tables; with --out, write table.md and results.json."""
+    warm = {s.name: warm_summary(s) for s in seqs}
+    text = (f"{args.frames} frames of {args.size}×{args.size} per sequence; cells: Δ PSNR dB vs per-frame / "
+            f"warping error × per-frame / flicker × per-frame; default method: {DEFAULT_METHOD}\n\n"
+            + table(results) + "\n\nWarm start (chains of " + str(WARM_CHUNK) + "):\n\n" + warm_table(warm))
+    print(text, flush=True)
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "table.md").write_text(text + "\n", encoding="utf-8")
+        machine = {"python": platform.python_version(), "torch": torch.__version__, "device": str(device),
+                   "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
+                   "args": {k: str(v) for k, v in vars(args).items()}}
+        curves = {s.name: {"cold": s.cold_runs, "warm": s.warm_runs} for s in seqs}
+        (args.out / "results.json").write_text(json.dumps({"machine": machine, "results": results,
+                                                           "warm": warm, "runs": curves}), encoding="utf-8")
 
 if __name__ == "__main__":
     main()

@@ -33,6 +33,7 @@ from dipbatch.synthetic import add_gaussian_noise
 from dipbatch.temporal.dvp import deep_video_prior
 from dipbatch.temporal.flowfilter import flow_filter
 from dipbatch.temporal.metrics import measure, sequence_flows, static_mask
+from dipbatch.temporal.run import raised_metrics
 from dipbatch.temporal.sequence import list_frames, numbering_gaps
 from dipbatch.temporal.video import VideoInfo, read_video, write_video
 
@@ -164,6 +165,44 @@ def test_video_in_video_out(tmp_path: Path, panned: Panned) -> None:
     frames, info = read_video(tmp_path / "out" / "clip.mkv")
     assert len(frames) == FRAMES and frames[0].shape == (3, SIZE, SIZE) and info.rate == 12
     assert psnr(read_image(tmp_path / "out" / names[2]).data, frames[2]) > 30  # the same frames, coded
+
+
+# --- the pass checks its own result ------------------------------------------------------------------
+
+
+def test_a_raised_metric_is_named_and_a_lowered_one_is_not() -> None:
+    figures = {"warp_error_frames": 1e-3, "warp_error_consistent": 2e-3,
+               "flicker_frames": 0.02, "flicker_consistent": 0.0201}  # flicker within the 1 % tolerance
+    assert raised_metrics(figures) == {"warping error": (1e-3, 2e-3)}
+    figures |= {"flicker_consistent": 0.03, "warp_error_consistent": 5e-4}
+    assert raised_metrics(figures) == {"flicker": (0.02, 0.03)}
+    assert raised_metrics({**figures, "flicker_frames": float("nan")}) == {}  # no static pixels
+
+
+@pytest.mark.parametrize("fallback", [False, True])
+def test_a_pass_that_adds_flicker_is_flagged_and_can_fall_back(tmp_path: Path, panned: Panned,
+                                                               fallback: bool) -> None:
+    """Steady per-frame results (one grey frame repeated): a one-epoch DVP pass can only add flicker."""
+    names = [f"frame_{n}.png" for n in range(1, 4)]
+    grey = np.full((3, 24, 24), 0.5, np.float32)
+    save_frames(tmp_path / "in", names, [f[:, :24, :24] for f in panned.noisy[:3]])
+    save_frames(tmp_path / "restored", names, [grey] * 3)
+    code, _, err = run("temporal", tmp_path / "in", tmp_path / "restored", "-o", tmp_path / "out",
+                       "--method", "dvp", "--epochs", "1", "--device", "cpu", "--quiet",
+                       *(["--fallback"] if fallback else []))
+    assert code == 0, err
+    record = json.loads((tmp_path / "out" / "temporal.json").read_text())
+    assert record["check"] == ("fell back" if fallback else "raised")
+    assert "the dvp pass raised the warping error" in record["warnings"][0]
+    assert f"warning: {tmp_path / 'in'}: the dvp pass raised" in err
+    written = [read_image(tmp_path / "out" / n).data for n in names]
+    per_frame = read_image(tmp_path / "restored" / names[0]).data
+    if fallback:  # the per-frame frames, and their metrics as the consistent ones
+        assert all(np.array_equal(f, per_frame) for f in written)
+        assert record["warp_error_consistent"] == record["warp_error_frames"]
+    else:
+        assert not all(np.array_equal(f, per_frame) for f in written)
+        assert record["warp_error_consistent"] > record["warp_error_frames"]
 
 
 # --- bad input: one line, naming the file, and nothing half-written ---------------------------------

@@ -121,17 +121,24 @@ def test_report_shows_the_temporal_table(made: Results) -> None:
     assert list(shown) == ["broken", "clip"]  # the table's order
     clip, source = shown["clip"], made.table["clip"]
     assert clip["status"] == "ok" and clip["frames"] == "3" and clip["method"] == "flow"
-    for heading, column in (("warping error input", "warp_error_input"),
-                            ("warping error per-frame", "warp_error_frames"),
-                            ("warping error consistent", "warp_error_consistent"),
-                            ("flicker input", "flicker_input"), ("flicker per-frame", "flicker_frames"),
-                            ("flicker consistent", "flicker_consistent"),
-                            ("fidelity PSNR (dB)", "fidelity_psnr")):
+    for heading, column in (("warp in", "warp_error_input"), ("warp per-frame", "warp_error_frames"),
+                            ("warp out", "warp_error_consistent"), ("flicker in", "flicker_input"),
+                            ("flicker per-frame", "flicker_frames"), ("flicker out", "flicker_consistent"),
+                            ("fidelity dB", "fidelity_psnr")):
         assert float(clip[heading]) == pytest.approx(float(source[column]), rel=1e-3), heading
-    assert clip["warnings"] == GAP and clip["error"] == ""
+    assert clip["check"] == "ok" and clip["warnings, error"] == GAP
     assert shown["broken"]["status"] == "failed"
-    assert shown["broken"]["error"] == made.table["broken"]["error"]
-    assert shown["broken"]["warping error consistent"] == ""
+    assert shown["broken"]["warnings, error"] == made.table["broken"]["error"]
+    assert shown["broken"]["warp out"] == ""
+
+
+def test_temporal_table_fits_the_page(made: Results) -> None:
+    """Short headers that may wrap, in a scrolling box: no column pushes the table past the page."""
+    headings, _ = cells(made.html, "temporal-table")
+    assert max(len(h) for h in headings) <= 20, headings
+    table = r'<div class="scroll">\s*<table id="temporal-table" class="sortable compact">'
+    assert re.search(table, made.html)
+    assert "table.compact th { white-space: normal; }" in made.html
 
 
 def test_report_embeds_each_sequence_plot(made: Results) -> None:
@@ -209,5 +216,6 @@ def test_workflow_builds_summary_and_report_after_the_temporal_table(made: Resul
         "threads: 1\ndevice: cpu\ndatasets:\n"
         "  seq:\n    input: frames\n    kind: sequence\n    preset: tiny\n    temporal: {method: flow}\n"
         "  photos:\n    input: photos\n    preset: tiny\n")
-    assert _summary_inputs(work) == {"seq": {"restore", "temporal_table", "report"},
+    # a sequence's frames are warm-started by default (restore_warm); photos are restored alone
+    assert _summary_inputs(work) == {"seq": {"restore_warm", "temporal_table", "report"},
                                      "photos": {"restore", "report"}}

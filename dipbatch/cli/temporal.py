@@ -8,8 +8,9 @@ import click
 
 from dipbatch.cli.errors import guarded
 from dipbatch.device import DEVICES
-from dipbatch.temporal import METHODS
+from dipbatch.temporal import DEFAULT_METHOD, METHODS
 from dipbatch.temporal.dvp import DVPOptions
+from dipbatch.temporal.run import TemporalOptions
 
 
 @click.command()
@@ -18,7 +19,7 @@ from dipbatch.temporal.dvp import DVPOptions
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Folder for the consistent frames (named like the restored ones), temporal.tsv, "
                    "temporal.json and temporal.svg; for a video input, the re-encoded video too.")
-@click.option("--method", default="dvp", show_default=True, type=click.Choice(METHODS),
+@click.option("--method", default=DEFAULT_METHOD, show_default=True, type=click.Choice(METHODS),
               help="dvp: a Deep Video Prior pass (one small net per sequence); flow: blend each frame "
                    "with its neighbours warped by DIS optical flow (cheap); none: measure only.")
 @click.option("--epochs", type=click.IntRange(min=1),
@@ -30,11 +31,15 @@ from dipbatch.temporal.dvp import DVPOptions
               help="DVP: channels of the net at full resolution.")
 @click.option("--seed", default=DVPOptions.seed, show_default=True, type=int,
               help="DVP: seed of the net's random weights.")
-@click.option("--radius", default=1, show_default=True, type=click.IntRange(min=1),
+@click.option("--radius", default=TemporalOptions.radius, show_default=True, type=click.IntRange(min=1),
               help="flow: neighbours blended on each side of a frame.")
-@click.option("--tolerance", default=0.1, show_default=True, type=click.FloatRange(min=0),
+@click.option("--tolerance", default=TemporalOptions.tolerance, show_default=True,
+              type=click.FloatRange(min=0),
               help="flow: a warped neighbour's pixel is used only if it differs by at most this much "
                    "(on the [0,1] scale).")
+@click.option("--fallback", is_flag=True,
+              help="If the pass raises the warping error or the flicker of the sequence, write the "
+                   "per-frame frames instead (the pass is flagged either way).")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES),
               help="Where the DVP net runs; auto picks CUDA when available.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's).")
@@ -42,8 +47,8 @@ from dipbatch.temporal.dvp import DVPOptions
 @click.option("--quiet", is_flag=True, help="No progress line per epoch.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 def temporal(sequence: Path, restored: Path, output: Path, method: str, epochs: int | None, lr: float,
-             features: int, seed: int, radius: int, tolerance: float, device: str, threads: int | None,
-             overwrite: bool, quiet: bool, debug: bool) -> None:
+             features: int, seed: int, radius: int, tolerance: float, fallback: bool, device: str,
+             threads: int | None, overwrite: bool, quiet: bool, debug: bool) -> None:
     """Make the per-frame results in RESTORED temporally consistent.
 
     SEQUENCE is the folder of input frames (natural order: frame_2 before frame_10) or the input
@@ -53,12 +58,12 @@ def temporal(sequence: Path, restored: Path, output: Path, method: str, epochs: 
     """
     import torch
 
-    from dipbatch.temporal.run import TemporalOptions, run_temporal
+    from dipbatch.temporal.run import run_temporal
 
     if threads:
         torch.set_num_threads(threads)
     options = TemporalOptions(method=method, dvp=DVPOptions(epochs, lr, features, seed), radius=radius,
-                              tolerance=tolerance, device=device, overwrite=overwrite)
+                              tolerance=tolerance, device=device, overwrite=overwrite, fallback=fallback)
 
     def progress(epoch: int, epochs: int, loss: float) -> None:
         if not quiet:

@@ -51,12 +51,13 @@ def load_member(net: nn.Module, k: int, members: int, lone_state: dict[str, torc
     for name, tensor in net.state_dict().items():
         if tensor.dim() == 0:
             continue
-        tensor.view(members, -1)[k].copy_(lone_state[name].reshape(-1))
+        part = tensor.unflatten(0, (members, -1))[k]  # a view in any memory layout (channels_last too)
+        part.copy_(lone_state[name].reshape(part.shape))
 
 
 def member_state(net: nn.Module, k: int, members: int) -> dict[str, torch.Tensor]:
     """The parameters and buffers of member k, shaped as a lone net's."""
-    return {name: t.view(members, -1)[k].clone() if t.dim() else t.clone()
+    return {name: t.unflatten(0, (members, -1))[k].reshape(-1).clone() if t.dim() else t.clone()
             for name, t in net.state_dict().items()}
 
 

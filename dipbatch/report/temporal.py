@@ -18,7 +18,7 @@ from dipbatch.report.assets import Picture
 from dipbatch.results import CONSISTENT, TEMPORAL_TABLE, read_table
 from dipbatch.temporal.report import PLOT, TABLE
 
-TEXT_COLUMNS = ("sequence", "status", "method", "warnings", "error")
+TEXT_COLUMNS = ("sequence", "status", "method", "check", "warnings", "error")
 PT_TO_PX = 4 / 3  # matplotlib sizes its SVGs in points; the page in CSS pixels
 _VIEWBOX = re.compile(rb'viewBox="\s*[-\d.]+\s+[-\d.]+\s+([\d.]+)\s+([\d.]+)\s*"')
 

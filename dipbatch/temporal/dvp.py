@@ -8,6 +8,10 @@ fixed number of epochs, as the paper does, and its predictions are the consisten
 
 The net is the DIP skip encoder-decoder (a U-Net with a 1×1 skip at every scale), built with
 random weights from a seed: no downloaded weights (the paper's VGG perceptual loss is left out).
+
+With `irt`, the paper's iteratively reweighted training for multimodal inconsistency: two heads,
+each pixel's loss goes to the head closer to the target there (relative to the input's brightness),
+and the main head is the result; it starts with IRT_INIT_STEPS steps on the first frame alone.
 """
 
 from __future__ import annotations
@@ -35,9 +39,12 @@ class DVPOptions:
     lr: float = 3e-3
     features: int = 16  # channels at the finest scale; doubled at each of the coarser two
     seed: int = 2020
+    irt: bool = False  # iteratively reweighted training (two heads), for multimodal inconsistency
 
     STEPS = 120
     MIN_EPOCHS = 5
+    IRT_INIT_STEPS = 5
+    IRT_MINOR_WEIGHT = 0.9  # of the minor head's loss during the IRT start
 
     def epochs_for(self, frames: int) -> int:
         return self.epochs or max(self.MIN_EPOCHS, math.ceil(self.STEPS / max(frames, 1)))
@@ -56,6 +63,16 @@ def _as_input(frame: np.ndarray, size: tuple[int, int], canvas: tuple[int, int])
     return pad_to(x, canvas)[None]
 
 
+def _irt_loss(out: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """L1 of the main head where it is the closer one (relative to the input's brightness), else of the
+    minor head."""
+    main, minor = out.chunk(2, dim=1)
+    scale = x.mean(dim=1, keepdim=True) + 0.1
+    closer = ((main - y).abs().amax(1, keepdim=True) / scale
+              < (minor - y).abs().amax(1, keepdim=True) / scale).float().detach()
+    return ((main - y).abs() * closer).mean() + ((minor - y).abs() * (1 - closer)).mean()
+
+
 def deep_video_prior(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray],
                      options: DVPOptions = DVPOptions(), device: torch.device | str = "cpu",
                      progress: EpochHook | None = None) -> list[np.ndarray]:
@@ -66,7 +83,8 @@ def deep_video_prior(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]
     spec = options.net_spec()
     canvas = canvas_size(spec, height, width)
     top, left = (canvas[0] - height) // 2, (canvas[1] - width) // 2
-    net = build_generator(spec, channels_in, channels_out, [options.seed]).to(device)
+    heads = 2 if options.irt else 1
+    net = build_generator(spec, channels_in, heads * channels_out, [options.seed]).to(device)
     net.train()  # one frame per step: BatchNorm normalises each frame by its own statistics
     # The frames stay in host memory and go to the device one step at a time: a long video's frames
     # need not fit beside the net.
@@ -77,16 +95,25 @@ def deep_video_prior(inputs: Sequence[np.ndarray], targets: Sequence[np.ndarray]
     def predict(x: torch.Tensor) -> torch.Tensor:
         return net(x)[:, :, top:top + height, left:left + width]
 
+    def step(loss: torch.Tensor) -> torch.Tensor:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    if options.irt:
+        x0, y0 = xs[0].to(device), ys[0].to(device)
+        for _ in range(options.IRT_INIT_STEPS):
+            main, minor = predict(x0).chunk(2, dim=1)
+            step((main - y0).abs().mean() + options.IRT_MINOR_WEIGHT * (minor - y0).abs().mean())
     epochs = options.epochs_for(len(xs))
     for epoch in range(1, epochs + 1):
         total = torch.zeros((), device=device)
         for x, y in zip(xs, ys, strict=True):
-            opt.zero_grad(set_to_none=True)
-            loss = (predict(x.to(device)) - y.to(device)).abs().mean()
-            loss.backward()
-            opt.step()
-            total += loss.detach()
+            x, y = x.to(device), y.to(device)
+            out = predict(x)
+            total += step(_irt_loss(out, x, y) if options.irt else (out - y).abs().mean())
         if progress:
             progress(epoch, epochs, float(total) / len(xs))
     with torch.no_grad():
-        return [predict(x.to(device))[0].float().cpu().numpy() for x in xs]
+        return [predict(x.to(device))[0, :channels_out].float().cpu().numpy() for x in xs]

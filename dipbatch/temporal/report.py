@@ -24,9 +24,12 @@ if TYPE_CHECKING:
 VERSIONS = ("input", "frames", "consistent")  # frames: the per-frame results
 FRAME_COLUMNS = ("frame", *(f"warp_error_{v}" for v in VERSIONS), *(f"flicker_{v}" for v in VERSIONS),
                  "fidelity_psnr")
-SEQUENCE_FIELDS = ("frames", "method", *(f"warp_error_{v}" for v in VERSIONS),
+SEQUENCE_FIELDS = ("frames", "method", "check", *(f"warp_error_{v}" for v in VERSIONS),
                    *(f"flicker_{v}" for v in VERSIONS), "fidelity_psnr", "wall_time_s")
 TABLE, RECORD, PLOT = "temporal.tsv", "temporal.json", "temporal.svg"
+# The pass's check of its own result: it lowered (or kept) both metrics; it raised the warping
+# error or the flicker; it raised one and the per-frame frames were kept instead (fallback).
+CHECK_OK, CHECK_RAISED, CHECK_FELL_BACK = "ok", "raised", "fell back"
 
 
 @dataclass
@@ -39,13 +42,14 @@ class TemporalReport:
     metrics: dict[str, VersionMetrics]  # by version
     fidelity: np.ndarray  # per frame: PSNR (dB) of the consistent frame against the per-frame result
     warnings: list[str] = field(default_factory=list)
+    check: str = CHECK_OK
     wall_time_s: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
 
     def figures(self) -> dict[str, Any]:
         """The sequence's figures, keyed by SEQUENCE_FIELDS."""
         finite = self.fidelity[np.isfinite(self.fidelity)]
-        values: dict[str, Any] = {"frames": len(self.frame_names), "method": self.method}
+        values: dict[str, Any] = {"frames": len(self.frame_names), "method": self.method, "check": self.check}
         for version in VERSIONS:
             values[f"warp_error_{version}"] = self.metrics[version].mean_warp_error
         for version in VERSIONS:
@@ -94,7 +98,9 @@ def write_plot(path: Path, report: TemporalReport) -> None:
     from matplotlib.ticker import MaxNLocator
 
     frames = np.arange(1, len(report.frame_names) + 1)
-    labels = {"input": "input", "frames": "per-frame result", "consistent": f"consistent ({report.method})"}
+    check = "" if report.check == CHECK_OK else f", {report.check}"
+    labels = {"input": "input", "frames": "per-frame result",
+              "consistent": f"consistent ({report.method}{check})"}
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
     for version in VERSIONS:
         top.plot(frames, report.metrics[version].warp_error, marker="o", label=labels[version])

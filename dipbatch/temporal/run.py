@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,12 +16,12 @@ from dipbatch.device import resolve_device
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.imageio import Image, write_image
 from dipbatch.metrics import psnr
-from dipbatch.temporal import METHODS
+from dipbatch.temporal import DEFAULT_METHOD, METHODS
 from dipbatch.temporal.dvp import DVPOptions, EpochHook, deep_video_prior
 from dipbatch.temporal.flowfilter import flow_filter
 from dipbatch.temporal.folder import staged_folder
 from dipbatch.temporal.metrics import measure, sequence_flows, static_mask
-from dipbatch.temporal.report import TemporalReport, write_report
+from dipbatch.temporal.report import CHECK_FELL_BACK, CHECK_RAISED, TemporalReport, write_report
 from dipbatch.temporal.sequence import list_frames, numbering_gaps, read_frames
 from dipbatch.temporal.video import VideoInfo, frame_name, is_video, read_video, write_video
 
@@ -29,12 +30,13 @@ from dipbatch.temporal.video import VideoInfo, frame_name, is_video, read_video,
 class TemporalOptions:
     """How to make a restored sequence temporally consistent."""
 
-    method: str = "dvp"  # dvp: Deep Video Prior; flow: flow-guided filter; none: metrics only
+    method: str = DEFAULT_METHOD  # dvp: Deep Video Prior; flow: flow-guided filter; none: metrics only
     dvp: DVPOptions = field(default_factory=DVPOptions)
-    radius: int = 1  # flow filter: neighbours on each side
+    radius: int = 2  # flow filter: neighbours on each side
     tolerance: float = 0.1  # flow filter: largest difference a warped neighbour may have
     device: str = "auto"
     overwrite: bool = False
+    fallback: bool = False  # a pass that raises the warping error or the flicker keeps the per-frame frames
 
 
 @dataclass
@@ -106,6 +108,42 @@ def measure_sequence(seq: LoadedSequence, consistent: list[np.ndarray], method: 
     return TemporalReport(seq.name, method, seq.frame_names, metrics, fidelity, list(seq.warnings))
 
 
+#: A pass "raises" a metric when its value exceeds the per-frame results' by more than this fraction.
+RAISE_TOLERANCE = 0.01
+
+
+def raised_metrics(figures: dict[str, object]) -> dict[str, tuple[float, float]]:
+    """The metrics (warping error, flicker) the pass raised: name -> (per-frame, consistent)."""
+    raised = {}
+    for key, label in (("warp_error", "warping error"), ("flicker", "flicker")):
+        before, after = (float(figures[f"{key}_{v}"]) for v in ("frames", "consistent"))  # type: ignore[arg-type]
+        if math.isfinite(before) and math.isfinite(after) and after > before * (1 + RAISE_TOLERANCE):
+            raised[label] = (before, after)
+    return raised
+
+
+def check_pass(seq: LoadedSequence, consistent: list[np.ndarray], options: TemporalOptions
+               ) -> tuple[list[np.ndarray], TemporalReport]:
+    """Measure the pass; if it raised a metric, say so and, with fallback, keep the per-frame frames."""
+    report = measure_sequence(seq, consistent, options.method)
+    raised = raised_metrics(report.figures())
+    if not raised:
+        return consistent, report
+    what = " and ".join(f"the {name} ({before:.3g} -> {after:.3g})"
+                        for name, (before, after) in raised.items())
+    if options.fallback:
+        frames = [image.data.copy() for image in seq.results]
+        report = measure_sequence(seq, frames, options.method)
+        report.check = CHECK_FELL_BACK
+        report.warnings.append(f"the {options.method} pass raised {what}; the per-frame frames were kept "
+                               "(fallback)")
+        return frames, report
+    report.check = CHECK_RAISED
+    report.warnings.append(f"the {options.method} pass raised {what}; the fallback option keeps the "
+                           "per-frame frames instead")
+    return consistent, report
+
+
 def check_target(out: Path, sources: tuple[Path, ...], overwrite: bool) -> None:
     """OUT must be a new folder (or, with overwrite, an old one), apart from the inputs."""
     for source in sources:
@@ -128,8 +166,7 @@ def run_temporal(sequence: Path, restored: Path, out: Path, options: TemporalOpt
     check_target(out, (sequence, restored), options.overwrite)
     started = time.perf_counter()
     seq = load_sequence(sequence, restored)
-    consistent = make_consistent(seq, options, progress)
-    report = measure_sequence(seq, consistent, options.method)
+    consistent, report = check_pass(seq, make_consistent(seq, options, progress), options)
     report.wall_time_s = time.perf_counter() - started
     report.options = {**asdict(options), "dipbatch_version": __version__, "input": str(sequence),
                       "restored": str(restored)}

@@ -95,9 +95,9 @@ class SequenceWorkflow:
         self.videos = {name: discover(self.datasets[name]["input"], [f"*{s}" for s in VIDEO_SUFFIXES])
                        for name in self.sequences}
         self.links = {name: {frame: previous for frames in self.sequences[name].values()
-                             for frame, previous in chain_links(frames, ds.get("warm_chunk", 10)).items()}
+                             for frame, previous in chain_links(frames, ds.get("warm_chunk", 8)).items()}
                       for name, ds in self.datasets.items()
-                      if name in self.sequences and ds.get("warm_start")}
+                      if name in self.sequences and ds.get("warm_start", True)}  # RESULTS.md: warm start
 
     # ---- targets ---------------------------------------------------------------------------------
     def targets(self) -> list[str]:
@@ -158,6 +158,8 @@ class SequenceWorkflow:
         for key in TEMPORAL_OPTIONS:
             if key in settings:
                 args += [f"--{key}", str(settings[key])]
+        if settings.get("fallback"):
+            args.append("--fallback")
         return shlex.join(args)
 
     def gpu(self, dataset: str) -> int:
