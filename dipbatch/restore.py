@@ -7,13 +7,14 @@ import json
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from dipbatch import __version__
+from dipbatch import __version__, losses
 from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from dipbatch.errors import DipbatchError
@@ -25,7 +26,8 @@ from dipbatch.progress import progress_bar
 from dipbatch.sidecar import sha256_of, write_sidecar
 from dipbatch.spectral import SpectralRecorder
 from dipbatch.speed import SpeedOptions
-from dipbatch.stopping import FixedStop, MonteCarloSure, StopOptions, Stopper, WindowedVariance
+from dipbatch.stop_signals import AutoRule, noise_floor
+from dipbatch.stopping import AutoStop, FixedStop, MonteCarloSure, StopOptions, Stopper
 from dipbatch.tasks import TaskOptions, finish_estimate, make_problem, task_preset
 from dipbatch.temporal.warmstart import WarmStartOptions
 from dipbatch.tiling import TileCheckpoints, TilePlan, TilingOptions, fit_tiled
@@ -190,7 +192,10 @@ def _make_fitter(group: list[tuple[Outcome, Image, Problem]], preset: Preset, op
         _, patience, min_start = stop.resolved(cap)
         problems, stopper = _sure_twins(group, cap, patience, min_start, options, device, notes)
     else:
-        stopper = _plain_stopper(stop, problems, cap, device, options.seed)
+        sigmas = [None if stop.sigma is None else stop.sigma / (image.source.value_range[1]
+                                                                - image.source.value_range[0])
+                  for _, image, _ in group]
+        stopper = _plain_stopper(stop, problems, cap, device, options.seed, options.task.task, sigmas)
     observations = torch.stack([p.observation for p in problems])
     observers = [SpectralRecorder(observations.to(device), cap)] \
         if observations.shape[-2:] == torch.Size(problems[0].size) else []
@@ -200,13 +205,46 @@ def _make_fitter(group: list[tuple[Outcome, Image, Problem]], preset: Preset, op
 
 
 def _plain_stopper(stop: StopOptions, problems: list[Problem], cap: int, device: torch.device,
-                   seed: int) -> Stopper:
-    """The `fixed` or `auto` rule for these problems (`sure` needs twin problems: _sure_twins)."""
+                   seed: int, task: str = "denoise", sigmas: list[float | None] | None = None) -> Stopper:
+    """The `fixed` or `auto` rule for these problems (`sure` needs twin problems: _sure_twins).
+
+    `auto` knows a noise floor only when denoising; `sigmas` are given noise levels on the [0,1]
+    scale (None: estimated from the observation).
+    """
     if stop.stop == "fixed":
         return FixedStop(len(problems))
     window, patience, min_start = stop.resolved(cap)
     shape = (problems[0].channels, *problems[0].size)
-    return WindowedVariance(len(problems), cap, window, patience, min_start, shape, device, seed=seed)
+    floors = [problem_floor(p, s) if task == "denoise" else None
+              for p, s in zip(problems, sigmas or [None] * len(problems), strict=True)]
+    observations = [p.observation.to(device) for p in problems]
+    weights = [None if p.weight is None else p.weight.to(device) for p in problems]
+
+    def datafit(smoothed: torch.Tensor) -> torch.Tensor:
+        return torch.stack([p.datafit(p.operator(smoothed[k:k + 1]), observations[k][None], weights[k])
+                            for k, p in enumerate(problems)])
+
+    return AutoStop(len(problems), cap, window, AutoRule(patience, min_start), floors, datafit, shape,
+                    device, seed=seed)
+
+
+def problem_floor(problem: Problem, sigma: float | None = None) -> float | None:
+    """The data-fit of the truth for a denoising problem (None where its noise model is unknown)."""
+    if problem.weight is not None and float(problem.weight.mean()) < 0.9:
+        return None  # too many pixels left out for a noise estimate
+    y = problem.observation.numpy()
+    term = problem.datafit
+    weight = None if problem.weight is None else problem.weight.numpy()
+    if term is losses.gaussian:
+        sigma = sigma if sigma is not None else noise_sigma(y)
+        return None if sigma is None else noise_floor(y, "gaussian", sigma=sigma, weight=weight)
+    if isinstance(term, partial) and term.func is losses.poisson:
+        photometry = term.keywords["photometry"]
+        electrons = photometry.electrons(torch.from_numpy(y)).numpy()
+        return noise_floor(electrons, "poisson", gain=1.0, weight=weight)
+    if isinstance(term, partial) and term.func is losses.poisson_gaussian:
+        return noise_floor(y, "poisson-gaussian", weight=weight)
+    return None  # e.g. a photon loss through a stretch
 
 
 def _sure_twins(group: list[tuple[Outcome, Image, Problem]], cap: int, patience: int, min_start: int,
@@ -288,5 +326,6 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     recipe = task_preset(options, preset, iterations)
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
     torch_device = resolve_device(device)
-    stopper = _plain_stopper(StopOptions(stop=stop), [problem], recipe.fit.iterations, torch_device, seed)
+    stopper = _plain_stopper(StopOptions(stop=stop), [problem], recipe.fit.iterations, torch_device, seed,
+                             task)
     return Fitter([problem], recipe, [seed], torch_device, stopper).run()[0]

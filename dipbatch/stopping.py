@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import click
+import numpy as np
 import torch
 
 from dipbatch.curves import subsample
 from dipbatch.options import OptionGroup, click_options
+from dipbatch.stop_signals import AutoRule, decide
 
 
 class Stopper(Protocol):
@@ -217,6 +220,84 @@ class WindowedVariance(_MinimumRule):
 
     def _state_keys(self) -> tuple[str, ...]:
         return (*super()._state_keys(), "buffer", "sum1", "sum2")
+
+
+class AutoStop(WindowedVariance):
+    """`auto`: the discrepancy principle, with the variance plateau as its guarded backup.
+
+    The windowed variance is tracked on the device at every step; at each check point the smoothed
+    estimate's data-fit is measured (`datafit`, K values) and `stop_signals.decide` rules on the
+    curves' prefixes, per member. A member whose data-fit never comes near its noise floor and whose
+    variance never plateaus runs to the cap and returns its last estimate.
+    """
+
+    name = "windowed variance"
+
+    def __init__(self, members: int, cap: int, window: int, rule: AutoRule, floors: list[float | None],
+                 datafit: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...],
+                 device: torch.device, subset: int = 65536, seed: int = 0) -> None:
+        super().__init__(members, cap, window, rule.patience, rule.min_start, shape, device, subset, seed)
+        self.rule = rule
+        self.floors = floors
+        self.datafit = datafit
+        self.fit = np.full((cap, members), np.nan)
+        self.candidates: list[list[int]] = [[] for _ in range(members)]
+        self._smoothed: torch.Tensor | None = None
+
+    def observe(self, iteration: int, output: torch.Tensor, smoothed: torch.Tensor) -> None:
+        if self.best is None:
+            self.best = smoothed.clone()
+        value = self.value(iteration, output, smoothed)
+        if value is not None:
+            self.curve[iteration - 1] = value
+        self._smoothed = smoothed
+
+    def poll(self, iteration: int) -> None:
+        if self._smoothed is None:
+            return
+        with torch.no_grad():
+            self.fit[iteration - 1] = self.datafit(self._smoothed).cpu().numpy()
+        variance = self.curve[:iteration].cpu().numpy()
+        keep = []
+        for k in range(self.members):
+            if self.stopped[k]:
+                keep.append(False)
+                continue
+            decision = decide(iteration, variance[:, k], self.fit[:iteration, k], self.floors[k],
+                              self.rule, self.candidates[k])
+            keep.append(decision.snapshot)
+            if decision.snapshot:
+                self.candidates[k].append(iteration)
+            if decision.stop:
+                self._stop(k, self.candidates[k][-1], f"auto: {decision.reason}")
+        mask = torch.tensor(keep, device=self._smoothed.device)
+        self.best = torch.where(mask[:, None, None, None], self._smoothed, self.best)
+
+    def finish(self, iteration: int, smoothed: torch.Tensor) -> None:
+        self._final = smoothed.clone()
+        for k in range(self.members):
+            if self.stopped[k]:
+                continue
+            floor, fit = self.floors[k], self.fit[:iteration, k]
+            level = fit[np.isfinite(fit)]
+            where = f"; the data-fit ended at {level[-1] / floor:.2f}× the noise floor" \
+                if floor and len(level) else ""
+            self._stop(k, iteration, f"cap: reached {iteration} iterations with no stop signal{where}")
+
+    def estimate(self, k: int) -> torch.Tensor:
+        assert self._final is not None and self.best is not None, "estimate() before finish()"
+        return self._final[k] if self.stop_reason[k].startswith("cap") else self.best[k]
+
+    def record(self, k: int) -> dict[str, Any]:
+        record = super().record(k)
+        record["stop_settings"] = {**asdict(self.rule), "window": self.window}
+        if self.floors[k]:
+            record["noise_floor"] = self.floors[k]
+            record["datafit_curve"] = subsample(self.fit[:, k], 300)
+        return record
+
+    def _state_keys(self) -> tuple[str, ...]:
+        return (*super()._state_keys(), "fit", "candidates")
 
 
 class MonteCarloSure(_MinimumRule):
