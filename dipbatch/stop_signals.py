@@ -62,15 +62,15 @@ class AutoRule:
     """The `auto` rule's settings: the discrepancy principle first, the variance plateau as backup.
 
     discrepancy: stop once the smoothed estimate's data-fit is down to this fraction of the noise
-    floor (benchmarks/RESULTS.md, "The stopping benchmark": the PSNR peak sits at 0.94-1.0).
+    floor (benchmarks/RESULTS.md, "The stopping benchmark": tuned on its first half).
     guard: a variance candidate counts only while the data-fit is under this multiple of the floor.
     tolerance, patience, min_start: the variance plateau (its end, within `tolerance` of the minimum).
     """
 
     patience: int
     min_start: int
-    discrepancy: float | None = 0.95
-    guard: float = 2.0
+    discrepancy: float | None = 0.97
+    guard: float = 1.1
     tolerance: float = 0.3
 
 

@@ -345,7 +345,7 @@ class StopOptions(OptionGroup):
     window: int | None = None
     patience: int | None = None
     min_start: int | None = None
-    sigma: float | None = None  # Gaussian noise σ in the image's stored units, for `sure`
+    sigma: float | None = None  # Gaussian noise σ in the image's stored units, for `auto`/`sure`
 
 
     def resolved(self, cap: int) -> tuple[int, int, int]:
@@ -360,7 +360,8 @@ class StopOptions(OptionGroup):
 stop_cli_options = click_options(
     click.option("--stop", default="auto", show_default=True,
                  type=click.Choice(["auto", "fixed", "sure"]),
-                 help="auto: stop at the minimum of the output's windowed variance (ES-WMV); "
+                 help="auto: stop when the data-fit reaches the noise floor (discrepancy "
+                      "principle), else at the end of the output's windowed-variance plateau; "
                       "fixed: run exactly --iterations; sure: Gaussian denoising, stop at the "
                       "minimum of a Monte-Carlo SURE estimate of the MSE (twice the compute). "
                       "--iterations is the cap of every rule."),
@@ -371,7 +372,7 @@ stop_cli_options = click_options(
     click.option("--min-start", type=click.IntRange(min=0),
                  help="auto/sure: accept no minimum before this iteration (default: cap/10)."),
     click.option("--sigma", type=click.FloatRange(min=0, min_open=True),
-                 help="sure: the noise σ in the image's units (e.g. 25 for 8-bit); "
+                 help="auto/sure: the noise σ in the image's units (e.g. 25 for 8-bit); "
                       "default: estimated from the image and recorded."),
 )
 
