@@ -49,6 +49,7 @@ class RestoreOptions:
     device: str = "auto"
     output_dtype: str | None = None
     overwrite: bool = False
+    input_folders: tuple[Path, ...] = ()  # folders the inputs come from: no output may go inside
     checkpoint_every: int = 500
     show_progress: bool = True
     debug: bool = False  # let errors propagate with their traceback
@@ -91,16 +92,30 @@ def check_output(input_path: Path, output: Path, overwrite: bool) -> None:
         raise DipbatchError(output.parent, "output folder is not writable") from None
 
 
+def check_apart_from_inputs(output: Path, inputs: list[Path], folders: tuple[Path, ...]) -> None:
+    """Refuse an output that is one of the inputs or lies inside a folder the inputs come from."""
+    where = output.resolve()
+    for path in inputs:
+        if where == path.resolve():
+            raise DipbatchError(output, f"output path is the input {path}; inputs are never modified")
+    for folder in folders:
+        if where.is_relative_to(folder.resolve()):
+            raise DipbatchError(output, f"output path is inside the input folder {folder}; "
+                                        "write results outside every input folder")
+
+
 def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> list[Outcome]:
     """Restore every (input, output) pair; a bad file fails only its own outcome."""
     device = resolve_device(options.device)
     preset = task_preset(options.task, options.preset, options.iterations)
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
+    inputs = [o.input for o in outcomes] + [p for p in (options.task.mask, options.task.guide) if p]
     loaded: list[tuple[Outcome, Image, Problem]] = []
     frames: dict[Path, Frame] = {}  # by output: the image as read, and how to map the fit back
     for outcome in outcomes:
         try:
             check_output(outcome.input, outcome.output, options.overwrite)
+            check_apart_from_inputs(outcome.output, inputs, options.input_folders)
             frame = prepare(read_image(outcome.input, hdu=options.astro.hdu_key), options.astro)
             loaded.append((outcome, frame.observed, frame.problem(options.task)))
             frames[outcome.output] = frame
