@@ -1,7 +1,8 @@
-"""The exception types that the CLI turns into one-line errors."""
+"""The exception types that the CLI turns into one-line errors, and one-line warnings."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -12,3 +13,8 @@ class DipbatchError(Exception):
         super().__init__(f"{where}: {problem}")
         self.where = str(where)
         self.problem = problem
+
+
+def warn(where: str | Path, problem: str) -> None:
+    """One `warning:` line on stderr: something went wrong, but the work goes on."""
+    print(f"warning: {where}: {problem}", file=sys.stderr)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import numpy as np
@@ -73,6 +73,15 @@ class FitResult:
     loss_curve: list[tuple[int, float]]
     restores: int  # how often the blow-up guard rolled back
     record: dict[str, Any]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain values only, as a checkpoint holds them."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)},
+                "estimate": torch.from_numpy(self.estimate)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FitResult:
+        return cls(**{**state, "estimate": state["estimate"].numpy()})
 
 
 def make_input(kind: str, depth: int, size: tuple[int, int], seed: int, scale: float,

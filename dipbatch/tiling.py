@@ -171,9 +171,14 @@ class TileCheckpoints:
         self.key = key
 
     def load(self, b: int) -> dict[str, Any] | None:
-        return load_checkpoint(self.paths[b], self.key)
+        entry = load_checkpoint(self.paths[b], self.key)
+        if entry is not None and "results" in entry:
+            entry["results"] = [FitResult.from_state(r) for r in entry["results"]]
+        return entry
 
     def save(self, b: int, entry: dict[str, Any]) -> None:
+        if "results" in entry:  # a checkpoint holds tensors and plain values only
+            entry = {**entry, "results": [r.state_dict() for r in entry["results"]]}
         save_checkpoint(self.paths[b], self.key, entry)
 
     def remove(self) -> None:

@@ -3,13 +3,20 @@ bombs and full disks fail one file with a one-line error, outputs and sidecars c
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image as PILImage
 
+from dipbatch.checkpoint import MAGIC, checkpoint_path, load_checkpoint, save_checkpoint
 from dipbatch.cli import main
+from dipbatch.imageio import read_image
+from dipbatch.sidecar import sidecar_path
 
 FAST = ["--preset", "tiny", "--iterations", "20", "--quiet"]
 
@@ -55,3 +62,59 @@ def test_one_input_is_never_another_inputs_output(tmp_path: Path) -> None:
     code, err = run("restore", a, b, "-o", b, "-o", a, "--overwrite", *FAST)
     assert code == 1 and err.count("\n") == 1 and f"is the input {b}" in err, err
     assert _snapshot(tmp_path) == before
+
+
+# ---- 2. checkpoints are data, not code --------------------------------------------------------
+
+
+class _Planted:
+    """A pickle that, once unpickled, makes the marker folder (as os.system would run a command)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.marker),)
+
+
+def _job_key_of(noisy: Path, iterations: int) -> str:
+    """The key the CLI run below gives its checkpoint (so the planted file passes the key check)."""
+    from dipbatch.restore import RestoreOptions, _job_key
+    from dipbatch.sidecar import sha256_of
+    from dipbatch.tasks import TaskOptions, task_preset
+
+    options = RestoreOptions(preset="tiny", iterations=iterations)
+    return _job_key([sha256_of(noisy)], task_preset(TaskOptions(), "tiny", iterations), options)
+
+
+@pytest.mark.parametrize("header", [False, True], ids=["bare pickle", "behind the right key"])
+def test_a_planted_checkpoint_never_runs(tmp_path: Path, header: bool) -> None:
+    noisy, out = _png(tmp_path / "noisy.png", 3), tmp_path / "out.png"
+    marker = tmp_path / "pwned"
+    key = _job_key_of(noisy, 20)
+    planted = checkpoint_path(out)
+    with open(planted, "wb") as fh:
+        if header:
+            fh.write(MAGIC + key.encode() + b"\n")
+        torch.save({"key": key, "state": _Planted(marker), "iteration": 10}, fh)
+    code, err = run("restore", noisy, "-o", out, *FAST)
+    assert not marker.exists(), "the planted checkpoint ran code"
+    assert code == 0, err
+    assert f"warning: {planted}" in err and "starts over" in err
+    assert ("cannot load the checkpoint" if header else "not a checkpoint of this job") in err
+    assert read_image(out).data.shape == (3, 32, 32)
+    assert "resumed_from_iteration" not in json.loads(sidecar_path(out).read_text())
+    assert not planted.exists()  # removed with the output written
+
+
+def test_a_checkpoint_of_another_job_is_ignored_with_a_warning(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / ".x.png.ckpt"
+    save_checkpoint(path, "a" * 64, {"iteration": 5, "w": torch.ones(3)})
+    assert load_checkpoint(path, "a" * 64)["iteration"] == 5
+    assert capsys.readouterr().err == ""
+    assert load_checkpoint(path, "b" * 64) is None
+    assert "not a checkpoint of this job" in capsys.readouterr().err
+    path.write_bytes(path.read_bytes()[:200])  # cut short
+    assert load_checkpoint(path, "a" * 64) is None
+    assert "cannot load the checkpoint" in capsys.readouterr().err
