@@ -215,16 +215,14 @@ class Fitter:
             checkpoint_every: int = 0) -> list[FitResult]:
         while self.iteration < self.cap and not all(self.stopper.stopped):
             self.step()
-            at_check = self.iteration % self.check_every == 0 or self.iteration == self.cap
-            if not at_check:
-                continue
-            self._guard()
-            self.stopper.poll(self.iteration)
-            if progress:
-                progress(self.iteration, self.cap, self._recent_losses())
+            if self.iteration % self.check_every == 0 or self.iteration == self.cap:
+                self._guard()
+                self.stopper.poll(self.iteration)
+                if progress:
+                    progress(self.iteration, self.cap, self._recent_losses())
             if checkpoint and checkpoint_every and self.iteration % checkpoint_every == 0 \
                     and self.iteration < self.cap and not all(self.stopper.stopped):
-                checkpoint(self.state_dict())
+                checkpoint(self.state_dict())  # every N iterations, whatever check_every is
         assert self.ema is not None
         self.stopper.finish(self.iteration, self.ema)
         return [self._result(k) for k in range(self.members)]

@@ -3,6 +3,7 @@ bombs and full disks fail one file with a one-line error, outputs and sidecars c
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -15,8 +16,10 @@ from PIL import Image as PILImage
 
 from dipbatch.checkpoint import MAGIC, checkpoint_path, load_checkpoint, save_checkpoint
 from dipbatch.cli import main
+from dipbatch.fit import Fitter
 from dipbatch.imageio import read_image
 from dipbatch.sidecar import sidecar_path
+from dipbatch.tasks import TaskOptions, make_problem, task_preset
 
 FAST = ["--preset", "tiny", "--iterations", "20", "--quiet"]
 
@@ -81,7 +84,6 @@ def _job_key_of(noisy: Path, iterations: int) -> str:
     """The key the CLI run below gives its checkpoint (so the planted file passes the key check)."""
     from dipbatch.restore import RestoreOptions, _job_key
     from dipbatch.sidecar import sha256_of
-    from dipbatch.tasks import TaskOptions, task_preset
 
     options = RestoreOptions(preset="tiny", iterations=iterations)
     return _job_key([sha256_of(noisy)], task_preset(TaskOptions(), "tiny", iterations), options)
@@ -118,3 +120,25 @@ def test_a_checkpoint_of_another_job_is_ignored_with_a_warning(tmp_path: Path,
     path.write_bytes(path.read_bytes()[:200])  # cut short
     assert load_checkpoint(path, "a" * 64) is None
     assert "cannot load the checkpoint" in capsys.readouterr().err
+
+
+# ---- 3. --checkpoint-every N means every N iterations -----------------------------------------
+
+
+def _fitter(seed: int = 0) -> Fitter:
+    opts = TaskOptions()
+    noisy = np.random.default_rng(seed).random((1, 32, 32), dtype=np.float32)
+    return Fitter([make_problem(noisy, opts)], task_preset(opts, "tiny", 120), [0], "cpu")
+
+
+@pytest.mark.parametrize(("every", "saved_at"), [(20, [20, 40, 60, 80, 100]), (60, [60])])
+def test_checkpoints_come_every_n_iterations_whatever_the_check_interval(
+        every: int, saved_at: list[int], one_thread: None) -> None:
+    fitter = _fitter()
+    assert fitter.check_every == 50 and fitter.cap == 120
+    saves: list[dict] = []
+    straight = fitter.run(checkpoint=lambda s: saves.append(copy.deepcopy(s)), checkpoint_every=every)[0]
+    assert [s["iteration"] for s in saves] == saved_at
+    resumed = _fitter()  # from the first save, off the check points: the same result
+    resumed.load_state_dict(saves[0])
+    np.testing.assert_array_equal(resumed.run()[0].estimate, straight.estimate)
