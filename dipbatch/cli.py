@@ -13,6 +13,7 @@ import click
 from dipbatch import __version__
 from dipbatch.astro import AstroOptions, astro_cli_options
 from dipbatch.errors import DipbatchError
+from dipbatch.imageio import DEFAULT_MAX_PIXELS
 from dipbatch.report.command import report
 from dipbatch.speed import SpeedOptions, speed_cli_options
 from dipbatch.stopping import StopOptions, stop_cli_options
@@ -105,6 +106,9 @@ def _output_pairs(inputs: tuple[Path, ...], outputs: tuple[Path, ...]) -> list[t
               help="Sample type of the output (default: the input's).")
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=0),
               help="Save the fit state every N iterations (0: never); a rerun resumes from it.")
+@click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(min=1),
+              help="Refuse an input with more pixels (height × width, × planes), read from its "
+                   "header before decoding: guards against decompression bombs.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
 @click.option("--input-folder", "input_folders", multiple=True, type=click.Path(path_type=Path),
               help="A folder the inputs come from (repeatable); an output inside it is refused. "
@@ -113,8 +117,8 @@ def _output_pairs(inputs: tuple[Path, ...], outputs: tuple[Path, ...]) -> list[t
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, iterations: int | None,
             seed: int, device: str, threads: int | None, output_dtype: str | None,
-            checkpoint_every: int, overwrite: bool, input_folders: tuple[Path, ...], quiet: bool,
-            debug: bool,
+            checkpoint_every: int, max_pixels: int, overwrite: bool, input_folders: tuple[Path, ...],
+            quiet: bool, debug: bool,
             **groups: Any) -> None:
     """Restore INPUTS (PNG, JPEG, TIFF, FITS) into OUTPUT.
 
@@ -134,7 +138,7 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, it
                              warm=WarmStartOptions.from_cli(groups),
                              preset=preset, iterations=iterations,
                              seed=seed, device=device, output_dtype=output_dtype,
-                             overwrite=overwrite, input_folders=input_folders,
+                             overwrite=overwrite, input_folders=input_folders, max_pixels=max_pixels,
                              checkpoint_every=checkpoint_every,
                              show_progress=not quiet, debug=debug)
     where = str(inputs[0])

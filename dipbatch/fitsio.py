@@ -84,13 +84,16 @@ def image_size(path: Path, hdu: int | str | None = None) -> tuple[int, int]:
     return shape[-2], shape[-1]
 
 
-def read(path: Path, hdu: int | str | None):
+def read(path: Path, hdu: int | str | None, max_pixels: int):
     """(stored C×H×W float64, dtype name, value range, layout, alpha, metadata)."""
+    from dipbatch.imageio import check_pixels
+
     fits = _fits(path)
     with _quiet(), fits.open(path, memmap=False, do_not_scale_image_data=True) as hdul:
         index, h = _select(hdul, hdu, path)
         header = h.header.copy()
         shape = _image_shape(header, path)
+        check_pixels(path, shape, max_pixels)  # before the data are read
         raw = np.asarray(h.data)
     raw = raw.reshape(shape)
     raw = raw[None] if raw.ndim == 2 else raw

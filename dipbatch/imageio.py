@@ -9,6 +9,7 @@ read with Pillow (up to 8 bits) or OpenCV (16 bits); JPEG uses Pillow, TIFF tiff
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import zlib
@@ -36,6 +37,11 @@ HOLDABLE: dict[str, tuple[str, ...]] = {
 }
 _NAMES = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "fits": "FITS"}
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
+#: The most pixels an input may have (height × width, times the planes of a FITS cube or a 3-D
+#: TIFF), read from the header before anything is decoded: Pillow's own refusal (twice its
+#: MAX_IMAGE_PIXELS), which until now guarded only 8-bit PNG and JPEG. `--max-pixels` changes it.
+DEFAULT_MAX_PIXELS = 178_956_970
 
 
 @dataclass
@@ -141,31 +147,57 @@ def _finite_range(stored: np.ndarray) -> tuple[float, float]:
 # ----------------------------------------------------------------------------------- reading
 
 
-def read_image(path: str | Path, *, hdu: int | str | None = None) -> Image:
-    """Read an image; `hdu` picks a FITS HDU by index or EXTNAME (default: first with data)."""
+def check_pixels(path: Path, shape: tuple[int, ...], max_pixels: int, what: str = "image") -> None:
+    """Refuse a header whose `shape` (its pixel axes) holds more than `max_pixels` pixels."""
+    sizes = [int(n) for n in shape]
+    pixels = int(np.prod(sizes, dtype=object))
+    while len(sizes) > 2 and sizes[0] == 1:
+        sizes.pop(0)
+    if pixels > max_pixels:
+        raise DipbatchError(path, f"{what} too large: {'×'.join(map(str, sizes))} = "
+                                  f"{pixels:,} pixels, over the limit of {max_pixels:,} "
+                                  "(--max-pixels)")
+
+
+@contextlib.contextmanager
+def _pillow_unlimited():
+    """Pillow's own bomb check off: the limit was checked against the header already."""
+    saved = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = saved
+
+
+def read_image(path: str | Path, *, hdu: int | str | None = None,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+    """Read an image; `hdu` picks a FITS HDU by index or EXTNAME (default: first with data).
+
+    A file whose header claims more than `max_pixels` pixels is refused before it is decoded.
+    """
     p, fmt = _probe(path)
     try:
         if fmt == "fits":
             from dipbatch import fitsio
 
-            stored, dtype, vrange, layout, alpha, meta = fitsio.read(p, hdu)
+            stored, dtype, vrange, layout, alpha, meta = fitsio.read(p, hdu, max_pixels)
         else:
             reader = {"png": _read_png, "jpeg": _read_jpeg, "tiff": _read_tiff}[fmt]
-            stored, alpha, meta = reader(p)
+            with _pillow_unlimited():
+                stored, alpha, meta = reader(p, max_pixels)
             dtype = stored.dtype.name
             floating = stored.dtype.kind == "f"
             vrange = _finite_range(stored) if floating else _dtype_range(stored.dtype)
             layout = _layout(stored.shape[0], alpha is not None)
+        lo, hi = vrange
+        data = ((stored.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
     except DipbatchError:
         raise
-    except PILImage.DecompressionBombError as exc:
-        raise DipbatchError(p, f"image too large: {_short(exc)}") from None
     except MemoryError:
-        raise DipbatchError(p, "not enough memory to decode the image") from None
+        raise DipbatchError(p, "not enough memory to read this image") from None
     except Exception as exc:
         raise DipbatchError(p, f"truncated or corrupt image ({_short(exc)})") from None
-    lo, hi = vrange
-    data = ((stored.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
     source = Source(path=str(p), format=fmt, dtype=dtype, value_range=(float(lo), float(hi)),
                     layout=layout, alpha=alpha, metadata=meta,
                     height=data.shape[1], width=data.shape[2])
@@ -228,9 +260,10 @@ def _png_metadata(buf: bytes) -> tuple[tuple[int, int, int, int], dict[str, Any]
     return ihdr, meta
 
 
-def _read_png(p: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+def _read_png(p: Path, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     buf = p.read_bytes()
-    (_w, _h, depth, ctype), meta = _png_metadata(buf)
+    (width, height, depth, ctype), meta = _png_metadata(buf)
+    check_pixels(p, (height, width), max_pixels)
     if depth == 16:
         import cv2
 
@@ -258,8 +291,9 @@ def _read_png(p: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     return colour, alpha, meta
 
 
-def _read_jpeg(p: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+def _read_jpeg(p: Path, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     with PILImage.open(p) as im:
+        check_pixels(p, (im.height, im.width), max_pixels)
         im.load()
         info = dict(im.info)
         meta: dict[str, Any] = {}
@@ -283,11 +317,14 @@ def _read_jpeg(p: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
 _TIFF_UNITS = {1: "none", 2: "inch", 3: "cm"}
 
 
-def _read_tiff(p: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+def _read_tiff(p: Path, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     import tifffile
 
     with tifffile.TiffFile(p) as tif:
         page = tif.pages[0]
+        check_pixels(p, (page.imagedepth, page.imagelength, page.imagewidth), max_pixels)
+        if page.is_tiled:  # each tile is decoded whole, whatever the image's size
+            check_pixels(p, (page.tiledepth, page.tilelength, page.tilewidth), max_pixels, "TIFF tile")
         try:
             arr = page.asarray()
         except ValueError as exc:

@@ -18,7 +18,7 @@ from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
 from dipbatch.errors import DipbatchError
 from dipbatch.fit import FitResult, Fitter, Problem
-from dipbatch.imageio import SUPPORTED_SUFFIXES, Image, read_image, write_image
+from dipbatch.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, Image, read_image, write_image
 from dipbatch.metrics import noise_sigma
 from dipbatch.presets import Preset
 from dipbatch.progress import progress_bar
@@ -50,6 +50,7 @@ class RestoreOptions:
     output_dtype: str | None = None
     overwrite: bool = False
     input_folders: tuple[Path, ...] = ()  # folders the inputs come from: no output may go inside
+    max_pixels: int = DEFAULT_MAX_PIXELS  # inputs with more pixels are refused before decoding
     checkpoint_every: int = 500
     show_progress: bool = True
     debug: bool = False  # let errors propagate with their traceback
@@ -116,13 +117,18 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> li
         try:
             check_output(outcome.input, outcome.output, options.overwrite)
             check_apart_from_inputs(outcome.output, inputs, options.input_folders)
-            frame = prepare(read_image(outcome.input, hdu=options.astro.hdu_key), options.astro)
+            image = read_image(outcome.input, hdu=options.astro.hdu_key, max_pixels=options.max_pixels)
+            frame = prepare(image, options.astro)
             loaded.append((outcome, frame.observed, frame.problem(options.task)))
             frames[outcome.output] = frame
         except DipbatchError as exc:
             if options.debug:
                 raise
             outcome.error = str(exc)
+        except MemoryError:
+            if options.debug:
+                raise
+            outcome.error = f"{outcome.input}: not enough memory to prepare this image"
     groups: dict[tuple, list[tuple[Outcome, Image, Problem]]] = defaultdict(list)
     for item in loaded:
         tiled = options.tiling.applies(item[2].size)  # a tiled frame is fitted on its own

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +18,9 @@ from PIL import Image as PILImage
 
 from dipbatch.checkpoint import MAGIC, checkpoint_path, load_checkpoint, save_checkpoint
 from dipbatch.cli import main
+from dipbatch.errors import DipbatchError
 from dipbatch.fit import Fitter
-from dipbatch.imageio import read_image
+from dipbatch.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
 from dipbatch.sidecar import sidecar_path
 from dipbatch.tasks import TaskOptions, make_problem, task_preset
 
@@ -142,3 +145,83 @@ def test_checkpoints_come_every_n_iterations_whatever_the_check_interval(
     resumed = _fitter()  # from the first save, off the check points: the same result
     resumed.load_state_dict(saves[0])
     np.testing.assert_array_equal(resumed.run()[0].estimate, straight.estimate)
+
+
+# ---- 4. one pixel limit for every format, from the header -------------------------------------
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png16_bomb(path: Path, side: int = 20000) -> Path:
+    """A 16-bit gray PNG claiming side² pixels; only its first rows are there (no decoder gets to them)."""
+    rows = zlib.compress(b"\0" * (1 + 2 * side) * 4)
+    ihdr = struct.pack(">IIBBBBB", side, side, 16, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", rows)
+                     + _png_chunk(b"IEND", b""))
+    return path
+
+
+def _tiff_claiming(path: Path, width: int, length: int, tile: int | None = None) -> Path:
+    """A tiny hand-made little-endian TIFF header claiming a width×length image (one byte of data)."""
+    tags = {256: (4, width), 257: (4, length), 258: (3, 8), 259: (3, 1), 262: (3, 1), 277: (3, 1)}
+    data_at = 8 + 2 + 12 * (len(tags) + 3) + 4
+    if tile is None:
+        tags.update({273: (4, data_at), 278: (4, length), 279: (4, 1)})
+    else:
+        tags.update({322: (4, tile), 323: (4, tile), 324: (4, data_at), 325: (4, 1)})
+    entries = b"".join(struct.pack("<HHII", tag, kind, 1, value)  # a SHORT sits in the first 2 bytes
+                       for tag, (kind, value) in sorted(tags.items()))
+    path.write_bytes(b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", len(tags)) + entries
+                     + struct.pack("<I", 0) + b"\0")
+    return path
+
+
+def _fits_claiming(path: Path, side: int) -> Path:
+    from astropy.io import fits
+
+    header = fits.PrimaryHDU(np.zeros((2, 2), np.int16)).header
+    header["NAXIS1"], header["NAXIS2"] = side, side
+    path.write_bytes(header.tostring().encode("ascii"))  # the header alone: its data never came
+    return path
+
+
+BOMBS = {
+    "16-bit PNG 20000²": lambda tmp: _png16_bomb(tmp / "bomb.png"),
+    "TIFF 100000²": lambda tmp: _tiff_claiming(tmp / "bomb.tif", 100000, 100000),
+    "TIFF of 16² in one 65536² tile": lambda tmp: _tiff_claiming(tmp / "tile.tif", 16, 16, tile=65536),
+    "FITS 100000²": lambda tmp: _fits_claiming(tmp / "bomb.fits", 100000),
+}
+
+
+@pytest.mark.parametrize("kind", list(BOMBS))
+def test_a_header_claiming_too_many_pixels_is_refused_before_decoding(tmp_path: Path, kind: str) -> None:
+    bomb = BOMBS[kind](tmp_path)
+    assert bomb.stat().st_size < 3000
+    with pytest.raises(DipbatchError, match="too large") as caught:
+        read_image(bomb)
+    assert caught.value.where == str(bomb) and f"{DEFAULT_MAX_PIXELS:,}" in str(caught.value)
+
+
+def test_the_pixel_limit_is_an_option_for_every_format(tmp_path: Path) -> None:
+    gray = (np.arange(64 * 48).reshape(1, 64, 48) % 251 / 250).astype(np.float32)
+    for suffix, dtype in ((".png", "uint16"), (".png", "uint8"), (".jpg", "uint8"), (".tif", "float32"),
+                          (".fits", "int16")):
+        path = tmp_path / f"img{dtype}{suffix}"
+        source = read_image(_png(tmp_path / "src.png", 0, (64, 48))).source
+        write_image(path, gray, source, dtype=dtype)
+        assert read_image(path, max_pixels=64 * 48).data.shape[1:] == (64, 48)
+        with pytest.raises(DipbatchError, match="64×48 = 3,072 pixels, over the limit of 3,071"):
+            read_image(path, max_pixels=64 * 48 - 1)
+
+
+def test_a_bomb_among_several_inputs_fails_only_itself(tmp_path: Path) -> None:
+    good, bomb = _png(tmp_path / "good.png", 4), _png16_bomb(tmp_path / "bomb.png")
+    small = _png(tmp_path / "small.png", 5, (16, 16))
+    code, err = run("restore", bomb, good, small, "-o", tmp_path / "out", "--max-pixels", "1024", *FAST)
+    assert code == 1
+    assert err.splitlines() == [f"error: {bomb}: image too large: 20000×20000 = 400,000,000 pixels, "
+                                "over the limit of 1,024 (--max-pixels)"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "good.png", "good.png.json", "small.png", "small.png.json"]
