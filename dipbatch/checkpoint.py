@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,13 @@ def _reason(exc: BaseException) -> str:
     return text if len(text) <= 100 else text[:97] + "..."
 
 
-def remove_checkpoint(path: Path) -> None:
+def remove_checkpoints(output: str | Path) -> None:
+    """Delete the checkpoints of `output`: the whole frame's and its tiled batches' (0, 1, ...)."""
+    base = checkpoint_path(output)
     with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+        base.unlink()
+    for batch in itertools.count():
+        try:
+            base.with_name(f"{base.stem}.{batch}{base.suffix}").unlink()
+        except FileNotFoundError:
+            return

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from dipbatch.atomic import atomic_path
+from dipbatch.atomic import atomic_paths
 from dipbatch.errors import DipbatchError
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
@@ -437,8 +437,12 @@ def _convert_alpha(alpha: np.ndarray, name: str) -> np.ndarray:
 
 
 def write_image(path: str | Path, data: np.ndarray, source: Source, *, dtype: str | None = None,
-                history: str | None = None) -> None:
-    """Write `data` (C×H×W on `source`'s [0,1] scale) in the format of `path`'s suffix."""
+                history: str | None = None, companions: dict[Path, bytes] | None = None) -> None:
+    """Write `data` (C×H×W on `source`'s [0,1] scale) in the format of `path`'s suffix.
+
+    `companions` (path: contents, e.g. the sidecar) are committed together with the image: all
+    written to temporary files first, then renamed (see `atomic_paths`).
+    """
     p = Path(path)
     fmt = _SUFFIX_FORMAT.get(_suffix(p))
     if fmt is None:
@@ -468,8 +472,11 @@ def write_image(path: str | Path, data: np.ndarray, source: Source, *, dtype: st
         alpha = None
     else:
         alpha = _convert_alpha(alpha, name)
+    companions = companions or {}
     try:
-        with atomic_path(p) as tmp:
+        with atomic_paths(p, *companions) as (tmp, *others):
+            for other, payload in zip(others, companions.values(), strict=True):
+                other.write_bytes(payload)
             if fmt == "fits":
                 from dipbatch import fitsio
 
@@ -482,6 +489,8 @@ def write_image(path: str | Path, data: np.ndarray, source: Source, *, dtype: st
         raise
     except OSError as exc:
         raise DipbatchError(p, f"cannot write the file: {exc.strerror or _short(exc)}") from None
+    except MemoryError:
+        raise DipbatchError(p, "not enough memory to write this image") from None
     except Exception as exc:
         raise DipbatchError(p, f"cannot write {_NAMES[fmt]}: {_short(exc)}") from None
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import shutil
 import time
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field, replace
@@ -15,14 +17,15 @@ import torch
 
 from dipbatch import __version__
 from dipbatch.astro import AstroOptions, Frame, prepare
-from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
+from dipbatch.atomic import temp_beside
+from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoints, save_checkpoint
 from dipbatch.errors import DipbatchError
 from dipbatch.fit import FitResult, Fitter, Problem
 from dipbatch.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, Image, read_image, write_image
 from dipbatch.metrics import noise_sigma
 from dipbatch.presets import Preset
 from dipbatch.progress import progress_bar
-from dipbatch.sidecar import sha256_of, write_sidecar
+from dipbatch.sidecar import sha256_of, sidecar_bytes, sidecar_path
 from dipbatch.spectral import SpectralRecorder
 from dipbatch.speed import SpeedOptions
 from dipbatch.stopping import FixedStop, MonteCarloSure, StopOptions, Stopper, WindowedVariance
@@ -85,12 +88,30 @@ def check_output(input_path: Path, output: Path, overwrite: bool) -> None:
         raise DipbatchError(output, "exists already; pass --overwrite to replace it")
     if not output.parent.is_dir():
         raise DipbatchError(output.parent, "output folder does not exist")
-    probe = output.parent / f".{output.name}.probe"
-    try:
-        probe.touch()
-        probe.unlink()
-    except OSError:
-        raise DipbatchError(output.parent, "output folder is not writable") from None
+    for longest in (sidecar_path(output), checkpoint_path(output)):  # the longest temporary names
+        try:
+            temp_beside(longest).unlink()
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise DipbatchError(output, "file name too long: the temporary files beside it need "
+                                            "about 30 more characters; shorten it") from None
+            raise DipbatchError(output.parent, "output folder is not writable") from None
+
+
+SIDECAR_ALLOWANCE = 64 * 1024  # bytes: a sidecar with its loss curve and settings, generously
+
+
+def output_bytes(channels: int, size: tuple[int, int], dtype: str) -> int:
+    """The most an output of these samples takes on disk (uncompressed), with its sidecar."""
+    return channels * size[0] * size[1] * np.dtype(dtype).itemsize + SIDECAR_ALLOWANCE
+
+
+def check_free_space(output: Path, needed: int) -> None:
+    """Refuse, before the fit, an output whose folder has less free space than `needed` bytes."""
+    free = shutil.disk_usage(output.parent).free
+    if free < needed:
+        raise DipbatchError(output, f"not enough free space: the output needs about {needed:,} bytes, "
+                                    f"its folder has {free:,}")
 
 
 def check_apart_from_inputs(output: Path, inputs: list[Path], folders: tuple[Path, ...]) -> None:
@@ -119,7 +140,11 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> li
             check_apart_from_inputs(outcome.output, inputs, options.input_folders)
             image = read_image(outcome.input, hdu=options.astro.hdu_key, max_pixels=options.max_pixels)
             frame = prepare(image, options.astro)
-            loaded.append((outcome, frame.observed, frame.problem(options.task)))
+            problem = frame.problem(options.task)
+            check_free_space(outcome.output, output_bytes(
+                problem.channels + (image.source.alpha is not None), problem.size,
+                options.output_dtype or image.source.dtype))
+            loaded.append((outcome, frame.observed, problem))
             frames[outcome.output] = frame
         except DipbatchError as exc:
             if options.debug:
@@ -148,7 +173,7 @@ def _fit_group(group: list[tuple[Outcome, Image, Problem]], frames: dict[Path, F
     label = group[0][0].input.name + (f" +{len(group) - 1}" if len(group) > 1 else "")
     if options.tiling.applies(group[0][2].size):
         options.warm.refuse_tiling()
-        results, notes, tiles = _fit_tiles(group, preset, options, device, label, ckpt, key)
+        results, notes = _fit_tiles(group, preset, options, device, label, ckpt, key)
     else:
         fitter, notes = _make_fitter(group, preset, options, device)
         notes = options.warm.start(fitter, notes)
@@ -160,7 +185,6 @@ def _fit_group(group: list[tuple[Outcome, Image, Problem]], frames: dict[Path, F
             results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
                                  checkpoint_every=options.checkpoint_every)
         options.warm.finish(fitter)
-        tiles = None
     wall = (time.perf_counter() - started) / len(group)
     for (outcome, image, problem), digest, result, note in zip(group, digests, results, notes, strict=False):
         frame = frames[outcome.output]
@@ -170,20 +194,18 @@ def _fit_group(group: list[tuple[Outcome, Image, Problem]], frames: dict[Path, F
         record.update(frame.record())
         try:
             write_image(outcome.output, finished.data, finished.source, dtype=options.output_dtype,
-                        history=f"dipbatch {__version__}: {options.task.task}, preset {preset.name}")
-        except DipbatchError as exc:
+                        history=f"dipbatch {__version__}: {options.task.task}, preset {preset.name}",
+                        companions={sidecar_path(outcome.output): sidecar_bytes(record)})
+        except DipbatchError as exc:  # the fit's checkpoint stays: a rerun resumes from it
             outcome.error = str(exc)
             continue
-        write_sidecar(outcome.output, record)
         outcome.record = record
-    remove_checkpoint(ckpt)
-    if tiles is not None:
-        tiles.remove()
+        remove_checkpoints(outcome.output)  # this run's, and any stale one left by another
 
 
 def _fit_tiles(group: list[tuple[Outcome, Image, Problem]], preset: Preset, options: RestoreOptions,
                device: torch.device, label: str, ckpt: Path,
-               key: str) -> tuple[list[FitResult], list[dict[str, Any]], TileCheckpoints]:
+               key: str) -> tuple[list[FitResult], list[dict[str, Any]]]:
     """Fit the group's one large frame tile by tile, each batch of tiles as `_make_fitter` builds it."""
     (outcome, image, problem), = group
     plan = TilePlan(problem.size, options.tiling)
@@ -197,7 +219,7 @@ def _fit_tiles(group: list[tuple[Outcome, Image, Problem]], preset: Preset, opti
 
     with progress_bar(label, len(plan.batches), options.show_progress) as hook:
         result = fit_tiled(problem, plan, make_fitter, tiles, hook, options.checkpoint_every)
-    return [result], notes or [{"stop_rule": options.stop.stop}], tiles
+    return [result], notes or [{"stop_rule": options.stop.stop}]
 
 
 def _make_fitter(group: list[tuple[Outcome, Image, Problem]], preset: Preset, options: RestoreOptions,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any
-
-from dipbatch.atomic import write_bytes_atomic
 
 
 def sidecar_path(output: str | Path) -> Path:
@@ -22,19 +21,27 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def write_sidecar(output: str | Path, record: dict[str, Any]) -> Path:
-    path = sidecar_path(output)
-    write_bytes_atomic(path, (json.dumps(record, indent=2, default=_jsonable) + "\n").encode())
-    return path
+def sidecar_bytes(record: dict[str, Any]) -> bytes:
+    """The record as strict JSON (NaN and infinities become null), ready to write."""
+    return (json.dumps(_strict(record), indent=2, allow_nan=False) + "\n").encode()
 
 
 def read_sidecar(output: str | Path) -> dict[str, Any]:
     return json.loads(sidecar_path(output).read_text())
 
 
-def _jsonable(value: Any) -> Any:
+def _strict(value: Any) -> Any:
+    """`value` with plain JSON types only: arrays as lists, paths as text, non-finite floats as None."""
     if hasattr(value, "tolist"):
-        return value.tolist()
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
     if isinstance(value, Path):
         return str(value)
+    if value is None or isinstance(value, str | int | bool):
+        return value
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

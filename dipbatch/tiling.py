@@ -17,7 +17,7 @@ import click
 import numpy as np
 import torch
 
-from dipbatch.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from dipbatch.checkpoint import load_checkpoint, save_checkpoint
 from dipbatch.errors import DipbatchError
 from dipbatch.fit import FitResult, Fitter, Problem, ProgressHook
 from dipbatch.operators import Identity
@@ -180,11 +180,6 @@ class TileCheckpoints:
         if "results" in entry:  # a checkpoint holds tensors and plain values only
             entry = {**entry, "results": [r.state_dict() for r in entry["results"]]}
         save_checkpoint(self.paths[b], self.key, entry)
-
-    def remove(self) -> None:
-        """Delete them all, once the output is written."""
-        for path in self.paths:
-            remove_checkpoint(path)
 
 
 def fit_tiled(problem: Problem, plan: TilePlan, make_fitter: Callable[[list[Problem]], Fitter],

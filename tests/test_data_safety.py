@@ -3,10 +3,15 @@ bombs and full disks fail one file with a one-line error, outputs and sidecars c
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import shutil
 import struct
+import subprocess
+import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -21,6 +26,7 @@ from dipbatch.cli import main
 from dipbatch.errors import DipbatchError
 from dipbatch.fit import Fitter
 from dipbatch.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
+from dipbatch.restore import SIDECAR_ALLOWANCE, check_free_space, output_bytes
 from dipbatch.sidecar import sidecar_path
 from dipbatch.tasks import TaskOptions, make_problem, task_preset
 
@@ -225,3 +231,72 @@ def test_a_bomb_among_several_inputs_fails_only_itself(tmp_path: Path) -> None:
                                 "over the limit of 1,024 (--max-pixels)"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "good.png", "good.png.json", "small.png", "small.png.json"]
+
+
+# ---- 5. full disks and partial writes ---------------------------------------------------------
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path):
+    """A 4 MiB tmpfs: a disk that really fills up (root only; skipped where mounting is refused)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or 'not permitted'}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _fill(disk: Path, leave: int = 0) -> None:
+    """Take the disk's free space, all but about `leave` bytes."""
+    with open(disk / "filler", "ab") as fh, contextlib.suppress(OSError):
+        while shutil.disk_usage(disk).free > leave:
+            fh.write(b"\0" * min(65536, max(4096, shutil.disk_usage(disk).free - leave)))
+            fh.flush()
+
+
+def test_a_full_disk_is_found_before_the_fit(tmp_path: Path, small_disk: Path) -> None:
+    noisy, out = _png(tmp_path / "noisy.png", 6, (96, 96)), small_disk / "out.png"
+    _fill(small_disk, leave=64 * 1024)
+    code, err = run("restore", noisy, "-o", out, "--checkpoint-every", "5", *FAST)
+    assert code == 1 and err.count("\n") == 1 and err.startswith(f"error: {out}: not enough free space")
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # no fit, so no checkpoint
+
+
+def test_the_free_space_probe_compares_the_expected_size(tmp_path: Path) -> None:
+    assert output_bytes(3, (100, 200), "uint16") == 3 * 100 * 200 * 2 + SIDECAR_ALLOWANCE
+    check_free_space(tmp_path / "x.png", 1)
+    with pytest.raises(DipbatchError, match="not enough free space") as caught:
+        check_free_space(tmp_path / "x.png", 1 << 62)
+    assert caught.value.where == str(tmp_path / "x.png")
+
+
+def test_a_disk_that_fills_during_the_fit_keeps_the_old_pair(tmp_path: Path, small_disk: Path) -> None:
+    noisy, out = _png(tmp_path / "noisy.png", 7), small_disk / "out.png"
+    assert run("restore", noisy, "-o", out, *FAST)[0] == 0
+    before = _snapshot(small_disk)
+    assert sorted(before) == ["out.png", "out.png.json"]
+    args = ["restore", str(noisy), "-o", str(out), "--overwrite", "--preset", "tiny", "--iterations", "400",
+            "--checkpoint-every", "10", "--threads", "1", "--quiet", "--stop", "fixed"]
+    proc = subprocess.Popen([sys.executable, "-c", "from dipbatch.cli import main; main()", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not checkpoint_path(out).exists():
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    _fill(small_disk)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    lines = err.strip().splitlines()
+    assert lines[-1] == f"error: {out}: cannot write the file: No space left on device"
+    assert any(line.startswith(f"warning: {checkpoint_path(out)}: cannot write the checkpoint")
+               for line in lines[:-1])  # and the fit went on to its end
+    (small_disk / "filler").unlink()
+    after = _snapshot(small_disk)
+    assert {k: after[k] for k in before} == before  # the old image beside its own sidecar
+    assert sorted(after) == [".out.png.ckpt", "out.png", "out.png.json"]  # no temporary left
