@@ -192,6 +192,8 @@ def read_image(path: str | Path, *, hdu: int | str | None = None,
             layout = _layout(stored.shape[0], alpha is not None)
         lo, hi = vrange
         data = ((stored.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
+        if not np.isfinite(data).any():
+            raise DipbatchError(p, "no finite sample: every pixel is NaN or infinite")
     except DipbatchError:
         raise
     except MemoryError:

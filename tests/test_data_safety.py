@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 from click.testing import CliRunner
 from PIL import Image as PILImage
@@ -27,7 +28,7 @@ from dipbatch.errors import DipbatchError
 from dipbatch.fit import Fitter
 from dipbatch.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
 from dipbatch.restore import SIDECAR_ALLOWANCE, check_free_space, output_bytes
-from dipbatch.sidecar import sidecar_path
+from dipbatch.sidecar import sidecar_bytes, sidecar_path
 from dipbatch.tasks import TaskOptions, make_problem, task_preset
 
 FAST = ["--preset", "tiny", "--iterations", "20", "--quiet"]
@@ -300,3 +301,46 @@ def test_a_disk_that_fills_during_the_fit_keeps_the_old_pair(tmp_path: Path, sma
     after = _snapshot(small_disk)
     assert {k: after[k] for k in before} == before  # the old image beside its own sidecar
     assert sorted(after) == [".out.png.ckpt", "out.png", "out.png.json"]  # no temporary left
+
+
+# ---- 6. the minor points ----------------------------------------------------------------------
+
+
+def test_sidecars_are_strict_json() -> None:
+    record = {"loss": float("nan"), "curve": [(1, float("inf")), (2, 0.5)], "arr": np.array([np.nan, 1.0]),
+              "f32": np.float32("-inf"), "where": Path("a/b.png")}
+    text = sidecar_bytes(record).decode()
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in the sidecar")) == {
+        "loss": None, "curve": [[1, None], [2, 0.5]], "arr": [None, 1.0], "f32": None, "where": "a/b.png"}
+
+
+def test_an_all_nan_tiff_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "nan.tif"
+    tifffile.imwrite(path, np.full((16, 16), np.nan, np.float32))
+    out = tmp_path / "out.tif"
+    code, err = run("restore", path, "-o", out, *FAST)
+    assert code == 1 and err == f"error: {path}: no finite sample: every pixel is NaN or infinite\n"
+    assert not out.exists() and not sidecar_path(out).exists()
+
+
+def test_a_too_long_file_name_is_refused_before_the_fit(tmp_path: Path) -> None:
+    noisy = _png(tmp_path / "noisy.png", 8)
+    out = tmp_path / ("x" * 240 + ".png")  # a legal name; its temporary files' names are not
+    started = time.monotonic()
+    code, err = run("restore", noisy, "-o", out, "--preset", "tiny", "--iterations", "100000", "--quiet")
+    assert code == 1 and err == f"error: {out}: file name too long: the temporary files beside it " \
+                                "need about 30 more characters; shorten it\n"
+    assert time.monotonic() - started < 60  # 100,000 iterations would take far longer
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noisy.png"]
+
+
+def test_stale_checkpoints_go_when_their_image_is_done(tmp_path: Path) -> None:
+    a, b = _png(tmp_path / "a.png", 9), _png(tmp_path / "b.png", 10)
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = [checkpoint_path(out / "b.png"), out / ".b.png.0.ckpt", out / ".b.png.1.ckpt"]
+    for path in stale:  # left by a killed run that fitted b on its own, or in tiles
+        save_checkpoint(path, "0" * 64, {"iteration": 10})
+    code, err = run("restore", a, b, "-o", out, *FAST)  # one batch, checkpointed as a's
+    assert code == 0, err
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "a.png.json", "b.png", "b.png.json"]
