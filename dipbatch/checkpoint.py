@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from dipbatch.atomic import atomic_path
-from dipbatch.errors import warn
+from dipbatch.errors import short, warn
 
 MAGIC = b"dipbatch-checkpoint 1 "
 
@@ -39,7 +39,7 @@ def save_checkpoint(path: Path, key: str, state: dict[str, Any]) -> None:
             fh.write(_header(key))
             torch.save(state, fh)
     except (OSError, RuntimeError) as exc:  # torch reports a short write as a RuntimeError
-        warn(path, f"cannot write the checkpoint ({_reason(exc)}); the fit goes on without it")
+        warn(path, f"cannot write the checkpoint ({short(exc)}); the fit goes on without it")
 
 
 def load_checkpoint(path: Path, key: str) -> dict[str, Any] | None:
@@ -54,14 +54,9 @@ def load_checkpoint(path: Path, key: str) -> dict[str, Any] | None:
                 return None
             state = torch.load(io.BytesIO(fh.read()), map_location="cpu", weights_only=True)
     except Exception as exc:  # a damaged file, or one holding more than data, is never fatal
-        warn(path, f"cannot load the checkpoint ({_reason(exc)}); ignored, the fit starts over")
+        warn(path, f"cannot load the checkpoint ({short(exc)}); ignored, the fit starts over")
         return None
     return state if isinstance(state, dict) else None
-
-
-def _reason(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text if len(text) <= 100 else text[:97] + "..."
 
 
 def remove_checkpoints(output: str | Path) -> None:

@@ -18,3 +18,9 @@ class DipbatchError(Exception):
 def warn(where: str | Path, problem: str) -> None:
     """One `warning:` line on stderr: something went wrong, but the work goes on."""
     print(f"warning: {where}: {problem}", file=sys.stderr)
+
+
+def short(exc: BaseException) -> str:
+    """The first line of an exception's message, cut to 120 characters."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= 120 else text[:117] + "..."

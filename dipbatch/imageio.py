@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image as PILImage
 
 from dipbatch.atomic import atomic_paths
-from dipbatch.errors import DipbatchError
+from dipbatch.errors import DipbatchError, short
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
 _SUFFIX_FORMAT = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
@@ -121,11 +121,6 @@ def _probe(path: str | Path) -> tuple[Path, str]:
     return p, fmt
 
 
-def _short(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
 def _layout(channels: int, has_alpha: bool) -> str:
     base = {1: "gray", 3: "rgb"}.get(channels, "multi")
     return base + "+alpha" if has_alpha and base != "multi" else base
@@ -199,7 +194,7 @@ def read_image(path: str | Path, *, hdu: int | str | None = None,
     except MemoryError:
         raise DipbatchError(p, "not enough memory to read this image") from None
     except Exception as exc:
-        raise DipbatchError(p, f"truncated or corrupt image ({_short(exc)})") from None
+        raise DipbatchError(p, f"truncated or corrupt image ({short(exc)})") from None
     source = Source(path=str(p), format=fmt, dtype=dtype, value_range=(float(lo), float(hi)),
                     layout=layout, alpha=alpha, metadata=meta,
                     height=data.shape[1], width=data.shape[2])
@@ -400,7 +395,7 @@ def image_size(path: str | Path, *, hdu: int | str | None = None) -> tuple[int, 
     except DipbatchError:
         raise
     except Exception as exc:
-        raise DipbatchError(p, f"truncated or corrupt image ({_short(exc)})") from None
+        raise DipbatchError(p, f"truncated or corrupt image ({short(exc)})") from None
 
 
 # ----------------------------------------------------------------------------------- writing
@@ -490,11 +485,11 @@ def write_image(path: str | Path, data: np.ndarray, source: Source, *, dtype: st
     except DipbatchError:
         raise
     except OSError as exc:
-        raise DipbatchError(p, f"cannot write the file: {exc.strerror or _short(exc)}") from None
+        raise DipbatchError(p, f"cannot write the file: {exc.strerror or short(exc)}") from None
     except MemoryError:
         raise DipbatchError(p, "not enough memory to write this image") from None
     except Exception as exc:
-        raise DipbatchError(p, f"cannot write {_NAMES[fmt]}: {_short(exc)}") from None
+        raise DipbatchError(p, f"cannot write {_NAMES[fmt]}: {short(exc)}") from None
 
 
 def _interleave(stored: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
