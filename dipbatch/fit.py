@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import numpy as np
@@ -73,6 +73,15 @@ class FitResult:
     loss_curve: list[tuple[int, float]]
     restores: int  # how often the blow-up guard rolled back
     record: dict[str, Any]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain values only, as a checkpoint holds them."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)},
+                "estimate": torch.from_numpy(self.estimate)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FitResult:
+        return cls(**{**state, "estimate": state["estimate"].numpy()})
 
 
 def make_input(kind: str, depth: int, size: tuple[int, int], seed: int, scale: float,
@@ -206,16 +215,14 @@ class Fitter:
             checkpoint_every: int = 0) -> list[FitResult]:
         while self.iteration < self.cap and not all(self.stopper.stopped):
             self.step()
-            at_check = self.iteration % self.check_every == 0 or self.iteration == self.cap
-            if not at_check:
-                continue
-            self._guard()
-            self.stopper.poll(self.iteration)
-            if progress:
-                progress(self.iteration, self.cap, self._recent_losses())
+            if self.iteration % self.check_every == 0 or self.iteration == self.cap:
+                self._guard()
+                self.stopper.poll(self.iteration)
+                if progress:
+                    progress(self.iteration, self.cap, self._recent_losses())
             if checkpoint and checkpoint_every and self.iteration % checkpoint_every == 0 \
                     and self.iteration < self.cap and not all(self.stopper.stopped):
-                checkpoint(self.state_dict())
+                checkpoint(self.state_dict())  # every N iterations, whatever check_every is
         assert self.ema is not None
         self.stopper.finish(self.iteration, self.ema)
         return [self._result(k) for k in range(self.members)]

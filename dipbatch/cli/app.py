@@ -25,6 +25,7 @@ from dipbatch.cli.report import report
 from dipbatch.cli.temporal import extract_frames, temporal
 from dipbatch.device import DEVICES
 from dipbatch.errors import DipbatchError
+from dipbatch.imageio import DEFAULT_MAX_PIXELS
 from dipbatch.presets import PRESET_NAMES
 from dipbatch.speed import SpeedOptions
 from dipbatch.stopping import StopOptions
@@ -92,12 +93,19 @@ def _output_pairs(inputs: tuple[Path, ...], outputs: tuple[Path, ...]) -> list[t
               help="Sample type of the output (default: the input's).")
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=0),
               help="Save the fit state every N iterations (0: never); a rerun resumes from it.")
+@click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(min=1),
+              help="Refuse an input with more pixels (height × width, × planes), read from its "
+                   "header before decoding: guards against decompression bombs.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--input-folder", "input_folders", multiple=True, type=click.Path(path_type=Path),
+              help="A folder the inputs come from (repeatable); an output inside it is refused. "
+                   "The workflow passes each dataset's input folder.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, iterations: int | None,
             seed: int, device: str, threads: int | None, output_dtype: str | None,
-            checkpoint_every: int, overwrite: bool, quiet: bool, debug: bool,
+            checkpoint_every: int, max_pixels: int, overwrite: bool, input_folders: tuple[Path, ...],
+            quiet: bool, debug: bool,
             **groups: Any) -> None:
     """Restore INPUTS (PNG, JPEG, TIFF, FITS) into OUTPUT.
 
@@ -107,7 +115,7 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, it
     """
     import torch
 
-    from dipbatch.restore import RestoreOptions, restore_files
+    from dipbatch.restore import RestoreOptions, check_apart_from_inputs, restore_files
 
     if threads:
         torch.set_num_threads(threads)
@@ -116,9 +124,12 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, it
                              tiling=take(TilingOptions, groups), warm=take(WarmStartOptions, groups),
                              preset=preset, iterations=iterations,
                              seed=seed, device=device, output_dtype=output_dtype,
-                             overwrite=overwrite, checkpoint_every=checkpoint_every,
+                             overwrite=overwrite, input_folders=input_folders, max_pixels=max_pixels,
+                             checkpoint_every=checkpoint_every,
                              show_progress=not quiet, debug=debug)
     where = str(inputs[0])
+    for output in outputs:  # before _output_pairs creates an output folder
+        guarded(where, debug, lambda o=output: check_apart_from_inputs(o, list(inputs), input_folders))
     pairs = guarded(where, debug, lambda: _output_pairs(inputs, outputs))
     outcomes = guarded(where, debug, lambda: restore_files(pairs, options))
     errors = [message(o.error) for o in outcomes if o.error]
