@@ -311,7 +311,8 @@ def test_sidecars_are_strict_json() -> None:
               "f32": np.float32("-inf"), "where": Path("a/b.png")}
     text = sidecar_bytes(record).decode()
     assert json.loads(text, parse_constant=lambda c: pytest.fail(f"bare {c} in the sidecar")) == {
-        "loss": None, "curve": [[1, None], [2, 0.5]], "arr": [None, 1.0], "f32": None, "where": "a/b.png"}
+        "format": "dipbatch-sidecar-1", "loss": None, "curve": [[1, None], [2, 0.5]], "arr": [None, 1.0],
+        "f32": None, "where": "a/b.png"}
 
 
 def test_an_all_nan_tiff_is_refused(tmp_path: Path) -> None:
