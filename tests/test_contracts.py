@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
+import pytest
 import yaml
 
 from dipbatch.cli import main
+from dipbatch.cli.errors import message
 from dipbatch.device import DEVICES
+from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.presets import PRESET_NAMES, PRESETS
+from dipbatch.sidecar import FORMAT, read_sidecar, sidecar_bytes, sidecar_path
 from dipbatch.stopping import STOP_RULES
 from dipbatch.tasks import TASKS
 from dipbatch.temporal import METHODS
+from dipbatch.tiling import tile_starts
 
 SCHEMA = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
 DATASET = SCHEMA["$defs"]["dataset"]["properties"]
@@ -47,10 +53,6 @@ def test_cli_choices_are_the_code_constants() -> None:
 
 
 def test_library_errors_name_fields_and_the_cli_names_flags() -> None:
-    from dipbatch.cli.errors import message
-    from dipbatch.errors import FieldError
-    from dipbatch.tiling import tile_starts
-
     try:
         tile_starts(500, 64, 80)
     except FieldError as exc:
@@ -61,13 +63,6 @@ def test_library_errors_name_fields_and_the_cli_names_flags() -> None:
 
 
 def test_an_untagged_sidecar_is_refused_naming_its_file(tmp_path: Path) -> None:
-    import json
-
-    import pytest
-
-    from dipbatch.errors import DipbatchError
-    from dipbatch.sidecar import FORMAT, read_sidecar, sidecar_bytes, sidecar_path
-
     sidecar_path(tmp_path / "new.png").write_bytes(sidecar_bytes({"task": "denoise"}))
     assert read_sidecar(tmp_path / "new.png") == {"format": FORMAT, "task": "denoise"}
     (tmp_path / "old.png.json").write_text(json.dumps({"task": "denoise"}))
