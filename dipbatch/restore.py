@@ -185,10 +185,13 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], preset: Preset, optio
     and the spectral recorder; the notes go to the sidecars."""
     cap = preset.fit.iterations  # task_preset applied --iterations
     notes: list[dict[str, Any]] = [{"stop_rule": options.stop.rule} for _ in problems]
-    sigmas = _sure_sigmas(jobs, options, notes) if options.stop.rule == "sure" else None
-    rule = make_stop_rule(options.stop, torch.stack([p.observation for p in problems]), cap, device,
-                          shape=(problems[0].channels, *problems[0].size), seed=options.seed,
-                          sigmas=sigmas)
+    if options.stop.rule == "sure":
+        sigmas = _sure_sigmas(jobs, options, notes)
+    else:  # auto's noise floor: a given --sigma, else estimated from each observation
+        sigmas = [None if options.stop.sigma is None else options.stop.sigma / _value_span(job)
+                  for job in jobs]
+    rule = make_stop_rule(options.stop, problems, cap, device, seed=options.seed, sigmas=sigmas,
+                          denoising=options.task.kind == "denoise")
     if rule.twins is not None:
         problems = problems + [replace(p, observation=twin)
                                for p, twin in zip(problems, rule.twins, strict=True)]
@@ -206,15 +209,19 @@ def _sure_sigmas(jobs: list[Job], options: RestoreOptions, notes: list[dict[str,
         raise FieldError("`stop` sure", "SURE stopping needs the denoise task (Gaussian noise)")
     sigmas = []
     for job, note in zip(jobs, notes, strict=True):
-        image = job.frame.observed
-        lo, hi = image.source.value_range
         if options.stop.sigma is not None:
-            sigma, how = options.stop.sigma / (hi - lo), "given"
+            sigma, how = options.stop.sigma / _value_span(job), "given"
         else:
-            sigma, how = noise_sigma(image.data) or 0.0, "estimated"
+            sigma, how = noise_sigma(job.frame.observed.data) or 0.0, "estimated"
         sigmas.append(max(sigma, 1e-4))
-        note.update(sure_sigma=sigma * (hi - lo), sure_sigma_source=how)
+        note.update(sure_sigma=sigma * _value_span(job), sure_sigma_source=how)
     return sigmas
+
+
+def _value_span(job: Job) -> float:
+    """The width of the image's stored value range: σ in stored units over it is σ on [0,1]."""
+    lo, hi = job.frame.observed.source.value_range
+    return hi - lo
 
 
 def _job_key(digests: list[str], preset: Preset, options: RestoreOptions) -> str:
@@ -271,6 +278,6 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     recipe = task_preset(options, preset, iterations)
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
     torch_device = resolve_device(device)
-    rule = make_stop_rule(StopOptions(rule=stop), problem.observation[None], recipe.fit.iterations,
-                          torch_device, shape=(problem.channels, *problem.size), seed=seed)
+    rule = make_stop_rule(StopOptions(rule=stop), [problem], recipe.fit.iterations, torch_device,
+                          seed=seed, denoising=task == "denoise")
     return Fitter([problem], recipe, [seed], torch_device, rule.stopper).run()[0]
