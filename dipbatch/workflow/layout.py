@@ -49,6 +49,9 @@ class Layout:
         """The page that links every dataset's report."""
         return f"{self.results}/{INDEX}"
 
+    def index_log(self) -> str:
+        return f"{self.logs}/index.log"
+
     # ---- one dataset ----------------------------------------------------------------------------
     def dataset(self, dataset: str) -> str:
         return f"{self.results}/{dataset}"

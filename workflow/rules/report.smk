@@ -5,6 +5,8 @@
 # writes it too (reports_after_error) when some images failed under --keep-going and this rule
 # cannot run; it then lists the failures with their error line and log.
 
+from pathlib import Path
+
 from dipbatch.workflow.report import (
     index_after_error,
     report_targets,
@@ -41,6 +43,8 @@ rule index:
         [LAYOUT.report(dataset) for dataset in DATASETS],
     output:
         LAYOUT.index(),
+    log:
+        LAYOUT.index_log(),
     localrule: True
     run:
-        write_index(LAYOUT, IMAGES)
+        Path(log[0]).write_text(write_index(LAYOUT, IMAGES) + "\n", encoding="utf-8")
