@@ -443,8 +443,8 @@ def test_strict_refuses_a_configuration_without_datasets(tmp_path):
 
 def report_rows(report: Path) -> dict[str, str]:
     """The status the report's table gives each image, by the image's name."""
-    rows = re.findall(r'<tr class="(\w+)(?: warned)?" id="row-\d+">\s*<td[^>]*>\d+</td>\s*<td><a href="#[^"]+">'
-                      r"(.*?)</a>", report.read_text(), re.S)
+    rows = re.findall(r'<tr class="(\w+)(?: warned)?" id="row-\d+">\s*<td[^>]*>\d+</td>\s*'
+                      r'<td><a href="#[^"]+">(.*?)</a>', report.read_text(), re.S)
     return {html.unescape(name): status for status, name in rows}
 
 
