@@ -16,10 +16,17 @@ SUMMARY = "summary.tsv"  # one row per image
 TEMPORAL_TABLE = "temporal.tsv"  # one row per sequence (kind: sequence datasets)
 CONSISTENT = "consistent"  # consistent/<sequence>/: a sequence's temporal pass
 REPORT = "report.html"
+INDEX = "index.html"  # in the results folder: links every dataset's report
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
+STATUS_INTERRUPTED = "interrupted"  # the job was stopped (Ctrl-C, SIGTERM, a time limit): rerun resumes it
 STATUS_MISSING = "missing"
+STATUSES = (STATUS_OK, STATUS_FAILED, STATUS_INTERRUPTED, STATUS_MISSING)
+
+#: How a log line starts when its job was interrupted: `dipbatch restore` writes it on SIGTERM or
+#: SIGINT after saving its checkpoint, the workflow's job shell when the job died of the signal.
+INTERRUPTED_MARK = "interrupted:"
 
 
 def cell(value: Any) -> str:

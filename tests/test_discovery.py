@@ -32,6 +32,8 @@ from dipbatch.workflow.summary import (
     COLUMNS,
     Row,
     error_line,
+    job_end,
+    result_warnings,
     summarize_after_error,
     summarize_dataset,
     write_summary,
@@ -171,7 +173,8 @@ def test_provisional_summary_after_an_error(tmp_path, monkeypatch):
     Path(lay.log("d", "a.png")).parent.mkdir(parents=True)
     Path(lay.log("d", "a.png")).write_text("error: a.png: truncated\n")
     messages = summarize_after_error({"d": ["a.png", "b.png"], "untouched": ["c.png"]}, lay)
-    assert messages == ["dipbatch: results/d/summary.tsv: 0 ok, 1 failed, 1 missing"]
+    assert messages == ["dipbatch: results/d/summary.tsv: 0 ok, 1 failed, 0 interrupted, 1 missing, "
+                        "0 with warnings"]
     assert not Path(lay.summary("untouched")).exists()
     # Older than any input: the summary rule rebuilds it once every image has succeeded.
     assert os.stat(lay.summary("d")).st_mtime == 1
@@ -245,3 +248,27 @@ def test_refused_files_are_failed_rows_in_natural_order(tmp_path, monkeypatch):
     assert [(r.image, r.status) for r in rows] == [
         ("a_1.png", "missing"), ("a_2.png", "failed"), ("a_10.png", "missing")]
     assert read_summary(Layout().summary("d"))[1]["error"] == "error: in/a_2.png: dangling symbolic link"
+
+
+def test_a_job_ended_by_a_signal_is_interrupted_not_failed(tmp_path):
+    log = tmp_path / "job.log"
+    log.write_text("dipbatch restore on node1\nerror: earlier attempt\n"
+                   "interrupted: the job stopped on signal 15; run the same snakemake command again\n")
+    assert job_end(log) == ("interrupted", "interrupted: the job stopped on signal 15; "
+                                           "run the same snakemake command again")
+    log.write_text("Traceback (most recent call last):\n  File \"x\", line 1\nKeyboardInterrupt\n")
+    assert job_end(log)[0] == "interrupted"
+    log.write_text("error: a.png: not an image\n")
+    assert job_end(log) == ("failed", "error: a.png: not an image")
+
+
+@pytest.mark.parametrize(("meta", "expected"), [
+    ({"stop_reason": "cap: reached 600 iterations", "stop_iteration": 600},
+     ["ran to the cap (600 iterations): no stop fired"]),
+    ({"stop_reason": "fixed: ran all 600 iterations", "stop_iteration": 600}, []),
+    ({"guard_restores": 2}, ["guard restored the weights 2 times"]),
+    ({"sigma_input": 0.05, "sigma_output": 0.08}, ["output sigma 0.08 above the input's 0.05"]),
+    ({"sigma_input": 0.08, "sigma_output": 0.01, "guard_restores": 0}, []),
+])
+def test_result_warnings(meta, expected):
+    assert result_warnings(meta) == expected

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image
 
 from dipbatch.results import read_table as read_summary
@@ -51,9 +52,24 @@ def require_cluster() -> None:
                     "start it with: sudo bash tests/slurm/start_cluster.sh", pytrace=False)
 
 
+def install_profile(config_home: Path, env: dict[str, str]) -> Path:
+    """`dipbatch profile install slurm` into `config_home`, then the test cluster's keys set in it,
+    as a user sets their account and partition; the installed profile's path."""
+    proc = subprocess.run(["dipbatch", "profile", "install", "slurm"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    installed = config_home / "snakemake" / "slurm" / "config.yaml"
+    assert str(installed) in proc.stdout
+    profile = yaml.safe_load(installed.read_text())
+    profile.update(yaml.safe_load((REPO / "tests" / "slurm" / "profile" / "config.yaml").read_text()))
+    installed.write_text(yaml.safe_dump(profile))
+    return installed
+
+
 def run_on_slurm(work: Path, images: list[str], *profiles: Path) -> tuple[str, str]:
-    """Run the workflow on `images` in `work` with the slurm profile, the test override and
-    `profiles`; return Snakemake's output and the shims' record of sbatch/srun calls."""
+    """Run exactly `snakemake --profile slurm` (then `profiles`) on `images` in `work`, with the
+    slurm profile installed into a temporary config home; return Snakemake's output and the
+    shims' record of sbatch/srun calls."""
     work.mkdir(parents=True)
     shutil.copytree(REPO / "workflow", work / "workflow",
                     ignore=shutil.ignore_patterns("demo", "__pycache__"))
@@ -69,15 +85,17 @@ def run_on_slurm(work: Path, images: list[str], *profiles: Path) -> tuple[str, s
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(SHIMS), str(Path(sys.executable).parent), env["PATH"]])
     env["SHIM_LOG"] = str(shim_log)
+    env["XDG_CONFIG_HOME"] = str(work.parent / "config home")
     env.pop("SNAKEMAKE_PROFILE", None)
-    cmd = [sys.executable, "-m", "snakemake",
-           "--profile", str(REPO / "profiles" / "slurm"),
-           "--profile", str(REPO / "tests" / "slurm" / "profile")]
+    install_profile(Path(env["XDG_CONFIG_HOME"]), env)
+    cmd = ["snakemake", "--profile", "slurm"]
     for profile in profiles:
         cmd += ["--profile", str(profile)]
     proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True, timeout=540)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
+    # The workflow's own settings came from its workflow profile, by themselves.
+    assert "workflow specific profile workflow/profiles/default" in output, output
     return output, shim_log.read_text() if shim_log.exists() else ""
 
 

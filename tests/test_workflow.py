@@ -153,9 +153,10 @@ def test_touching_one_input_reruns_only_that_image(good):
     before = {rel: (results / rel).stat().st_mtime_ns for rel in GOOD_IMAGES}
     time.sleep(0.05)
     (good / "data" / "good" / "frames" / "frame_10.png").touch()
-    # The profile makes Snakemake go by modification times; its own default would also need
-    # the content of a small file to change (see profiles/local/config.yaml).
-    proc = snakemake(good, "--profile", str(REPO / "profiles" / "local"))
+    # The workflow profile (workflow/profiles/default, applied without a flag) makes Snakemake go
+    # by modification times; its own default would also need the content of a small file to change.
+    proc = snakemake(good)
+    assert "workflow specific profile workflow/profiles/default" in proc.stderr
     assert restore_jobs(proc.stdout + proc.stderr) == ["good/frames/frame_10.png"]
     after = {rel: (results / rel).stat().st_mtime_ns for rel in GOOD_IMAGES}
     assert [rel for rel in GOOD_IMAGES if after[rel] != before[rel]] == ["frames/frame_10.png"]
@@ -310,9 +311,10 @@ def test_lint_is_clean_but_for_the_explained_warning():
     out = proc.stdout + proc.stderr
     if proc.returncode == 0:
         return
-    lints = re.findall(r"^Lints for (.*?):\n\s+\* (.*?):?\n", out, re.M)
-    assert lints == [(lints[0][0], "Specify a conda environment or container for each rule.")], out
-    assert lints[0][0].startswith("rule restore")
+    lints = re.findall(r"^Lints for rule (\w+).*?:\n\s+\* (.*?):?\n", out, re.M)
+    # restore, and the rules that run dipbatch like it (temporal.smk says they share its note)
+    assert {rule for rule, _ in lints} <= {"restore", "temporal", "restore_warm", "restore_video"}, out
+    assert {lint for _, lint in lints} == {"Specify a conda environment or container for each rule."}, out
     assert "Lint note" in (REPO / "workflow/rules/restore.smk").read_text()
 
 
@@ -441,8 +443,8 @@ def test_strict_refuses_a_configuration_without_datasets(tmp_path):
 
 def report_rows(report: Path) -> dict[str, str]:
     """The status the report's table gives each image, by the image's name."""
-    rows = re.findall(r'<tr class="(\w+)" id="row-\d+">\s*<td[^>]*>\d+</td>\s*<td><a href="#[^"]+">'
-                      r"(.*?)</a>", report.read_text(), re.S)
+    rows = re.findall(r'<tr class="(\w+)(?: warned)?" id="row-\d+">\s*<td[^>]*>\d+</td>\s*'
+                      r'<td><a href="#[^"]+">(.*?)</a>', report.read_text(), re.S)
     return {html.unescape(name): status for status, name in rows}
 
 
@@ -537,3 +539,85 @@ def test_a_killed_controller_is_named_with_the_commands_and_frees_its_output(tmp
     assert "Nothing to be done" not in snakemake(second, "--dry-run").stdout  # the output is free
     snakemake(first, "--unlock")
     assert "d/slow.png" in restore_jobs(snakemake(first, "--dry-run", "--rerun-incomplete").stdout)
+
+
+# --- your own archive -----------------------------------------------------------------------------
+
+
+def test_a_configfile_naming_datasets_replaces_the_demo_datasets(tmp_path):
+    """`snakemake --configfile mine.yaml` restores mine.yaml's datasets, not the demo's as well."""
+    work = copy_workflow(tmp_path / "w")
+    shutil.copy(REPO / "config.yaml", work / "config.yaml")  # the demo's datasets (no demo/ here)
+    save_png(work / "archive" / "first.png", noisy((12, 12), seed=1))
+    save_png(work / "archive" / "deeper" / "second.png", noisy((12, 12), seed=2))
+    (work / "mine.yaml").write_text("device: cpu\ndatasets:\n  mine:\n    input: archive\n"
+                                    "    preset: tiny\n")
+    proc = snakemake(work, "--configfile", "mine.yaml", "--dry-run")
+    assert sorted(restore_jobs(proc.stdout + proc.stderr)) == ["mine/deeper/second.png", "mine/first.png"]
+    # A --configfile without datasets still only changes the keys it names.
+    (work / "cpu.yaml").write_text("device: cpu\n")
+    proc = snakemake(work, "--configfile", "cpu.yaml", "--dry-run", check=False)
+    assert "datasets.photo.input" in proc.stdout + proc.stderr  # the demo's, whose folders are not here
+
+
+# --- interrupted is not failed; counts, warnings, the index and snakemake --report ---------------
+
+
+def test_ctrl_c_marks_the_image_interrupted_with_the_command_that_resumes_it(tmp_path):
+    """Ctrl-C (SIGINT to the controller's process group, as a terminal sends it) mid-fit: the summary
+    and the report say interrupted, not failed, and the controller's log says what to run."""
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "slow.png", noisy((48, 48), seed=80))
+    write_config(work, dataset("d", "data").replace(f"iterations: {ITERATIONS}", "iterations: 100000"))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    controller = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=work, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  start_new_session=True)
+    log = work / "logs" / "d" / "restore" / "slow.png.log"
+    try:
+        deadline = time.monotonic() + 120
+        while not log.exists() or "SLURM job" not in log.read_text():
+            assert controller.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(3)  # into the fit
+        os.killpg(controller.pid, signal.SIGINT)
+        output, _ = controller.communicate(timeout=120)
+    finally:
+        if controller.poll() is None:
+            os.killpg(controller.pid, signal.SIGKILL)
+            controller.wait()
+    rows = read_summary(work / "results" / "d" / "summary.tsv")
+    assert [(r["image"], r["status"]) for r in rows] == [("slow.png", "interrupted")], output
+    assert rows[0]["error"].startswith("interrupted:")
+    assert "dipbatch: 1 images in 1 datasets, 0 already done, 1 to restore" in output
+    assert "0 ok, 0 failed, 1 interrupted, 0 missing" in output
+    assert "1 interrupted: run the same command again to resume them" in output
+    report = (work / "results" / "d" / "report.html").read_text()
+    assert "interrupted (rerun the same command to resume)" in report
+    assert "run the same command again to resume them: snakemake --cores 1" in report
+    assert "interrupted" in read_controller_logs(work)
+
+
+def read_controller_logs(work: Path) -> str:
+    """What the controller wrote to .snakemake/log/, every run."""
+    return "".join(p.read_text() for p in sorted((work / ".snakemake" / "log").glob("*.log")))
+
+
+def test_counts_warnings_index_and_snakemake_report_after_a_failure(mixed):
+    work, _ = mixed
+    logs = read_controller_logs(work)
+    assert "dipbatch: 2 images in 1 datasets, 0 already done, 2 to restore" in logs
+    assert "dipbatch: 2 images in 1 datasets: 1 ok, 1 failed, 0 interrupted, 0 missing" in logs
+    rows = {r["image"]: r for r in read_summary(work / "results" / "mixed" / "summary.tsv")}
+    # Six iterations never let the stop rule fire: the fit ran to its cap.
+    assert rows["fine.png"]["warnings"].startswith("ran to the cap (6 iterations)")
+    assert rows["broken.png"]["status"] == "failed" and rows["broken.png"]["warnings"] == ""
+    report = (work / "results" / "mixed" / "report.html").read_text()
+    assert '<b>1</b> with warnings' in report and 'class="ok warned"' in report
+    index = (work / "results" / "index.html").read_text()
+    assert '<a href="mixed/report.html">mixed</a>' in index
+    assert "<td>mixed" not in index  # the dataset links its report
+    snake = snakemake(work, "--report", "snake.html")
+    assert "Report created" in snake.stdout + snake.stderr
+    html = (work / "snake.html").read_text()
+    assert "results/mixed/report.html" in html and "results/mixed/fine.png" in html

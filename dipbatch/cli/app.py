@@ -21,6 +21,7 @@ from dipbatch.cli.options import (
     tiling_options,
     warm_start_options,
 )
+from dipbatch.cli.profile import profile
 from dipbatch.cli.report import report
 from dipbatch.cli.temporal import extract_frames, temporal
 from dipbatch.device import DEVICES
@@ -153,3 +154,4 @@ def presets(task: str | None) -> None:
 main.add_command(report)
 main.add_command(temporal)
 main.add_command(extract_frames)
+main.add_command(profile)

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from dipbatch.errors import DipbatchError
-from dipbatch.results import STATUS_FAILED, STATUS_MISSING, STATUS_OK, SUMMARY, read_table
+from dipbatch.results import STATUS_FAILED, STATUS_INTERRUPTED, STATUS_MISSING, STATUS_OK, SUMMARY, read_table
 from dipbatch.sidecar import Sidecar, read_sidecar
 
 
@@ -62,6 +62,7 @@ class Entry:
     record: Sidecar | None
     output: Path | None
     input: Path | None
+    warnings: list[str]  # the summary's doubts about a written result (ran to the cap, ...)
 
     @property
     def ok(self) -> bool:
@@ -95,9 +96,10 @@ def read_entries(locations: Locations) -> list[Entry]:
             except DipbatchError as exc:
                 status, error = STATUS_FAILED, f"error: {exc}"
         log = Path(row["log"]) if row.get("log") else locations.log(image)
+        warnings = [w.strip() for w in row.get("warnings", "").split(";") if w.strip()]
         entries.append(Entry(index=index, image=image, status=status, error=error, log=log,
                              record=record, output=output if output.is_file() else None,
-                             input=locations.input(image, record)))
+                             input=locations.input(image, record), warnings=warnings))
     return entries
 
 
@@ -108,7 +110,9 @@ class Overview:
     dataset: str
     done: int
     failed: int
+    interrupted: int
     missing: int
+    warned: int  # images whose row has warnings
     total_time_s: float
     median_time_s: float | None
     devices: list[str]
@@ -129,7 +133,9 @@ def overview(dataset: str, entries: list[Entry]) -> Overview:
         dataset=dataset,
         done=len(done),
         failed=sum(e.status == STATUS_FAILED for e in entries),
+        interrupted=sum(e.status == STATUS_INTERRUPTED for e in entries),
         missing=sum(e.status == STATUS_MISSING for e in entries),
+        warned=sum(bool(e.warnings) for e in entries),
         total_time_s=sum(times),
         median_time_s=statistics.median(times) if times else None,
         devices=sorted({str(r["device"]) for r in done if r.get("device")}),

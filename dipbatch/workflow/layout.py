@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dipbatch.results import CONSISTENT, REPORT, SUMMARY, TEMPORAL_TABLE
+from dipbatch.results import CONSISTENT, INDEX, REPORT, SUMMARY, TEMPORAL_TABLE
 from dipbatch.sidecar import sidecar_path
 
 
@@ -43,6 +43,14 @@ class Layout:
     def weights(self, dataset: str, relpath: str) -> str:
         """A frame's final generator weights, for the next frame's warm start."""
         return f"{self.image(dataset, relpath)}.weights.pt"
+
+    # ---- the whole run ----------------------------------------------------------------------------
+    def index(self) -> str:
+        """The page that links every dataset's report."""
+        return f"{self.results}/{INDEX}"
+
+    def index_log(self) -> str:
+        return f"{self.logs}/index.log"
 
     # ---- one dataset ----------------------------------------------------------------------------
     def dataset(self, dataset: str) -> str:

@@ -9,20 +9,48 @@ wait until a report is written.
 from __future__ import annotations
 
 import contextlib
+import html
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
+from dipbatch.atomic import write_bytes_atomic
 from dipbatch.errors import DipbatchError
 from dipbatch.report.collect import Locations
+from dipbatch.results import STATUS_INTERRUPTED, STATUSES
 from dipbatch.workflow.layout import Layout
+from dipbatch.workflow.summary import dataset_rows
 
 
 def report_targets(layout: Layout, datasets: Mapping[str, Any]) -> list[str]:
-    return [layout.report(dataset) for dataset in datasets]
+    """Every dataset's report, and the index page that links them."""
+    return [*(layout.report(dataset) for dataset in datasets), layout.index()]
+
+
+def write_index(layout: Layout, images: Mapping[str, Sequence[str]]) -> str:
+    """results/index.html: one row per dataset, its counts and a link to its report (atomically)."""
+    head = "".join(f"<th>{s}</th>" for s in (*STATUSES, "with warnings"))
+    rows = []
+    for dataset, rels in images.items():
+        table = dataset_rows(layout, dataset, rels)
+        cells = [sum(r.get("status") == s for r in table) for s in STATUSES]
+        cells.append(sum(bool(r.get("warnings")) for r in table))
+        href = quote(os.path.relpath(layout.report(dataset), layout.results))
+        link = (f'<a href="{href}">{html.escape(dataset)}</a>' if os.path.exists(layout.report(dataset))
+                else f"{html.escape(dataset)} (no report yet)")
+        rows.append(f"<tr><td>{link}</td><td>{len(table)}</td>"
+                    + "".join(f"<td>{n}</td>" for n in cells) + "</tr>")
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            "<title>dipbatch: every dataset</title></head><body>\n<h1>dipbatch: every dataset</h1>\n"
+            f"<table id=\"datasets\"><thead><tr><th>dataset</th><th>images</th>{head}</tr></thead>"
+            f"<tbody>\n{chr(10).join(rows)}\n</tbody></table>\n</body></html>\n")
+    Path(layout.results).mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(layout.index(), page.encode())
+    return f"dipbatch: {layout.index()}: {len(rows)} datasets"
 
 
 def image_logs(results: Path, logs: Path | None) -> Callable[[str], Path] | None:
@@ -97,16 +125,33 @@ def write_dataset_report(layout: Layout, dataset: str, entry: Mapping[str, Any],
 
 
 def reports_after_error(layout: Layout, datasets: Mapping[str, Mapping[str, Any]],
-                        warnings: Mapping[str, Sequence[str]]) -> list[str]:
+                        warnings: Mapping[str, Sequence[str]], resume: str = "") -> list[str]:
     """Provisional reports for every dataset that has a summary, with the workflow's warnings
-    about each; never raises (onerror: handler)."""
+    about each and, when some of its jobs were interrupted, the command that resumes them; never
+    raises (onerror: handler)."""
     messages = []
     for dataset, entry in datasets.items():
         if not os.path.exists(layout.summary(dataset)):
             continue
+        notes = list(warnings.get(dataset, ()))
+        interrupted = sum(r.get("status") == STATUS_INTERRUPTED for r in dataset_rows(layout, dataset, ()))
+        if interrupted:
+            notes.append(f"{interrupted} images were interrupted: run the same command again to "
+                         f"resume them: {resume}")
         try:
             messages.append(write_dataset_report(layout, dataset, entry, provisional=True,
-                                                 warnings=warnings.get(dataset, ())))
+                                                 warnings=notes))
         except Exception as exc:  # the handler must not mask the run's own error
             messages.append(f"dipbatch: could not write {layout.report(dataset)}: {exc}")
     return messages
+
+
+def index_after_error(layout: Layout, images: Mapping[str, Sequence[str]]) -> list[str]:
+    """The index page after a failed run, with a time near the epoch so that the rule rewrites it
+    once every report is final; never raises (onerror: handler)."""
+    try:
+        message = write_index(layout, images)
+        os.utime(layout.index(), (1, 1))
+    except Exception as exc:  # the handler must not mask the run's own error
+        return [f"dipbatch: could not write {layout.index()}: {exc}"]
+    return [message]

@@ -17,15 +17,25 @@ from typing import Any
 
 from dipbatch.errors import DipbatchError
 from dipbatch.filenames import natural_key
-from dipbatch.results import CONSISTENT, STATUS_FAILED, STATUS_MISSING, STATUS_OK, read_table, write_table
+from dipbatch.results import (
+    CONSISTENT,
+    INTERRUPTED_MARK,
+    STATUS_FAILED,
+    STATUS_INTERRUPTED,
+    STATUS_MISSING,
+    STATUS_OK,
+    STATUSES,
+    read_table,
+    write_table,
+)
 from dipbatch.sidecar import read_sidecar
-from dipbatch.temporal.report import FRAME_COLUMNS, RECORD, TABLE
+from dipbatch.temporal.report import CHECK_FELL_BACK, CHECK_RAISED, FRAME_COLUMNS, RECORD, TABLE
 from dipbatch.workflow.layout import Layout
 
 #: Column order of ``summary.tsv``.
 COLUMNS: tuple[str, ...] = (
     "image", "status", "output", "task", "preset", "iterations", "stop_reason", "stop_iteration",
-    "wall_time_s", "sigma_input", "sigma_output", "final_loss", "error",
+    "wall_time_s", "sigma_input", "sigma_output", "final_loss", "error", "warnings",
 )
 #: Columns added after COLUMNS in a sequence dataset's summary, once its temporal pass has run: each
 #: frame's figures from its sequence's ``consistent/<sequence>/temporal.tsv`` and the sequence's
@@ -48,6 +58,7 @@ class Row:
     sigma_output: object = ""
     final_loss: object = ""
     error: str = ""
+    warnings: list[str] = field(default_factory=list)  # doubts about a result that was written
     temporal: dict[str, object] = field(default_factory=dict)  # by TEMPORAL_COLUMNS, for a frame
 
     def values(self) -> dict[str, Any]:
@@ -55,21 +66,57 @@ class Row:
         return {**{name: getattr(self, name) for name in COLUMNS}, **self.temporal}
 
 
-def error_line(log: str | Path) -> str:
-    """The one-line error of a failed job, read from its log.
+def job_end(log: str | Path) -> tuple[str, str]:
+    """How a job without output ended, read from its log: (status, its one line).
 
-    ``dipbatch`` reports errors as one ``error: <file>: <problem>`` line; the last such line wins.
-    Without one (a crash, a job killed by SLURM), the last non-empty line stands in.
+    An ``interrupted:`` line (INTERRUPTED_MARK), or Python's closing ``KeyboardInterrupt``, means the
+    job was stopped, not wrong: the rerun resumes it. Otherwise ``dipbatch`` reports errors as one
+    ``error: <file>: <problem>`` line; the last such line wins. Without one (a crash, a job killed
+    by SLURM), the last non-empty line stands in.
     """
     try:
         text = Path(log).read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return ""
+        return STATUS_FAILED, ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if line.startswith("error:"):
-            return line
-    return lines[-1] if lines else ""
+    for prefix, status in ((INTERRUPTED_MARK, STATUS_INTERRUPTED), ("error:", STATUS_FAILED)):
+        for line in reversed(lines):
+            if line.startswith(prefix):
+                return status, line
+    if lines and lines[-1] == "KeyboardInterrupt":  # Python's last word on a SIGINT it did not catch
+        return STATUS_INTERRUPTED, f"{INTERRUPTED_MARK} the job stopped on SIGINT (Ctrl-C)"
+    return STATUS_FAILED, lines[-1] if lines else ""
+
+
+def error_line(log: str | Path) -> str:
+    """The one line that says how a job ended (see job_end)."""
+    return job_end(log)[1]
+
+
+def number(value: object) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def result_warnings(meta: dict[str, Any]) -> list[str]:
+    """The doubts about one restored image, from its sidecar: it ran to the cap (the stop rule
+    never fired), the blow-up guard rolled back, or the output is noisier than the input."""
+    warnings = []
+    if str(meta.get("stop_reason", "")).startswith("cap:"):
+        warnings.append(f"ran to the cap ({meta.get('stop_iteration')} iterations): no stop fired")
+    restores = number(meta.get("guard_restores")) or 0
+    if restores:
+        warnings.append(f"guard restored the weights {int(restores)} times")
+    before, after = number(meta.get("sigma_input")), number(meta.get("sigma_output"))
+    if before is not None and after is not None and after > before:
+        warnings.append(f"output sigma {after:.3g} above the input's {before:.3g}")
+    return warnings
+
+
+#: The temporal pass's doubtful checks (the record's `check`), as a frame's warning.
+TEMPORAL_CHECK_WARNINGS = {
+    CHECK_RAISED: "temporal pass raised the flicker or warping error",
+    CHECK_FELL_BACK: "temporal pass raised the flicker or warping error; fell back to the per-frame result",
+}
 
 
 def image_row(relpath: str, dataset: str, layout: Layout) -> Row:
@@ -92,10 +139,11 @@ def image_row(relpath: str, dataset: str, layout: Layout) -> Row:
         for key in ("task", "preset", "iterations", "stop_reason", "stop_iteration",
                     "wall_time_s", "sigma_input", "sigma_output", "final_loss"):
             setattr(row, key, meta.get(key, ""))
+        row.warnings = result_warnings(meta)
         return row
     if os.path.exists(log):
-        row.status = STATUS_FAILED
-        row.error = error_line(log) or "error: the job failed without a message"
+        row.status, row.error = job_end(log)
+        row.error = row.error or "error: the job failed without a message"
     return row
 
 
@@ -119,7 +167,8 @@ def frame_figures(dataset: str, layout: Layout) -> dict[str, dict[str, object]]:
         warnings = "; ".join(str(w) for w in record.get("warnings") or [])
         for frame in frames:
             rel = frame["frame"] if folder == "." else f"{Path(folder).as_posix()}/{frame['frame']}"
-            figures[rel] = {**frame, "sequence": sequence, "temporal_warnings": warnings}
+            figures[rel] = {**frame, "sequence": sequence, "temporal_warnings": warnings,
+                            "check": record.get("check", "")}
     return figures
 
 
@@ -138,6 +187,9 @@ def build_rows(dataset: str, images: Iterable[str], layout: Layout,
         rows.sort(key=lambda row: natural_key(row.image))
     for row in rows:
         row.temporal = figures.get(row.image, {})
+        check = TEMPORAL_CHECK_WARNINGS.get(str(row.temporal.get("check", "")))
+        if check:
+            row.warnings.append(check)
     return rows
 
 
@@ -185,10 +237,43 @@ def summarize_after_error(datasets: Mapping[str, Sequence[str]], layout: Layout,
         except Exception as exc:  # the handler must not mask the run's own error
             messages.append(f"dipbatch: could not write {layout.summary(dataset)}: {exc}")
             continue
-        counts = {s: sum(r.status == s for r in rows)
-                  for s in (STATUS_OK, STATUS_FAILED, STATUS_MISSING)}
-        messages.append(
-            f"dipbatch: {layout.summary(dataset)}: {counts[STATUS_OK]} ok, "
-            f"{counts[STATUS_FAILED]} failed, {counts[STATUS_MISSING]} missing"
-        )
+        messages.append(f"dipbatch: {layout.summary(dataset)}: {counts(rows)}")
     return messages
+
+
+def counts(rows: Iterable[Row | Mapping[str, str]]) -> str:
+    """'3 ok, 1 failed, 0 interrupted, 0 missing, 2 with warnings', of summary rows or table rows."""
+    rows = list(rows)
+    statuses = [row.status if isinstance(row, Row) else row.get("status", "") for row in rows]
+    warned = sum(bool(row.warnings if isinstance(row, Row) else row.get("warnings")) for row in rows)
+    return ", ".join([*(f"{statuses.count(s)} {s}" for s in STATUSES), f"{warned} with warnings"])
+
+
+def start_count(layout: Layout, images: Mapping[str, Sequence[str]]) -> str:
+    """What a run starts from: 'N images in M datasets, K already done, J to restore'."""
+    total = sum(len(rels) for rels in images.values())
+    done = sum(os.path.exists(layout.image(dataset, rel)) and os.path.exists(layout.sidecar(dataset, rel))
+               for dataset, rels in images.items() for rel in rels)
+    return (f"{total} images in {len(images)} datasets, {done} already done, "
+            f"{total - done} to restore")
+
+
+def dataset_rows(layout: Layout, dataset: str, images: Sequence[str]) -> list[dict[str, str]]:
+    """The rows of a dataset's summary table; every image missing when it has none yet."""
+    try:
+        return read_table(layout.summary(dataset))
+    except (OSError, ValueError):
+        return [{"image": rel, "status": STATUS_MISSING} for rel in images]
+
+
+def overall(layout: Layout, images: Mapping[str, Sequence[str]], command: str) -> list[str]:
+    """The run's end in a few lines for the controller's log: the counts over every dataset, where
+    the summaries are, and, when jobs were interrupted, the command that resumes them."""
+    rows = [row for dataset, rels in images.items() for row in dataset_rows(layout, dataset, rels)]
+    lines = [f"dipbatch: {len(rows)} images in {len(images)} datasets: {counts(rows)}; "
+             f"summaries in {layout.summary('<dataset>')}, reports linked from {layout.index()}"]
+    interrupted = sum(row.get("status") == STATUS_INTERRUPTED for row in rows)
+    if interrupted:
+        lines.append(f"dipbatch: {interrupted} interrupted: run the same command again to resume them "
+                     f"(the workflow profile sets --rerun-incomplete): {command}")
+    return lines

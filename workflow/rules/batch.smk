@@ -46,5 +46,5 @@ for _dataset, _chunks in CHUNKS.items():
                 f"({LOG_HEADER}; "
                 "dipbatch restore {input.images:q} {params.outputs} {params.args} "
                 "--threads {threads} --overwrite) > {log.batch:q} 2>&1 || status=$?; "
-                "for copy in {log.images:q}; do cp {log.batch:q} \"$copy\"; done; "
+                + interrupt_note("{log.batch:q}") + "for copy in {log.images:q}; do cp {log.batch:q} \"$copy\"; done; "
                 "exit $status"

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import shlex
+import sys
 from functools import lru_cache
 
 import jsonschema
@@ -29,8 +30,10 @@ from dipbatch.workflow.discovery import (
 )
 from dipbatch.errors import DipbatchError
 from dipbatch.workflow import runlock
+from dipbatch.workflow.config import replace_datasets
 from dipbatch.workflow.layout import Layout
-from dipbatch.workflow.summary import summarize_dataset
+from dipbatch.results import INTERRUPTED_MARK
+from dipbatch.workflow.summary import start_count, summarize_dataset
 
 
 #: The tasks whose images can share one job: no side file (mask, flash photo) per image.
@@ -189,6 +192,9 @@ def dataset_warnings(name, dataset, images, refused):
     return warnings
 
 
+# A --configfile that names datasets replaces config.yaml's datasets (the demo's) instead of adding
+# to them (dipbatch.workflow.config).
+replace_datasets(config, workflow.overwrite_configfiles, workflow.config_settings.overwrite_config)
 validate_config(config)
 if workflow.is_main_process:  # not inside a job (SLURM jobs parse the workflow too)
     try:
@@ -210,6 +216,14 @@ WARNINGS = {name: dataset_warnings(name, ds, IMAGES[name], REFUSED[name])
             for name, ds in DATASETS.items()}
 if not DATASETS:
     warn([], "datasets: the configuration names no dataset; there is nothing to restore")
+if workflow.is_main_process:  # the overall count, in the controller's log (.snakemake/log/)
+    logger.info(f"dipbatch: {start_count(LAYOUT, IMAGES)}")
+if any(arg == "--report" or arg.startswith("--report=") for arg in sys.argv):
+    # `snakemake --report` after a run with failures: a failed image has no file to show, and
+    # Snakemake refuses to build a report missing a file; leave it out (its dataset's quality report,
+    # in the same report, lists it with its error and log).
+    IMAGES = {name: [rel for rel in rels if os.path.exists(LAYOUT.sidecar(name, rel))]
+              for name, rels in IMAGES.items()}
 #: The chunks of the packed datasets (batch > 1), restored by rules/batch.smk.
 CHUNKS = {name: pack(IMAGES[name], ds["batch"]) for name, ds in DATASETS.items() if ds["batch"] > 1}
 
@@ -273,6 +287,15 @@ def dataset_args(name):
         elif value is not False:
             args += [flag, str(value)]
     return args
+
+
+def interrupt_note(log):
+    """Shell, after a restore job's command set $status: a job that died of SIGINT or SIGTERM (exit
+    130 or 143: Ctrl-C, scancel, a SLURM time limit) without saying so itself gets an `interrupted:`
+    line in its log, so that the summary says interrupted, not failed (dipbatch.workflow.summary)."""
+    return ("if [ $status -eq 130 ] || [ $status -eq 143 ]; then "
+            f"grep -q '^{INTERRUPTED_MARK}' {log} || echo \"{INTERRUPTED_MARK} the job stopped on signal "
+            f"$((status - 128)); run the same snakemake command again to resume\" >> {log}; fi; ")
 
 
 #: The first line of every restore job's log: where it ran (braces doubled for shell:).

@@ -5,7 +5,15 @@
 # writes it too (reports_after_error) when some images failed under --keep-going and this rule
 # cannot run; it then lists the failures with their error line and log.
 
-from dipbatch.workflow.report import report_targets, reports_after_error, write_dataset_report
+from pathlib import Path
+
+from dipbatch.workflow.report import (
+    index_after_error,
+    report_targets,
+    reports_after_error,
+    write_dataset_report,
+    write_index,
+)
 
 
 rule report:
@@ -26,3 +34,17 @@ rule report:
     run:
         write_dataset_report(LAYOUT, wildcards.dataset, DATASETS[wildcards.dataset], log=log[0],
                              warnings=WARNINGS[wildcards.dataset])
+
+
+# results/index.html: every dataset with its counts and a link to its report (after a failed run,
+# the onerror: handler writes it).
+rule index:
+    input:
+        [LAYOUT.report(dataset) for dataset in DATASETS],
+    output:
+        LAYOUT.index(),
+    log:
+        LAYOUT.index_log(),
+    localrule: True
+    run:
+        Path(log[0]).write_text(write_index(LAYOUT, IMAGES) + "\n", encoding="utf-8")

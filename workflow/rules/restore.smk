@@ -39,4 +39,5 @@ rule restore:
     shell:
         f"({LOG_HEADER}; "
         "dipbatch restore {input.image:q} -o {output.image:q} {params.args} "
-        "--threads {threads} --overwrite) > {log:q} 2>&1"
+        "--threads {threads} --overwrite) > {log:q} 2>&1 || {{ status=$?; "
+        + interrupt_note("{log:q}") + "exit $status; }}"

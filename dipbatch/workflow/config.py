@@ -1,0 +1,69 @@
+"""The workflow configuration as a run sees it: config.yaml, then the command line's --configfile
+files, whose `datasets` replace the demo's instead of adding to them.
+
+Snakemake merges nested dicts, so `snakemake --configfile mine.yaml` alone would restore the
+datasets of config.yaml *and* those of mine.yaml. A config file given on the command line that
+names `datasets` is a different archive, not more of the same: its datasets (merged over the other
+command-line files and `--config`) are the run's, and the workflow's config.yaml keeps only its
+other keys (output, logs, device, resources...).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+#: The workflow's own config file, read from the working directory (workflow/Snakefile: configfile:).
+WORKFLOW_CONFIG = "config.yaml"
+#: The schema that validates a configuration and fills in its defaults.
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """A YAML (or JSON) config file as a dict; an empty file is {}."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return data if isinstance(data, dict) else {}
+
+
+def names_datasets(configfiles: Iterable[str | Path]) -> bool:
+    return any("datasets" in load(path) for path in configfiles)
+
+
+def replace_datasets(config: MutableMapping[str, Any], configfiles: Iterable[str | Path],
+                     overwrite: Mapping[str, Any]) -> None:
+    """When a command-line config file names `datasets`, make the run's datasets those of the
+    command line alone (`overwrite`: Snakemake's merge of the command-line files and --config)."""
+    if names_datasets(configfiles):
+        config["datasets"] = copy.deepcopy(dict(overwrite.get("datasets") or {}))
+
+
+def merged(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    """`update` over `base`, nested dicts key by key (Snakemake's update_config)."""
+    result = dict(base)
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(result.get(key), Mapping):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def read_config(configfiles: Iterable[str | Path] = (), workflow_config: str | Path = WORKFLOW_CONFIG
+                ) -> dict[str, Any]:
+    """The configuration a `snakemake [--configfile F ...]` run in this folder gets, validated and
+    with the schema's defaults filled in (outside Snakemake: `dipbatch plan`)."""
+    from snakemake.utils import validate
+
+    configfiles = list(configfiles)
+    overwrite: dict[str, Any] = {}
+    for path in configfiles:
+        overwrite = merged(overwrite, load(path))
+    base = load(workflow_config) if Path(workflow_config).is_file() or not configfiles else {}
+    config = merged(base, overwrite)
+    replace_datasets(config, configfiles, overwrite)
+    validate(config, str(SCHEMA))
+    return config
