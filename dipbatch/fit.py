@@ -16,7 +16,7 @@ import torch
 
 from dipbatch import losses
 from dipbatch.curves import subsample
-from dipbatch.nets import build_generator, canvas_size
+from dipbatch.nets import build_generator, canvas_size, member_runner
 from dipbatch.operators import Identity, Operator
 from dipbatch.presets import Preset
 from dipbatch.speed import SpeedOptions, configure_backends
@@ -131,7 +131,9 @@ class Fitter:
         if speed.use_channels_last(self.device):
             self.net = self.net.to(memory_format=torch.channels_last)
             self.z = self.z.contiguous(memory_format=torch.channels_last)
-        self.generator = torch.compile(self.net) if speed.compile else self.net
+        self.member_layout = speed.member_layout(self.device)
+        runner = member_runner(self.net, spec, depth, self.channels, self.members, self.member_layout)
+        self.generator = torch.compile(runner) if speed.compile else runner
         self.noise_gens = [torch.Generator(self.device).manual_seed(s + 1) for s in seeds]
         self.opt = torch.optim.Adam(self.net.parameters(), lr=preset.fit.lr)
         self.observations = [p.observation.to(self.device) for p in problems]
@@ -237,7 +239,7 @@ class Fitter:
         )
 
     def _record(self, k: int) -> dict[str, Any]:
-        record = self.stopper.record(k)
+        record = {"member_layout": self.member_layout, **self.stopper.record(k)}
         for observer in self.observers:
             record.update(observer.record(k, self.stopper.stop_iteration[k]))
         return record

@@ -1,0 +1,77 @@
+"""Running a grouped generator's members one after another, each through a lone net's layers.
+
+A grouped net (nets/__init__.py) keeps member k's parameters as the k-th slice along dimension 0
+of every tensor. On a GPU one grouped forward pass is the fast way to fit them all. On a CPU the
+grouped convolutions cost more per member than a lone net's (issue 19: 1.1-1.6x), so there the
+members run in turn through lone nets whose tensors are views of the grouped ones: the same
+parameters, optimiser state and checkpoints, and each member's arithmetic is a single fit's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+LAYOUTS = ("grouped", "separate")
+
+
+class SeparateMembers(nn.Module):
+    """Call a grouped net's members in turn through lone nets that view its tensors.
+
+    The views are made once: the optimiser, the blow-up guard and checkpoint loading all update
+    the grouped tensors in place, so the views always see the current values, and autograd sends
+    each member's gradients into its slice of the grouped parameters.
+    """
+
+    def __init__(self, grouped: nn.Module, build_lone: Callable[[], nn.Module], members: int) -> None:
+        super().__init__()
+        self.members = members
+        self._grouped = [grouped]  # a plain list: the grouped net's tensors are not this module's
+        self._lones = [_viewing(grouped, build_lone, k, members) for k in range(members)]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """z: 1×(K·depth)×H×W, as for the grouped net; returns 1×(K·C)×H×W, as the grouped net does."""
+        training = self._grouped[0].training
+        outs = []
+        for lone, z_k in zip(self._lones, z.chunk(self.members, dim=1), strict=True):
+            if lone.training != training:
+                lone.train(training)
+            outs.append(lone(z_k))
+        return torch.cat(outs, dim=1)
+
+
+def _viewing(grouped: nn.Module, build_lone: Callable[[], nn.Module], k: int, members: int) -> nn.Module:
+    """A lone net (built without storage) whose parameters and buffers are member k's slices."""
+    with torch.device("meta"):
+        lone = build_lone()
+    lone.train(grouped.training)
+    sources = dict(grouped.named_parameters())
+    sources.update(grouped.named_buffers())
+    for module_name, module in lone.named_modules():
+        prefix = f"{module_name}." if module_name else ""
+        for name, param in list(module._parameters.items()):
+            if param is None:
+                continue
+            view = _member_slice(sources[prefix + name], k, members, param)
+            del module._parameters[name]
+            setattr(module, name, view)  # a plain attribute: the grouped net owns the parameter
+        for name, buffer in list(module._buffers.items()):
+            if buffer is None:
+                continue
+            source = sources[prefix + name]
+            if source.dim() == 0:  # BatchNorm's step counter: member 0 counts on the grouped net's
+                module._buffers[name] = source if k == 0 else torch.zeros_like(source)
+            else:
+                module._buffers[name] = _member_slice(source, k, members, buffer)
+    return lone
+
+
+def _member_slice(source: torch.Tensor, k: int, members: int, like: torch.Tensor) -> torch.Tensor:
+    """Member k's part of a grouped tensor: its k-th slice along dimension 0 (nets/__init__.py)."""
+    n = source.shape[0] // members
+    view = source.narrow(0, k * n, n)
+    if view.shape != like.shape:
+        raise ValueError(f"member slice {tuple(view.shape)} does not match the lone net's tensor")
+    return view
