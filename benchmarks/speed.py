@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -88,49 +89,50 @@ def fitter_step(size: int, device: torch.device, speed: SpeedOptions, members: i
 
 
 def interleaved(steps: list[Callable[[], object]], repeats: int,
-                device: torch.device) -> list[float]:
-    """Median seconds per call of each step, timed in turns so that a slow spell of a shared
-    machine hits them alike; after two warm-up calls each (cuDNN autotuning, compilation)."""
+                device: torch.device) -> tuple[list[float], list[float]]:
+    """Median wall and CPU seconds per call of each step, timed in turns so that a slow spell of a
+    shared machine hits them alike; after two warm-up calls each (cuDNN autotuning, compilation).
+    With one thread, CPU seconds hardly see the other jobs on the machine."""
     for step in steps:
         for _ in range(2):
             step()
-    times: list[list[float]] = [[] for _ in steps]
+    wall: list[list[float]] = [[] for _ in steps]
+    cpu: list[list[float]] = [[] for _ in steps]
     for _ in range(repeats):
-        for step, record in zip(steps, times, strict=True):
+        for step, record, cpu_record in zip(steps, wall, cpu, strict=True):
             sync(device)
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             step()
             sync(device)
             record.append(time.perf_counter() - start)
-    return [statistics.median(record) for record in times]
+            cpu_record.append(time.process_time() - cpu_start)
+    return [statistics.median(r) for r in wall], [statistics.median(r) for r in cpu]
 
 
 def against_plain(args: argparse.Namespace, device: torch.device, speed: SpeedOptions) -> None:
     """dipbatch's step against the paper's plain loop, per size."""
     print("size  plain_s/it  dipbatch_s/it  ratio  images/s(dipbatch)  peak_MB")
     for size in args.sizes:
-        plain, ours = interleaved([plain_step(size, device), fitter_step(size, device, speed)],
-                                  args.steps, device)
+        (plain, ours), _ = interleaved([plain_step(size, device), fitter_step(size, device, speed)],
+                                       args.steps, device)
         print(f"{size:4d}  {plain:10.3f}  {ours:13.3f}  {plain / ours:5.2f}  "
               f"{1 / ours:18.2f}  {peak_mb(device):7.0f}", flush=True)
 
 
 def members_against_singles(args: argparse.Namespace, device: torch.device, speed: SpeedOptions) -> None:
     """Per image and step, K members together against one single fit (ratio 1.00: no penalty)."""
-    layout = speed.member_layout(device)
-    extra = "  grouped_s/it  grouped_ratio" if args.grouped else ""
-    print(f"preset  size  K  single_s/it  {layout}_s/it  ratio{extra}")
+    layouts = [speed.member_layout(device)] + (["grouped"] if args.grouped else [])
+    print("preset  size  K  layout    single_s/it  together_s/it  ratio(wall)  ratio(CPU)")
     for preset in args.presets:
         for size in args.sizes:
             for k in args.members:
-                steps = [fitter_step(size, device, speed, 1, preset),
-                         fitter_step(size, device, speed, k, preset)]
-                if args.grouped:
-                    grouped = SpeedOptions(**{**vars(speed), "layout": "grouped"})
-                    steps.append(fitter_step(size, device, grouped, k, preset))
-                single, *together = interleaved(steps, args.steps, device)
-                cells = "  ".join(f"{t:11.3f}  {t / (k * single):5.2f}" for t in together)
-                print(f"{preset:6s}  {size:4d}  {k}  {single:11.3f}  {cells}", flush=True)
+                steps = [fitter_step(size, device, speed, 1, preset)]
+                steps += [fitter_step(size, device, replace(speed, layout=layout), k, preset)
+                          for layout in layouts]
+                (single, *together), (single_cpu, *together_cpu) = interleaved(steps, args.steps, device)
+                for layout, t, t_cpu in zip(layouts, together, together_cpu, strict=True):
+                    print(f"{preset:6s}  {size:4d}  {k}  {layout:8s}  {single:11.3f}  {t:13.3f}  "
+                          f"{t / (k * single):11.2f}  {t_cpu / (k * single_cpu):10.2f}", flush=True)
                 del steps
 
 

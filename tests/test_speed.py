@@ -13,7 +13,6 @@ import torch
 
 from dipbatch.fit import Fitter, Problem
 from dipbatch.metrics import psnr
-from dipbatch.nets.members import SeparateMembers
 from dipbatch.presets import get_preset
 from dipbatch.restore import RestoreOptions, restore_files
 from dipbatch.speed import SpeedOptions
@@ -73,15 +72,16 @@ def test_sidecar_records_the_member_layout_chosen_for_the_device(
     monkeypatch.setattr(SpeedOptions, "member_layout",
                         lambda self, device: decide(self, torch.device("cuda")))
     fitter = Fitter([Problem(torch.rand(3, 32, 32))] * 2, get_preset("denoise", "tiny"), [0, 1])
-    assert fitter.generator is fitter.net  # one grouped forward pass
+    assert fitter.passes == [(fitter.net, range(2))]  # one grouped pass for both members
     assert [r["member_layout"] for r in _restore_two(tmp_path, noisy_rgb)] == ["grouped", "grouped"]
 
 
 def test_separate_members_are_views_of_the_grouped_net() -> None:
     preset = get_preset("denoise", "tiny")
     fitter = Fitter([Problem(torch.rand(3, 32, 32)) for _ in range(3)], preset, [0, 1, 2])
-    assert isinstance(fitter.generator, SeparateMembers)
-    assert not list(fitter.generator.parameters())  # the grouped net owns every parameter
+    assert [members for _, members in fitter.passes] == [range(0, 1), range(1, 2), range(2, 3)]
+    for lone, _ in fitter.passes:
+        assert not list(lone.parameters())  # the grouped net owns every parameter
     before = [p.detach().clone() for p in fitter.net.parameters()]
     fitter.step()
     fitter.step()

@@ -11,11 +11,11 @@ import torch
 from torch import nn
 
 from dipbatch.nets.decoder import DeepDecoder
-from dipbatch.nets.members import LAYOUTS, SeparateMembers
+from dipbatch.nets.members import LAYOUTS, separate_members
 from dipbatch.nets.skip import SkipNet
 from dipbatch.nets.spec import NetSpec
 
-__all__ = ["LAYOUTS", "NetSpec", "build_generator", "canvas_size", "load_member", "member_runner",
+__all__ = ["LAYOUTS", "NetSpec", "build_generator", "canvas_size", "load_member", "member_passes",
            "member_state"]
 
 
@@ -32,15 +32,16 @@ def build_generator(spec: NetSpec, in_channels: int, out_channels: int,
     return net
 
 
-def member_runner(net: nn.Module, spec: NetSpec, in_channels: int, out_channels: int, members: int,
-                  layout: str) -> nn.Module:
-    """What computes the grouped net's output: the net itself ("grouped"), or its members in turn
-    through a lone net's layers ("separate"; the same maths, faster on a CPU)."""
+def member_passes(net: nn.Module, spec: NetSpec, in_channels: int, out_channels: int, members: int,
+                  layout: str) -> list[tuple[nn.Module, range]]:
+    """What computes which members: the grouped net all at once ("grouped"), or one lone net per
+    member viewing its slices of the grouped net ("separate": the same maths, faster on a CPU)."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown member layout {layout!r}")
     if layout == "grouped" or members == 1:
-        return net
-    return SeparateMembers(net, lambda: _build(spec, in_channels, out_channels, 1), members)
+        return [(net, range(members))]
+    lones = separate_members(net, lambda: _build(spec, in_channels, out_channels, 1), members)
+    return [(lone, range(k, k + 1)) for k, lone in enumerate(lones)]
 
 
 def _seeded(spec: NetSpec, in_channels: int, out_channels: int, seed: int) -> nn.Module:

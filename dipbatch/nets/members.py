@@ -3,8 +3,9 @@
 A grouped net (nets/__init__.py) keeps member k's parameters as the k-th slice along dimension 0
 of every tensor. On a GPU one grouped forward pass is the fast way to fit them all. On a CPU the
 grouped convolutions cost more per member than a lone net's (issue 19: 1.1-1.6x), so there the
-members run in turn through lone nets whose tensors are views of the grouped ones: the same
-parameters, optimiser state and checkpoints, and each member's arithmetic is a single fit's.
+members run in turn (forward and backward, one member's graph in memory at a time) through lone
+nets whose tensors are views of the grouped ones: the same parameters, optimiser state and
+checkpoints, and each member's arithmetic is a single fit's.
 """
 
 from __future__ import annotations
@@ -17,29 +18,15 @@ from torch import nn
 LAYOUTS = ("grouped", "separate")
 
 
-class SeparateMembers(nn.Module):
-    """Call a grouped net's members in turn through lone nets that view its tensors.
+def separate_members(grouped: nn.Module, build_lone: Callable[[], nn.Module],
+                     members: int) -> list[nn.Module]:
+    """One lone net per member whose parameters and buffers are views of its slices of `grouped`.
 
     The views are made once: the optimiser, the blow-up guard and checkpoint loading all update
     the grouped tensors in place, so the views always see the current values, and autograd sends
     each member's gradients into its slice of the grouped parameters.
     """
-
-    def __init__(self, grouped: nn.Module, build_lone: Callable[[], nn.Module], members: int) -> None:
-        super().__init__()
-        self.members = members
-        self._grouped = [grouped]  # a plain list: the grouped net's tensors are not this module's
-        self._lones = [_viewing(grouped, build_lone, k, members) for k in range(members)]
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """z: 1×(K·depth)×H×W, as for the grouped net; returns 1×(K·C)×H×W, as the grouped net does."""
-        training = self._grouped[0].training
-        outs = []
-        for lone, z_k in zip(self._lones, z.chunk(self.members, dim=1), strict=True):
-            if lone.training != training:
-                lone.train(training)
-            outs.append(lone(z_k))
-        return torch.cat(outs, dim=1)
+    return [_viewing(grouped, build_lone, k, members) for k in range(members)]
 
 
 def _viewing(grouped: nn.Module, build_lone: Callable[[], nn.Module], k: int, members: int) -> nn.Module:
