@@ -1,4 +1,5 @@
-"""The fit loop: several images, each with its own generator, fitted as one batched computation.
+"""The fit loop: several images, each with its own generator, fitted together (one grouped
+computation on a GPU, the members in turn on a CPU: SpeedOptions.member_layout).
 
 It knows nothing of files or the CLI. EMA, the blow-up guard, stopping, progress and checkpoints
 are small objects it calls. Its whole state can be saved and restored (resume after a kill).
@@ -132,8 +133,8 @@ class Fitter:
             self.net = self.net.to(memory_format=torch.channels_last)
             self.z = self.z.contiguous(memory_format=torch.channels_last)
         self.member_layout = speed.member_layout(self.device)
-        self.passes = [(torch.compile(net) if speed.compile else net, members)
-                       for net, members in member_passes(self.net, spec, depth, self.channels,
+        self.passes = [(torch.compile(net) if speed.compile else net, members, backward)
+                       for net, members, backward in member_passes(self.net, spec, depth, self.channels,
                                                          self.members, self.member_layout)]
         self.noise_gens = [torch.Generator(self.device).manual_seed(s + 1) for s in seeds]
         self.opt = torch.optim.Adam(self.net.parameters(), lr=preset.fit.lr)
@@ -185,14 +186,14 @@ class Fitter:
             z = self.z + noise[None] * std
         self.opt.zero_grad(set_to_none=True)
         outs, losses = [], []
-        for generator, members in self.passes:  # separate members: one graph in memory at a time
+        for generator, members, backward in self.passes:  # separate: one graph in memory at a time
             estimates = self._forward(z[:, members.start * depth:members.stop * depth], generator)
             pass_losses = torch.stack([
                 self.problems[k].datafit(self.problems[k].operator(estimates[i:i + 1]),
                                          self.observations[k][None], self.weights[k])
                 for i, k in enumerate(members)
             ])
-            pass_losses.sum().backward()
+            backward(pass_losses.sum())
             outs.append(estimates.detach())
             losses.append(pass_losses.detach())
         member_losses = torch.cat(losses)

@@ -72,15 +72,15 @@ def test_sidecar_records_the_member_layout_chosen_for_the_device(
     monkeypatch.setattr(SpeedOptions, "member_layout",
                         lambda self, device: decide(self, torch.device("cuda")))
     fitter = Fitter([Problem(torch.rand(3, 32, 32))] * 2, get_preset("denoise", "tiny"), [0, 1])
-    assert fitter.passes == [(fitter.net, range(2))]  # one grouped pass for both members
+    assert [(net, members) for net, members, _ in fitter.passes] == [(fitter.net, range(2))]  # one pass
     assert [r["member_layout"] for r in _restore_two(tmp_path, noisy_rgb)] == ["grouped", "grouped"]
 
 
 def test_separate_members_are_views_of_the_grouped_net() -> None:
     preset = get_preset("denoise", "tiny")
     fitter = Fitter([Problem(torch.rand(3, 32, 32)) for _ in range(3)], preset, [0, 1, 2])
-    assert [members for _, members in fitter.passes] == [range(0, 1), range(1, 2), range(2, 3)]
-    for lone, _ in fitter.passes:
+    assert [members for _, members, _ in fitter.passes] == [range(0, 1), range(1, 2), range(2, 3)]
+    for lone, _, _ in fitter.passes:
         assert not list(lone.parameters())  # the grouped net owns every parameter
     before = [p.detach().clone() for p in fitter.net.parameters()]
     fitter.step()

@@ -7,11 +7,14 @@ several images, and member k's parameters are the k-th slice along dimension 0 o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 from torch import nn
 
 from dipbatch.nets.decoder import DeepDecoder
-from dipbatch.nets.members import LAYOUTS, separate_members
+from dipbatch.nets.members import LAYOUTS, backward_member, separate_members
 from dipbatch.nets.skip import SkipNet
 from dipbatch.nets.spec import NetSpec
 
@@ -33,15 +36,16 @@ def build_generator(spec: NetSpec, in_channels: int, out_channels: int,
 
 
 def member_passes(net: nn.Module, spec: NetSpec, in_channels: int, out_channels: int, members: int,
-                  layout: str) -> list[tuple[nn.Module, range]]:
-    """What computes which members: the grouped net all at once ("grouped"), or one lone net per
-    member viewing its slices of the grouped net ("separate": the same maths, faster on a CPU)."""
+                  layout: str) -> list[tuple[nn.Module, range, Callable[[torch.Tensor], None]]]:
+    """What computes which members, and how their loss is backpropagated: the grouped net all at
+    once ("grouped"), or one lone net per member viewing its slices of the grouped net
+    ("separate": the same maths, faster on a CPU)."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown member layout {layout!r}")
     if layout == "grouped" or members == 1:
-        return [(net, range(members))]
+        return [(net, range(members), torch.Tensor.backward)]
     lones = separate_members(net, lambda: _build(spec, in_channels, out_channels, 1), members)
-    return [(lone, range(k, k + 1)) for k, lone in enumerate(lones)]
+    return [(lone, range(k, k + 1), partial(backward_member, lone)) for k, lone in enumerate(lones)]
 
 
 def _seeded(spec: NetSpec, in_channels: int, out_channels: int, seed: int) -> nn.Module:

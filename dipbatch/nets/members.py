@@ -29,11 +29,24 @@ def separate_members(grouped: nn.Module, build_lone: Callable[[], nn.Module],
     return [_viewing(grouped, build_lone, k, members) for k in range(members)]
 
 
+def backward_member(lone: nn.Module, loss: torch.Tensor) -> None:
+    """Backpropagate one member's loss into its slices of the grouped gradients only (a plain
+    backward through the views would add a full-size zero-padded gradient per member)."""
+    slices: list[tuple[torch.Tensor, torch.Tensor, int]] = lone.member_slices
+    grads = torch.autograd.grad(loss, [view for view, _, _ in slices], allow_unused=True)
+    for (view, param, start), grad in zip(slices, grads, strict=True):
+        if param.grad is None:
+            param.grad = torch.zeros_like(param)
+        if grad is not None:
+            param.grad.narrow(0, start, view.shape[0]).copy_(grad)
+
+
 def _viewing(grouped: nn.Module, build_lone: Callable[[], nn.Module], k: int, members: int) -> nn.Module:
     """A lone net (built without storage) whose parameters and buffers are member k's slices."""
     with torch.device("meta"):
         lone = build_lone()
     lone.train(grouped.training)
+    lone.member_slices = []  # (view, grouped parameter, first row): see backward_member
     sources = dict(grouped.named_parameters())
     sources.update(grouped.named_buffers())
     for module_name, module in lone.named_modules():
@@ -44,6 +57,7 @@ def _viewing(grouped: nn.Module, build_lone: Callable[[], nn.Module], k: int, me
             view = _member_slice(sources[prefix + name], k, members, param)
             del module._parameters[name]
             setattr(module, name, view)  # a plain attribute: the grouped net owns the parameter
+            lone.member_slices.append((view, sources[prefix + name], k * view.shape[0]))
         for name, buffer in list(module._buffers.items()):
             if buffer is None:
                 continue
