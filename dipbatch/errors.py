@@ -18,6 +18,10 @@ class DipbatchError(Exception):
         self.where = str(where)
         self.problem = problem
 
+    def __reduce__(self) -> tuple:
+        """Pickled by its parts, so that a worker process can send it back (pool)."""
+        return type(self), (self.where, self.problem)
+
 
 class FieldError(DipbatchError):
     """A bad option value. The message names options as `field` (in backquotes); each face spells
@@ -26,6 +30,9 @@ class FieldError(DipbatchError):
     def __init__(self, where: str | Path, problem: str) -> None:
         self.template = (str(where), problem)
         super().__init__(*self.spelled(lambda name: name))
+
+    def __reduce__(self) -> tuple:
+        return type(self), self.template
 
     def spelled(self, spell: Callable[[str], str]) -> tuple[str, str]:
         """(where, problem) with every `field` written as `spell(field)`."""

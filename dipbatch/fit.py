@@ -1,4 +1,5 @@
-"""The fit loop: several images, each with its own generator, fitted as one batched computation.
+"""The fit loop: several images, each with its own generator, fitted together (one grouped
+computation on a GPU, the members in turn on a CPU: SpeedOptions.member_layout).
 
 It knows nothing of files or the CLI. EMA, the blow-up guard, stopping, progress and checkpoints
 are small objects it calls. Its whole state can be saved and restored (resume after a kill).
@@ -16,7 +17,7 @@ import torch
 
 from dipbatch import losses
 from dipbatch.curves import subsample
-from dipbatch.nets import build_generator, canvas_size
+from dipbatch.nets import build_generator, canvas_size, member_passes
 from dipbatch.operators import Identity, Operator
 from dipbatch.presets import Preset
 from dipbatch.speed import SpeedOptions, configure_backends
@@ -140,7 +141,10 @@ class Fitter:
         if speed.use_channels_last(self.device):
             self.net = self.net.to(memory_format=torch.channels_last)
             self.z = self.z.contiguous(memory_format=torch.channels_last)
-        self.generator = torch.compile(self.net) if speed.compile else self.net
+        self.member_layout = speed.member_layout(self.device)
+        self.passes = [(torch.compile(net) if speed.compile else net, members, backward)
+                       for net, members, backward in member_passes(self.net, spec, depth, self.channels,
+                                                         self.members, self.member_layout)]
         self.noise_gens = [torch.Generator(self.device).manual_seed(s + 1) for s in seeds]
         self.opt = torch.optim.Adam(self.net.parameters(), lr=preset.fit.lr)
         self.observations = [p.observation.to(self.device) for p in problems]
@@ -166,12 +170,14 @@ class Fitter:
         return spec.input_depth, self.canvas
 
     # ---- one step -------------------------------------------------------------------------
-    def _forward(self, z: torch.Tensor) -> torch.Tensor:
-        """The generator's estimates, cropped to the image: K×C×H×W."""
+    def _forward(self, z: torch.Tensor, generator: Callable[[torch.Tensor], torch.Tensor] | None = None
+                 ) -> torch.Tensor:
+        """The estimates of the members that `generator` (default: the first pass's) computes from
+        their part of z, cropped to the image: n×C×H×W."""
         with torch.autocast(self.device.type, dtype=self.autocast or torch.bfloat16,
                             enabled=self.autocast is not None):
-            out = self.generator(z)
-        out = out.float().reshape(self.members, self.channels, *self.canvas)
+            out = (generator or self.passes[0][0])(z)
+        out = out.float().reshape(-1, self.channels, *self.canvas)
         (h, w), (hc, wc) = self.size, self.canvas
         top, left = (hc - h) // 2, (wc - w) // 2
         return out[:, :, top:top + h, left:left + w]
@@ -179,23 +185,29 @@ class Fitter:
     def step(self) -> torch.Tensor:
         """One Adam step for every member; returns the per-member losses (on the device)."""
         z = self.z
+        depth = self.z.shape[1] // self.members
         std = self.preset.fit.reg_noise_std
         if std > 0:
-            per_member = self.z.shape[1] // self.members
             noise = torch.cat([
-                torch.randn(per_member, *self.z.shape[2:], generator=g, device=self.device)
+                torch.randn(depth, *self.z.shape[2:], generator=g, device=self.device)
                 for g in self.noise_gens
             ])
             z = self.z + noise[None] * std
         self.opt.zero_grad(set_to_none=True)
-        estimates = self._forward(z)
-        member_losses = torch.stack([
-            p.datafit(p.operator(estimates[k:k + 1]), self.observations[k][None], self.weights[k])
-            for k, p in enumerate(self.problems)
-        ])
-        member_losses.sum().backward()
+        outs, losses = [], []
+        for generator, members, backward in self.passes:  # separate: one graph in memory at a time
+            estimates = self._forward(z[:, members.start * depth:members.stop * depth], generator)
+            pass_losses = torch.stack([
+                self.problems[k].datafit(self.problems[k].operator(estimates[i:i + 1]),
+                                         self.observations[k][None], self.weights[k])
+                for i, k in enumerate(members)
+            ])
+            backward(pass_losses.sum())
+            outs.append(estimates.detach())
+            losses.append(pass_losses.detach())
+        member_losses = torch.cat(losses)
         self.opt.step()
-        out = estimates.detach()
+        out = torch.cat(outs)
         weight = self.preset.fit.ema
         if weight is None:
             self.ema = out
@@ -244,7 +256,7 @@ class Fitter:
         )
 
     def _record(self, k: int) -> dict[str, Any]:
-        record = self.stopper.record(k)
+        record = {"member_layout": self.member_layout, **self.stopper.record(k)}
         for observer in self.observers:
             record.update(observer.record(k, self.stopper.stop_iteration[k]))
         return record

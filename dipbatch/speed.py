@@ -11,13 +11,14 @@ PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 
 @dataclass(frozen=True)
 class SpeedOptions:
-    """`auto` picks per device: bf16 autocast, channels_last and cuDNN autotuning on CUDA; fp32 on CPU."""
+    """`auto` picks per device: bf16 autocast, channels_last, cuDNN autotuning and grouped members
+    on CUDA; fp32 and members fitted in turn (separate) on CPU."""
 
     precision: str = "auto"  # "auto" | "fp32" | "tf32" | "bf16"
     channels_last: bool | None = None  # None: auto
     compile: bool = False
     deterministic: bool = False
-
+    layout: str = "auto"  # "auto" | "grouped" | "separate": how several members are computed
 
     def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
         """The autocast dtype, or None for plain fp32/TF32. Weights, loss and EMA stay fp32."""
@@ -25,6 +26,13 @@ class SpeedOptions:
         if precision == "auto":
             precision = "bf16" if device.type == "cuda" else "fp32"
         return torch.bfloat16 if precision == "bf16" else None
+
+    def member_layout(self, device: torch.device) -> str:
+        """Grouped convolutions for several members on a GPU; on a CPU, which has no fast grouped
+        convolution, each member through ordinary ones, in turn (benchmarks/RESULTS.md)."""
+        if self.layout != "auto":
+            return self.layout
+        return "separate" if device.type == "cpu" else "grouped"
 
     def use_channels_last(self, device: torch.device) -> bool:
         return self.channels_last if self.channels_last is not None else device.type == "cuda"

@@ -68,3 +68,15 @@ def test_an_untagged_sidecar_is_refused_naming_its_file(tmp_path: Path) -> None:
     (tmp_path / "old.png.json").write_text(json.dumps({"task": "denoise"}))
     with pytest.raises(DipbatchError, match=r"old\.png\.json: not a dipbatch-sidecar-1 sidecar"):
         read_sidecar(tmp_path / "old.png")
+
+
+def test_library_errors_cross_process_boundaries_whole() -> None:
+    """A worker of --jobs sends its image's error back pickled: it must arrive as it left."""
+    import pickle
+
+    from dipbatch.errors import DipbatchError, FieldError
+
+    plain = pickle.loads(pickle.dumps(DipbatchError("a.png", "truncated file")))
+    assert (type(plain), plain.where, plain.problem) == (DipbatchError, "a.png", "truncated file")
+    field = pickle.loads(pickle.dumps(FieldError("`tile` 8", "too small")))
+    assert type(field) is FieldError and field.spelled(lambda n: f"--{n}") == ("--tile 8", "too small")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import copy
 
 import numpy as np
+import pytest
 import torch
 
 from dipbatch.fit import Fitter, Problem
 from dipbatch.metrics import psnr
 from dipbatch.presets import get_preset
+from dipbatch.speed import SpeedOptions
 
 
 def _fit(noisy: np.ndarray, seed: int = 0, iterations: int = 300):
@@ -30,18 +32,22 @@ def test_same_seed_same_output_other_seed_other_output(noisy_rgb: np.ndarray) ->
     assert not np.array_equal(a, c)
 
 
-def test_batched_fit_matches_one_at_a_time(noisy_rgb: np.ndarray) -> None:
+@pytest.mark.parametrize("layout", ["grouped", "separate"])
+def test_batched_fit_matches_one_at_a_time(noisy_rgb: np.ndarray, layout: str) -> None:
     """Images fitted together give what each gives alone. The stated tolerance: float reordering in
     grouped convolutions differs by ~1e-6 after one step, and the fit amplifies it slowly, so after
-    60 steps the two estimates must still agree to better than 45 dB PSNR."""
+    60 steps the two estimates must still agree to better than 45 dB PSNR. Separate members (the
+    CPU's layout) do a single fit's arithmetic: bit-identical."""
     other = np.ascontiguousarray(noisy_rgb[:, ::-1])
     problems = [Problem(torch.from_numpy(x)) for x in (noisy_rgb, other)]
     for iterations, bound in ((1, 1e-5), (60, None)):
         preset = get_preset("denoise", "tiny", iterations=iterations)
-        together = Fitter(problems, preset, [0, 0]).run()
+        together = Fitter(problems, preset, [0, 0], speed=SpeedOptions(layout=layout)).run()
         for problem, joint in zip(problems, together, strict=True):
             alone = Fitter([problem], preset, [0]).run()[0]
-            if bound is not None:
+            if layout == "separate":
+                assert np.array_equal(alone.estimate, joint.estimate)
+            elif bound is not None:
                 assert np.abs(alone.estimate - joint.estimate).max() < bound
             else:
                 assert psnr(alone.estimate, joint.estimate) > 45.0
@@ -67,14 +73,17 @@ def test_guard_rolls_back_a_blown_up_member(noisy_rgb: np.ndarray) -> None:
         assert torch.equal(p.view(2, -1)[1], before.view(2, -1)[1])
 
 
-def test_resumed_fit_equals_uninterrupted(noisy_rgb: np.ndarray) -> None:
+@pytest.mark.parametrize("members", [1, 2])
+def test_resumed_fit_equals_uninterrupted(noisy_rgb: np.ndarray, members: int) -> None:
     preset = get_preset("denoise", "tiny", iterations=120)
-    problem = Problem(torch.from_numpy(noisy_rgb))
-    whole = Fitter([problem], preset, [0]).run()[0]
+    problems = [Problem(torch.from_numpy(noisy_rgb))] * members
+    seeds = list(range(members))
+    whole = Fitter(problems, preset, seeds).run()
     saved: list[dict] = []
-    first = Fitter([problem], preset, [0])
+    first = Fitter(problems, preset, seeds)
     first.run(checkpoint=lambda state: saved.append(copy.deepcopy(state)), checkpoint_every=50)
-    resumed = Fitter([problem], preset, [0])
+    resumed = Fitter(problems, preset, seeds)
     resumed.load_state_dict(saved[0])
     assert resumed.iteration == 50
-    assert np.array_equal(resumed.run()[0].estimate, whole.estimate)
+    for got, want in zip(resumed.run(), whole, strict=True):
+        assert np.array_equal(got.estimate, want.estimate)

@@ -89,7 +89,12 @@ def _output_pairs(inputs: tuple[Path, ...], outputs: tuple[Path, ...]) -> list[t
                    "gives a bit-identical result on the same machine.")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES),
               help="auto picks CUDA when available.")
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="Torch threads per process (default: the usable cores, shared among the jobs).")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Worker processes, one image each at a time (default on a CPU: one per image up to "
+                   "the usable cores, or 1 with --threads; on a GPU: 1). Jobs × threads are clamped "
+                   "to the usable cores (affinity, SLURM_CPUS_PER_TASK).")
 @click.option("--output-dtype", type=click.Choice(["uint8", "uint16", "float32"]),
               help="Sample type of the output (default: the input's).")
 @click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=0),
@@ -104,7 +109,7 @@ def _output_pairs(inputs: tuple[Path, ...], outputs: tuple[Path, ...]) -> list[t
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, iterations: int | None,
-            seed: int, device: str, threads: int | None, output_dtype: str | None,
+            seed: int, device: str, threads: int | None, jobs: int | None, output_dtype: str | None,
             checkpoint_every: int, max_pixels: int, overwrite: bool, input_folders: tuple[Path, ...],
             quiet: bool, debug: bool,
             **groups: Any) -> None:
@@ -114,12 +119,9 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, it
     own net and its own early stop.
     The inputs are never modified; outputs are written atomically.
     """
-    import torch
+    from dipbatch.pool import EXIT_INTERRUPTED, restore_with_jobs
+    from dipbatch.restore import RestoreOptions, check_apart_from_inputs
 
-    from dipbatch.restore import RestoreOptions, check_apart_from_inputs, restore_files
-
-    if threads:
-        torch.set_num_threads(threads)
     options = RestoreOptions(task=take(TaskOptions, groups), stop=take(StopOptions, groups),
                              speed=take(SpeedOptions, groups), astro=take(AstroOptions, groups),
                              tiling=take(TilingOptions, groups), warm=take(WarmStartOptions, groups),
@@ -132,7 +134,12 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, it
     for output in outputs:  # before _output_pairs creates an output folder
         guarded(where, debug, lambda o=output: check_apart_from_inputs(o, list(inputs), input_folders))
     pairs = guarded(where, debug, lambda: _output_pairs(inputs, outputs))
-    outcomes = guarded(where, debug, lambda: restore_files(pairs, options))
+    try:
+        outcomes = guarded(where, debug, lambda: restore_with_jobs(
+            pairs, options, jobs, threads, lambda line: click.echo(line, err=True)))
+    except KeyboardInterrupt:
+        click.echo("interrupted: finished outputs are kept, no partial ones", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     errors = [message(o.error) for o in outcomes if o.error]
     for line in errors:
         click.echo(f"error: {line}", err=True)

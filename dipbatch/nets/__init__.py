@@ -7,14 +7,19 @@ several images, and member k's parameters are the k-th slice along dimension 0 o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 from torch import nn
 
 from dipbatch.nets.decoder import DeepDecoder
+from dipbatch.nets.members import LAYOUTS, backward_member, separate_members
 from dipbatch.nets.skip import SkipNet
 from dipbatch.nets.spec import NetSpec
 
-__all__ = ["NetSpec", "build_generator", "canvas_size", "load_member", "member_state"]
+__all__ = ["LAYOUTS", "NetSpec", "build_generator", "canvas_size", "load_member", "member_passes",
+           "member_state"]
 
 
 def build_generator(spec: NetSpec, in_channels: int, out_channels: int,
@@ -28,6 +33,19 @@ def build_generator(spec: NetSpec, in_channels: int, out_channels: int,
     else:
         net = _seeded(spec, in_channels, out_channels, seeds[0])
     return net
+
+
+def member_passes(net: nn.Module, spec: NetSpec, in_channels: int, out_channels: int, members: int,
+                  layout: str) -> list[tuple[nn.Module, range, Callable[[torch.Tensor], None]]]:
+    """What computes which members, and how their loss is backpropagated: the grouped net all at
+    once ("grouped"), or one lone net per member viewing its slices of the grouped net
+    ("separate": the same maths, faster on a CPU)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown member layout {layout!r}")
+    if layout == "grouped" or members == 1:
+        return [(net, range(members), torch.Tensor.backward)]
+    lones = separate_members(net, lambda: _build(spec, in_channels, out_channels, 1), members)
+    return [(lone, range(k, k + 1), partial(backward_member, lone)) for k, lone in enumerate(lones)]
 
 
 def _seeded(spec: NetSpec, in_channels: int, out_channels: int, seed: int) -> nn.Module:
