@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from dipbatch.astro import AstroOptions
 from dipbatch.cli.errors import EXIT_DATA_ERROR, guarded, message
 from dipbatch.cli.options import (
     astro_options,
+    ensemble_option,
     speed_options,
     stop_options,
     take,
@@ -24,7 +26,7 @@ from dipbatch.cli.options import (
 from dipbatch.cli.report import report
 from dipbatch.cli.temporal import extract_frames, temporal
 from dipbatch.device import DEVICES
-from dipbatch.errors import DipbatchError
+from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.presets import PRESET_NAMES
 from dipbatch.speed import SpeedOptions
 from dipbatch.stopping import StopOptions
@@ -85,6 +87,7 @@ def _output_pairs(inputs: tuple[Path, ...], outputs: tuple[Path, ...]) -> list[t
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed of the net's weights, its input and the regularising noise; the same seed "
                    "gives a bit-identical result on the same machine.")
+@ensemble_option
 @click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES),
               help="auto picks CUDA when available.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's).")
@@ -96,7 +99,7 @@ def _output_pairs(inputs: tuple[Path, ...], outputs: tuple[Path, ...]) -> list[t
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, iterations: int | None,
-            seed: int, device: str, threads: int | None, output_dtype: str | None,
+            seed: int, ensemble: int, device: str, threads: int | None, output_dtype: str | None,
             checkpoint_every: int, overwrite: bool, quiet: bool, debug: bool,
             **groups: Any) -> None:
     """Restore INPUTS (PNG, JPEG, TIFF, FITS) into OUTPUT.
@@ -115,17 +118,28 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, it
                              speed=take(SpeedOptions, groups), astro=take(AstroOptions, groups),
                              tiling=take(TilingOptions, groups), warm=take(WarmStartOptions, groups),
                              preset=preset, iterations=iterations,
-                             seed=seed, device=device, output_dtype=output_dtype,
+                             seed=seed, ensemble=ensemble, device=device, output_dtype=output_dtype,
                              overwrite=overwrite, checkpoint_every=checkpoint_every,
                              show_progress=not quiet, debug=debug)
     where = str(inputs[0])
     pairs = guarded(where, debug, lambda: _output_pairs(inputs, outputs))
-    outcomes = guarded(where, debug, lambda: restore_files(pairs, options))
+    outcomes = guarded(where, debug, lambda: _usage_errors(debug, lambda: restore_files(pairs, options)))
     errors = [message(o.error) for o in outcomes if o.error]
     for line in errors:
         click.echo(f"error: {line}", err=True)
     if errors:
         sys.exit(EXIT_DATA_ERROR)
+
+
+def _usage_errors(debug: bool, action: Callable[[], Any]) -> Any:
+    """Run `action`; a bad option value or combination it refuses (a FieldError that no one file
+    caused) is a usage error: exit 2."""
+    try:
+        return action()
+    except FieldError as exc:
+        if debug:
+            raise
+        raise click.UsageError(message(exc)) from None
 
 
 @main.command()
