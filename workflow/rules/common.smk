@@ -65,6 +65,12 @@ def validate_config(config):
                 f"task {', '.join(PACKABLE_TASKS)} (inpaint and flash need a side file per image); "
                 "set batch: 1"
             )
+        if dataset.get("ensemble", 1) > 1 and dataset["kind"] == "sequence" \
+                and dataset.get("warm_start", True):
+            raise WorkflowError(
+                f"Invalid configuration: datasets.{name}.ensemble: an ensemble does not combine "
+                "with warm starts (every member would start from one net); set warm_start: false"
+            )
         for key in ("input", "reference", "mask_dir"):
             if key in dataset and not os.path.isdir(dataset[key]):
                 raise WorkflowError(
@@ -113,6 +119,7 @@ WORKFLOW_OPTIONS = {
     "output": "output", "overwrite": None, "threads": "threads", "device": "device",
     "task": "datasets.<name>.task", "preset": "datasets.<name>.preset",
     "iterations": "datasets.<name>.iterations", "seed": "datasets.<name>.seed",
+    "ensemble": "datasets.<name>.ensemble",
     "mask": "datasets.<name>.mask or mask_dir", "init_weights": "datasets.<name>.warm_start",
     "save_weights": "datasets.<name>.warm_start",
 }
@@ -266,6 +273,8 @@ def dataset_args(name):
     args += ["--seed", str(dataset["seed"]), "--device", config["device"]]
     if "iterations" in dataset:
         args += ["--iterations", str(dataset["iterations"])]
+    if dataset.get("ensemble", 1) > 1:
+        args += ["--ensemble", str(dataset["ensemble"])]
     for key, value in dataset["options"].items():
         flag = f"--{key.replace('_', '-')}"
         if value is True:
