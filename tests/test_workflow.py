@@ -175,6 +175,15 @@ def test_resources_grow_with_pixels(good, tmp_path):
     assert "gpu=1" in proc.stdout
 
 
+def test_an_ensembles_resources_grow_with_its_members(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "large.png", noisy((1000, 1000), seed=6))
+    write_config(work, "  d:\n    input: data\n    preset: paper\n    ensemble: 3\n")
+    proc = snakemake(work, "--dry-run")
+    # paper preset: 4000 MB + 8000 MB per megapixel and member; 30 min + 240 min likewise
+    assert re.search(r"mem_mb=28000\b", proc.stdout) and re.search(r"runtime=750\b", proc.stdout)
+
+
 # --- failures -------------------------------------------------------------------------------------
 
 

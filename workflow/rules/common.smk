@@ -273,8 +273,8 @@ def dataset_args(name):
     args += ["--seed", str(dataset["seed"]), "--device", config["device"]]
     if "iterations" in dataset:
         args += ["--iterations", str(dataset["iterations"])]
-    if dataset.get("ensemble", 1) > 1:
-        args += ["--ensemble", str(dataset["ensemble"])]
+    if ensemble(name) > 1:
+        args += ["--ensemble", str(ensemble(name))]
     for key, value in dataset["options"].items():
         flag = f"--{key.replace('_', '-')}"
         if value is True:
@@ -332,19 +332,24 @@ def megapixels(path):
     return height * width / 1e6
 
 
-def scaled(resources, key, images, attempt):
-    """A job's memory or minutes: the preset's base plus its share per megapixel of every image,
-    doubled with each retry."""
-    pixels = sum(megapixels(image) for image in images)
+def scaled(resources, key, images, attempt, members=1):
+    """A job's memory or minutes: the preset's base plus its share per megapixel of every image
+    and ensemble member, doubled with each retry."""
+    pixels = members * sum(megapixels(image) for image in images)
     return math.ceil((resources[key] + resources[f"{key}_per_mpx"] * pixels) * attempt)
 
 
 def restore_mem_mb(wildcards, input, attempt):
-    return scaled(preset_resources(wildcards), "mem_mb", [input.image], attempt)
+    return scaled(preset_resources(wildcards), "mem_mb", [input.image], attempt, ensemble(wildcards.dataset))
 
 
 def restore_runtime(wildcards, input, attempt):
-    return scaled(preset_resources(wildcards), "runtime", [input.image], attempt)
+    return scaled(preset_resources(wildcards), "runtime", [input.image], attempt, ensemble(wildcards.dataset))
+
+
+def ensemble(dataset):
+    """A dataset's generators per image (its `ensemble`, default 1)."""
+    return DATASETS[dataset].get("ensemble", 1)
 
 
 def unpacked_datasets_regex():
@@ -369,7 +374,7 @@ def packed_resource(dataset, key):
     resources = dataset_resources(dataset)
 
     def resource(wildcards, input, attempt):
-        return scaled(resources, key, input.images, attempt)
+        return scaled(resources, key, input.images, attempt, ensemble(dataset))
 
     return resource
 
