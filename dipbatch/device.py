@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from dipbatch.errors import FieldError
@@ -16,3 +18,13 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise FieldError("`device` cuda", "no CUDA device is available")
     return torch.device(name)
+
+
+def memory_bytes(device: torch.device) -> int | None:
+    """The memory a fit on `device` can use: the GPU's, or the machine's RAM (None: unknown)."""
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None

@@ -22,8 +22,10 @@ from types import FrameType
 
 import torch
 
+from dipbatch.ensemble import check_ensemble
 from dipbatch.errors import DipbatchError
 from dipbatch.restore import Outcome, RestoreOptions, resolve_device, restore_files
+from dipbatch.warmstart import WarmStartOptions
 
 Report = Callable[[str], None]
 EXIT_INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
@@ -71,6 +73,8 @@ def restore_with_jobs(pairs: list[tuple[Path, Path]], options: RestoreOptions, j
                       threads: int | None, report: Report) -> list[Outcome]:
     """Restore the pairs in this process, or spread over worker processes, as plan_workers says."""
     device = resolve_device(options.device)
+    # the option's own refusals are usage errors here, not one failed image per worker
+    check_ensemble(options.ensemble, warm_start=options.warm != WarmStartOptions())
     plan = plan_workers(jobs, threads, usable_cores(), len(pairs), device.type)
     if plan.note:
         report(f"note: {plan.note}")

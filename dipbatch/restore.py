@@ -19,7 +19,8 @@ from dipbatch import __version__
 from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.atomic import temp_beside
 from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoints, save_checkpoint
-from dipbatch.device import resolve_device
+from dipbatch.device import memory_bytes, resolve_device
+from dipbatch.ensemble import check_ensemble, check_memory, combine, member_seeds, refuse_tiling
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit import FitResult, Fitter, Problem
 from dipbatch.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, read_image, write_image
@@ -48,6 +49,7 @@ class RestoreOptions:
     preset: str = "paper"
     iterations: int | None = None
     seed: int = 0
+    ensemble: int = 1  # generators per image, seeds seed..seed+K-1; the output is their mean
     device: str = "auto"
     output_dtype: str | None = None
     overwrite: bool = False
@@ -130,6 +132,7 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> li
     """Restore every (input, output) pair; a bad file fails only its own outcome."""
     device = resolve_device(options.device)
     preset = task_preset(options.task, options.preset, options.iterations)
+    check_ensemble(options.ensemble, warm_start=options.warm != WarmStartOptions())
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
     inputs = [o.input for o in outcomes] + [p for p in (options.task.mask, options.task.guide) if p]
     groups: dict[tuple, list[Job]] = defaultdict(list)
@@ -154,9 +157,21 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> li
             outcome.error = DipbatchError(outcome.input, "not enough memory to prepare this image")
             continue
         groups[_group_key(job, options.tiling)].append(job)
+    for group in groups.values():  # the ensemble's refusals come before the first fit
+        _check_ensemble_group(group, preset, options, device)
     for group in groups.values():
         _fit_group(group, preset, options, device)
     return outcomes
+
+
+def _check_ensemble_group(group: list[Job], preset: Preset, options: RestoreOptions,
+                          device: torch.device) -> None:
+    """Refuse an ensemble of a tiled frame, or one whose batch would not fit in the device's memory."""
+    size = group[0].problem.size
+    if options.tiling.applies(size):
+        refuse_tiling(options.ensemble)
+    nets = len(group) * options.ensemble * (2 if options.stop.rule == "sure" else 1)
+    check_memory(options.ensemble, nets, size, preset.name, memory_bytes(device))
 
 
 def _group_key(job: Job, tiling: TilingOptions) -> tuple:
@@ -176,8 +191,12 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
         options.warm.refuse_tiling()
         results, notes = _fit_tiles(group[0], preset, options, device, label, ckpt, key)
     else:
-        fitter, notes = _make_fitter([job.problem for job in group], group, preset, options, device)
-        notes = options.warm.start(fitter, notes)
+        k = options.ensemble
+        seeds = member_seeds(options.seed, k)
+        members = [job for job in group for _ in seeds]  # image i's members: i*k .. i*k+k-1
+        fitter, notes = _make_fitter([job.problem for job in members], members, seeds * len(group),
+                                     preset, options, device)
+        notes = options.warm.start(fitter, notes[::k])
         state = load_checkpoint(ckpt, key)
         if state is not None:
             fitter.load_state_dict(state)
@@ -186,7 +205,8 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
             results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
                                  checkpoint_every=options.checkpoint_every)
         options.warm.finish(fitter)
-        results = results[:len(group)]  # SURE's twins (members K..2K-1) only served its estimate
+        results = [combine(results[i * k:(i + 1) * k], seeds, job.frame.to_image, _stored_span(job))
+                   for i, job in enumerate(group)]  # SURE's twins (after the members) are left out
     wall = (time.perf_counter() - started) / len(group)
     for job, digest, result, note in zip(group, digests, results, notes, strict=True):
         outcome, frame = job.outcome, job.frame
@@ -213,7 +233,8 @@ def _fit_tiles(job: Job, preset: Preset, options: RestoreOptions, device: torch.
     notes: list[dict[str, Any]] = []
 
     def make_fitter(problems: list[Problem]) -> Fitter:
-        fitter, batch_notes = _make_fitter(problems, [job] * len(problems), preset, options, device)
+        fitter, batch_notes = _make_fitter(problems, [job] * len(problems), [options.seed] * len(problems),
+                                           preset, options, device)
         notes[:] = batch_notes[:1]
         return fitter
 
@@ -222,10 +243,10 @@ def _fit_tiles(job: Job, preset: Preset, options: RestoreOptions, device: torch.
     return [result], notes or [{"stop_rule": options.stop.rule}]
 
 
-def _make_fitter(problems: list[Problem], jobs: list[Job], preset: Preset, options: RestoreOptions,
-                 device: torch.device) -> tuple[Fitter, list[dict[str, Any]]]:
-    """The Fitter of `problems` (one per job: an image or a tile of it) with the chosen stopping rule
-    and the spectral recorder; the notes go to the sidecars."""
+def _make_fitter(problems: list[Problem], jobs: list[Job], seeds: list[int], preset: Preset,
+                 options: RestoreOptions, device: torch.device) -> tuple[Fitter, list[dict[str, Any]]]:
+    """The Fitter of `problems` (one per job and seed: an image, a tile of it, or an ensemble's
+    member) with the chosen stopping rule and the spectral recorder; the notes go to the sidecars."""
     cap = preset.fit.iterations  # task_preset applied --iterations
     notes: list[dict[str, Any]] = [{"stop_rule": options.stop.rule} for _ in problems]
     if options.stop.rule == "sure":
@@ -238,10 +259,11 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], preset: Preset, optio
     if rule.twins is not None:
         problems = problems + [replace(p, observation=twin)
                                for p, twin in zip(problems, rule.twins, strict=True)]
+        seeds = seeds + seeds  # a twin has its member's seed
     observations = torch.stack([p.observation for p in problems])
     observers = [SpectralRecorder(observations.to(device), cap)] \
         if observations.shape[-2:] == torch.Size(problems[0].size) else []
-    fitter = Fitter(problems, preset, [options.seed] * len(problems), device, rule.stopper,
+    fitter = Fitter(problems, preset, seeds, device, rule.stopper,
                     observers=observers, speed=options.speed)
     return fitter, notes
 
@@ -261,6 +283,12 @@ def _sure_sigmas(jobs: list[Job], options: RestoreOptions, notes: list[dict[str,
     return sigmas
 
 
+def _stored_span(job: Job) -> float:
+    """The width of the input's stored value range (the output's units)."""
+    lo, hi = job.frame.image.source.value_range
+    return hi - lo
+
+
 def _value_span(job: Job) -> float:
     """The width of the image's stored value range: σ in stored units over it is σ on [0,1]."""
     lo, hi = job.frame.observed.source.value_range
@@ -270,7 +298,8 @@ def _value_span(job: Job) -> float:
 def _job_key(digests: list[str], preset: Preset, options: RestoreOptions) -> str:
     """What a checkpoint must match to be resumed: the same inputs, recipe and seed."""
     payload = json.dumps([digests, preset.to_dict(), asdict(options.task), asdict(options.stop),
-                          asdict(options.astro), asdict(options.tiling), options.iterations, options.seed],
+                          asdict(options.astro), asdict(options.tiling), options.iterations, options.seed,
+                          options.ensemble],
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -288,7 +317,7 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
         "params": {"task_options": asdict(options.task), "stop_options": asdict(options.stop),
                    "astro_options": asdict(options.astro), "tiling_options": asdict(options.tiling),
                    "preset": preset.to_dict(),
-                   "output_dtype": options.output_dtype},
+                   "output_dtype": options.output_dtype, "ensemble": options.ensemble},
         "seed": options.seed,
         "device": str(device),
         "batch_size": batch,
@@ -308,19 +337,24 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
 def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str = "fast",
                   net: str | None = None, factor: int | None = None, mask: np.ndarray | None = None,
                   guide: np.ndarray | None = None, iterations: int | None = None, seed: int = 0,
-                  stop: str = "auto", device: str = "auto") -> FitResult:
+                  stop: str = "auto", device: str = "auto", ensemble: int = 1) -> FitResult:
     """Restore a C×H×W float array in [0,1] without touching files (for notebooks).
 
     inpaint takes `mask` (1 = known pixel), flash takes `guide` (the flash image); sr returns an
     estimate `factor` times larger. `stop` is "auto" (the CLI's default) or "fixed"; `iterations`
-    is the cap. The estimate is the fit's own output, known pixels included.
+    is the cap. The estimate is the fit's own output, known pixels included. `ensemble` K > 1 fits
+    K generators (seeds seed..seed+K-1) and returns their mean, with `record["ensemble"]`.
     """
     if stop not in ("auto", "fixed"):
         raise ValueError(f"stop must be 'auto' or 'fixed', not {stop!r} (sure: use dipbatch restore)")
+    check_ensemble(ensemble)
     options = TaskOptions(kind=task, net=net, factor=factor)
     recipe = task_preset(options, preset, iterations)
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
     torch_device = resolve_device(device)
-    rule = make_stop_rule(StopOptions(rule=stop), [problem], recipe.fit.iterations, torch_device,
+    check_memory(ensemble, ensemble, problem.size, recipe.name, memory_bytes(torch_device))
+    seeds = member_seeds(seed, ensemble)
+    problems = [problem] * ensemble
+    rule = make_stop_rule(StopOptions(rule=stop), problems, recipe.fit.iterations, torch_device,
                           seed=seed, denoising=task == "denoise")
-    return Fitter([problem], recipe, [seed], torch_device, rule.stopper).run()[0]
+    return combine(Fitter(problems, recipe, seeds, torch_device, rule.stopper).run(), seeds)

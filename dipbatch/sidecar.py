@@ -17,6 +17,17 @@ from dipbatch.errors import DipbatchError
 FORMAT = "dipbatch-sidecar-1"
 
 
+class EnsembleRecord(TypedDict):
+    """A seed ensemble (`ensemble` K > 1): its members, whose mean is the output, and their spread."""
+
+    members: int
+    seeds: list[int]
+    stop_iterations: list[int]
+    stop_reasons: list[str]
+    spread: float  # the per-pixel std across members, averaged over the image, on the [0,1] scale
+    spread_stored: float  # the same in the image's stored units
+
+
 class Sidecar(TypedDict, total=False):
     """The record of one restored image (the fit's own curves and choices are added to it)."""
 
@@ -41,6 +52,7 @@ class Sidecar(TypedDict, total=False):
     loss_curve: list[tuple[int, float]]
     sigma_input: float | None
     sigma_output: float | None
+    ensemble: EnsembleRecord  # only when K > 1; the stop and curves above are then member 0's
 
 
 def sidecar_path(output: str | Path) -> Path:

@@ -12,6 +12,7 @@ import yaml
 from dipbatch.cli import main
 from dipbatch.cli.errors import message
 from dipbatch.device import DEVICES
+from dipbatch.ensemble import MEMORY_MB_PER_MPX
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.presets import PRESET_NAMES, PRESETS
 from dipbatch.sidecar import FORMAT, read_sidecar, sidecar_bytes, sidecar_path
@@ -36,6 +37,11 @@ def test_schema_enums_are_the_code_constants() -> None:
     assert tuple(DATASET["preset"]["enum"]) == PRESET_NAMES
     assert tuple(SCHEMA["properties"]["resources"]["properties"]) == PRESET_NAMES
     assert tuple(DATASET["temporal"]["properties"]["method"]["enum"]) == METHODS
+
+
+def test_the_ensembles_memory_budget_is_the_schemas_resources() -> None:
+    resources = SCHEMA["properties"]["resources"]["properties"]
+    assert {p: resources[p]["default"]["mem_mb_per_mpx"] for p in PRESET_NAMES} == MEMORY_MB_PER_MPX
 
 
 def test_every_task_has_every_preset() -> None:

@@ -176,6 +176,15 @@ def test_resources_grow_with_pixels(good, tmp_path):
     assert "gpu=1" in proc.stdout
 
 
+def test_an_ensembles_resources_grow_with_its_members(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "large.png", noisy((1000, 1000), seed=6))
+    write_config(work, "  d:\n    input: data\n    preset: paper\n    ensemble: 3\n")
+    proc = snakemake(work, "--dry-run")
+    # paper preset: 4000 MB + 8000 MB per megapixel and member; 30 min + 240 min likewise
+    assert re.search(r"mem_mb=28000\b", proc.stdout) and re.search(r"runtime=750\b", proc.stdout)
+
+
 # --- failures -------------------------------------------------------------------------------------
 
 
@@ -285,6 +294,8 @@ def test_fixing_the_image_reruns_only_its_chunk(packed):
     ("  d:\n    input: data\n    iterations: 0\n", "datasets.d.iterations"),
     ("  d:\n    input: data\n    batch: 0\n", "datasets.d.batch"),
     ("  d:\n    input: data\n    task: inpaint\n    batch: 4\n", "datasets.d.batch"),
+    ("  d:\n    input: data\n    ensemble: 0\n", "datasets.d.ensemble"),
+    ("  d:\n    input: data\n    kind: sequence\n    ensemble: 2\n", "datasets.d.ensemble"),
 ])
 def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, datasets, key):
     work = copy_workflow(tmp_path / "w")
@@ -294,6 +305,16 @@ def test_bad_config_stops_before_any_job_naming_the_key(tmp_path, datasets, key)
     assert proc.returncode != 0
     assert f"Invalid configuration: {key}:" in proc.stderr + proc.stdout
     assert not (work / "logs").exists() and not (work / "results").exists()
+
+
+def test_a_dataset_ensemble_fits_its_members_and_the_sidecar_lists_them(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "x.png", noisy((12, 12, 3), seed=11))
+    write_config(work, dataset("d", "data") + "    ensemble: 2\n    seed: 5\n")
+    snakemake(work)
+    record = json.loads((work / "results" / "d" / "x.png.json").read_text())
+    assert record["ensemble"]["members"] == 2 and record["ensemble"]["seeds"] == [5, 6]
+    assert len(record["ensemble"]["stop_reasons"]) == 2 and record["params"]["ensemble"] == 2
 
 
 def test_unknown_top_level_key_is_named(tmp_path):

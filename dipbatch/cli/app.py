@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from dipbatch.astro import AstroOptions
 from dipbatch.cli.errors import EXIT_DATA_ERROR, guarded, message
 from dipbatch.cli.options import (
     astro_options,
+    ensemble_option,
     speed_options,
     stop_options,
     take,
@@ -25,7 +27,7 @@ from dipbatch.cli.profile import profile
 from dipbatch.cli.report import report
 from dipbatch.cli.temporal import extract_frames, temporal
 from dipbatch.device import DEVICES
-from dipbatch.errors import DipbatchError
+from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.imageio import DEFAULT_MAX_PIXELS
 from dipbatch.presets import PRESET_NAMES
 from dipbatch.speed import SpeedOptions
@@ -87,6 +89,7 @@ def _output_pairs(inputs: tuple[Path, ...], outputs: tuple[Path, ...]) -> list[t
 @click.option("--seed", default=0, show_default=True, type=int,
               help="Seed of the net's weights, its input and the regularising noise; the same seed "
                    "gives a bit-identical result on the same machine.")
+@ensemble_option
 @click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES),
               help="auto picks CUDA when available.")
 @click.option("--threads", type=click.IntRange(min=1),
@@ -109,9 +112,9 @@ def _output_pairs(inputs: tuple[Path, ...], outputs: tuple[Path, ...]) -> list[t
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, iterations: int | None,
-            seed: int, device: str, threads: int | None, jobs: int | None, output_dtype: str | None,
-            checkpoint_every: int, max_pixels: int, overwrite: bool, input_folders: tuple[Path, ...],
-            quiet: bool, debug: bool,
+            seed: int, ensemble: int, device: str, threads: int | None, jobs: int | None,
+            output_dtype: str | None, checkpoint_every: int, max_pixels: int, overwrite: bool,
+            input_folders: tuple[Path, ...], quiet: bool, debug: bool,
             **groups: Any) -> None:
     """Restore INPUTS (PNG, JPEG, TIFF, FITS) into OUTPUT.
 
@@ -126,7 +129,7 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, it
                              speed=take(SpeedOptions, groups), astro=take(AstroOptions, groups),
                              tiling=take(TilingOptions, groups), warm=take(WarmStartOptions, groups),
                              preset=preset, iterations=iterations,
-                             seed=seed, device=device, output_dtype=output_dtype,
+                             seed=seed, ensemble=ensemble, device=device, output_dtype=output_dtype,
                              overwrite=overwrite, input_folders=input_folders, max_pixels=max_pixels,
                              checkpoint_every=checkpoint_every,
                              show_progress=not quiet, debug=debug)
@@ -135,8 +138,8 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, it
         guarded(where, debug, lambda o=output: check_apart_from_inputs(o, list(inputs), input_folders))
     pairs = guarded(where, debug, lambda: _output_pairs(inputs, outputs))
     try:
-        outcomes = guarded(where, debug, lambda: restore_with_jobs(
-            pairs, options, jobs, threads, lambda line: click.echo(line, err=True)))
+        outcomes = guarded(where, debug, lambda: _usage_errors(debug, lambda: restore_with_jobs(
+            pairs, options, jobs, threads, lambda line: click.echo(line, err=True))))
     except KeyboardInterrupt:
         click.echo("interrupted: finished outputs are kept, no partial ones", err=True)
         sys.exit(EXIT_INTERRUPTED)
@@ -145,6 +148,17 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[Path, ...], preset: str, it
         click.echo(f"error: {line}", err=True)
     if errors:
         sys.exit(EXIT_DATA_ERROR)
+
+
+def _usage_errors(debug: bool, action: Callable[[], Any]) -> Any:
+    """Run `action`; a bad option value or combination it refuses (a FieldError that no one file
+    caused) is a usage error: exit 2."""
+    try:
+        return action()
+    except FieldError as exc:
+        if debug:
+            raise
+        raise click.UsageError(message(exc)) from None
 
 
 @main.command()

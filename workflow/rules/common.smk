@@ -68,6 +68,12 @@ def validate_config(config):
                 f"task {', '.join(PACKABLE_TASKS)} (inpaint and flash need a side file per image); "
                 "set batch: 1"
             )
+        if dataset.get("ensemble", 1) > 1 and dataset["kind"] == "sequence" \
+                and dataset.get("warm_start", True):
+            raise WorkflowError(
+                f"Invalid configuration: datasets.{name}.ensemble: an ensemble does not combine "
+                "with warm starts (every member would start from one net); set warm_start: false"
+            )
         for key in ("input", "reference", "mask_dir"):
             if key in dataset and not os.path.isdir(dataset[key]):
                 raise WorkflowError(
@@ -116,6 +122,7 @@ WORKFLOW_OPTIONS = {
     "output": "output", "overwrite": None, "threads": "threads", "device": "device",
     "task": "datasets.<name>.task", "preset": "datasets.<name>.preset",
     "iterations": "datasets.<name>.iterations", "seed": "datasets.<name>.seed",
+    "ensemble": "datasets.<name>.ensemble",
     "mask": "datasets.<name>.mask or mask_dir", "init_weights": "datasets.<name>.warm_start",
     "save_weights": "datasets.<name>.warm_start",
 }
@@ -280,6 +287,8 @@ def dataset_args(name):
     args += ["--seed", str(dataset["seed"]), "--device", config["device"]]
     if "iterations" in dataset:
         args += ["--iterations", str(dataset["iterations"])]
+    if ensemble(name) > 1:
+        args += ["--ensemble", str(ensemble(name))]
     for key, value in dataset["options"].items():
         flag = f"--{key.replace('_', '-')}"
         if value is True:
@@ -346,19 +355,24 @@ def megapixels(path):
     return height * width / 1e6
 
 
-def scaled(resources, key, images, attempt):
-    """A job's memory or minutes: the preset's base plus its share per megapixel of every image,
-    doubled with each retry."""
-    pixels = sum(megapixels(image) for image in images)
+def scaled(resources, key, images, attempt, members=1):
+    """A job's memory or minutes: the preset's base plus its share per megapixel of every image
+    and ensemble member, doubled with each retry."""
+    pixels = members * sum(megapixels(image) for image in images)
     return math.ceil((resources[key] + resources[f"{key}_per_mpx"] * pixels) * attempt)
 
 
 def restore_mem_mb(wildcards, input, attempt):
-    return scaled(preset_resources(wildcards), "mem_mb", [input.image], attempt)
+    return scaled(preset_resources(wildcards), "mem_mb", [input.image], attempt, ensemble(wildcards.dataset))
 
 
 def restore_runtime(wildcards, input, attempt):
-    return scaled(preset_resources(wildcards), "runtime", [input.image], attempt)
+    return scaled(preset_resources(wildcards), "runtime", [input.image], attempt, ensemble(wildcards.dataset))
+
+
+def ensemble(dataset):
+    """A dataset's generators per image (its `ensemble`, default 1)."""
+    return DATASETS[dataset].get("ensemble", 1)
 
 
 def unpacked_datasets_regex():
@@ -383,7 +397,7 @@ def packed_resource(dataset, key):
     resources = dataset_resources(dataset)
 
     def resource(wildcards, input, attempt):
-        return scaled(resources, key, input.images, attempt)
+        return scaled(resources, key, input.images, attempt, ensemble(dataset))
 
     return resource
 

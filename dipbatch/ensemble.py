@@ -1,0 +1,83 @@
+"""Seed ensembles: K generators with different seeds fitted on the same image, and averaged.
+
+The members are ordinary members of one batched fit, each with its own seed (seed, seed+1, …) and
+its own stop. The image's result is the mean of their returned estimates; the spread between
+them (the per-pixel standard deviation across members, averaged over the image) is recorded as
+the image's uncertainty figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import numpy as np
+
+from dipbatch.errors import FieldError
+from dipbatch.fit import FitResult
+from dipbatch.sidecar import EnsembleRecord
+
+# Memory per member and megapixel of the image, by preset: the workflow's cluster resource
+# defaults (config.schema.yaml `resources`), which hold with room to spare on CPU and CUDA.
+MEMORY_MB_PER_MPX = {"paper": 8000, "fast": 4000, "tiny": 2000}
+
+
+def member_seeds(seed: int, ensemble: int) -> list[int]:
+    """The members' seeds: member 0 has `seed` (the single-seed fit's), member m has seed + m."""
+    return [seed + m for m in range(ensemble)]
+
+
+def check_ensemble(ensemble: int, *, warm_start: bool = False) -> None:
+    """Refuse an ensemble size below 1, and an ensemble with a warm start (one net to start
+    every member from, or to save, defeats the different seeds)."""
+    where = f"`ensemble` {ensemble}"
+    if ensemble < 1:
+        raise FieldError(where, "must be at least 1 (1: one seed, no ensemble)")
+    if ensemble > 1 and warm_start:
+        raise FieldError(where, "does not combine with `init_weights`/`save_weights`: the members "
+                                "would all start from one net; use `ensemble` 1 for warm starts")
+
+
+def refuse_tiling(ensemble: int) -> None:
+    """Refuse an ensemble of a tiled frame: it is fitted tile by tile, each tile by one net."""
+    if ensemble > 1:
+        raise FieldError(f"`ensemble` {ensemble}", "does not combine with tiling: this frame is "
+                                                   "larger than `tile`; use `tile` 0 or `ensemble` 1")
+
+
+def check_memory(ensemble: int, nets: int, size: tuple[int, int], preset: str,
+                 available: int | None) -> None:
+    """Refuse an ensemble whose batch of `nets` generators on images of `size` needs more memory
+    (estimated at MEMORY_MB_PER_MPX) than the device's `available` bytes (None: not checked)."""
+    if ensemble == 1 or available is None:
+        return
+    mpx = size[0] * size[1] / 1e6
+    need = nets * mpx * MEMORY_MB_PER_MPX.get(preset, max(MEMORY_MB_PER_MPX.values())) * 2 ** 20
+    if need > available:
+        raise FieldError(f"`ensemble` {ensemble}",
+                         f"{nets} nets on {size[0]}×{size[1]} images need about {need / 2 ** 30:.1f} "
+                         f"GiB, over the device's {available / 2 ** 30:.1f} GiB; lower `ensemble` "
+                         "or restore fewer images at once")
+
+
+def combine(results: list[FitResult], seeds: list[int],
+            to_input: Callable[[np.ndarray], np.ndarray] = np.asarray, span: float = 1.0) -> FitResult:
+    """One image's result from its members': the mean estimate; the curves and the stop are
+    member 0's (the single-seed fit's), and `record["ensemble"]` holds every member's seed and
+    stop and their spread, on the input's [0,1] scale (`to_input` maps an estimate there) and
+    in stored units (`span` is the width of the stored value range). One member: as it is."""
+    if len(results) == 1:
+        return results[0]
+    members = np.stack([r.estimate for r in results])
+    spread = float(np.std(np.stack([to_input(m) for m in members]), axis=0, ddof=1).mean())
+    block: EnsembleRecord = {
+        "members": len(results),
+        "seeds": list(seeds),
+        "stop_iterations": [r.stop_iteration for r in results],
+        "stop_reasons": [r.stop_reason for r in results],
+        "spread": spread,
+        "spread_stored": spread * span,
+    }
+    return replace(results[0], estimate=members.mean(0, dtype=np.float64).astype(np.float32),
+                   restores=sum(r.restores for r in results),
+                   record={**results[0].record, "ensemble": block})
