@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,14 @@ from dipbatch.device import resolve_device
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit import FitResult, Fitter, Problem
 from dipbatch.imageio import SUPPORTED_SUFFIXES, read_image, write_image
+from dipbatch.interrupt import Interrupted
 from dipbatch.metrics import noise_sigma
 from dipbatch.presets import Preset
 from dipbatch.progress import progress_bar
 from dipbatch.sidecar import Sidecar, sha256_of, write_sidecar
 from dipbatch.spectral import SpectralRecorder
 from dipbatch.speed import SpeedOptions
-from dipbatch.stopping import StopOptions, make_stop_rule
+from dipbatch.stopping import StopOptions, Stopper, make_stop_rule
 from dipbatch.tasks import TaskOptions, finish_estimate, make_problem, task_preset
 from dipbatch.tiling import TileCheckpoints, TilePlan, TilingOptions, fit_tiled
 from dipbatch.warmstart import WarmStartOptions
@@ -91,8 +93,18 @@ def check_output(input_path: Path, output: Path, overwrite: bool) -> None:
         raise DipbatchError(output.parent, "output folder is not writable") from None
 
 
-def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> list[Outcome]:
-    """Restore every (input, output) pair; a bad file fails only its own outcome."""
+Report = Callable[[Outcome], None]
+
+
+def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions,
+                  report: Report | None = None) -> list[Outcome]:
+    """Restore every (input, output) pair; a bad file fails only its own outcome.
+
+    Every input is read and checked before the first fit; `report` gets each failed outcome then,
+    and each other one as soon as its output is written (or fails to be). A signal stops the fit
+    as `Interrupted`, naming its images, after saving its checkpoint (see `dipbatch.interrupt`).
+    """
+    report = report or (lambda _: None)
     device = resolve_device(options.device)
     preset = task_preset(options.task, options.preset, options.iterations)
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
@@ -106,10 +118,15 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> li
             if options.debug:
                 raise
             outcome.error = exc
+            report(outcome)
             continue
         groups[_group_key(job, options.tiling)].append(job)
     for group in groups.values():
-        _fit_group(group, preset, options, device)
+        try:
+            _fit_group(group, preset, options, device, report)
+        except Interrupted as stop:
+            stop.images = [job.outcome.input for job in group]
+            raise
     return outcomes
 
 
@@ -119,7 +136,16 @@ def _group_key(job: Job, tiling: TilingOptions) -> tuple:
     return (size, job.problem.channels, job.outcome.output if tiling.applies(size) else None)
 
 
-def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device: torch.device) -> None:
+def stop_state(stopper: Stopper, images: int) -> str:
+    """How the stop stands for a progress line: running, stopped at N, or k/n stopped."""
+    stopped = sum(stopper.stopped[:images])
+    if not stopped:
+        return "running"
+    return f"stopped at {stopper.stop_iteration[0]}" if images == 1 else f"{stopped}/{images} stopped"
+
+
+def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device: torch.device,
+               report: Report) -> None:
     """Fit images of one size together (or one large frame in tiles), then write outputs and sidecars."""
     started = time.perf_counter()
     digests = [sha256_of(job.outcome.input) for job in group]
@@ -136,7 +162,8 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
         if state is not None:
             fitter.load_state_dict(state)
             notes = [{**note, "resumed_from_iteration": state["iteration"]} for note in notes]
-        with progress_bar(label, fitter.cap, options.show_progress) as hook:
+        with progress_bar(label, fitter.cap, options.show_progress, start=fitter.iteration,
+                          state=lambda: stop_state(fitter.stopper, len(group))) as hook:
             results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
                                  checkpoint_every=options.checkpoint_every)
         options.warm.finish(fitter)
@@ -154,9 +181,11 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
                         history=f"dipbatch {__version__}: {options.task.kind}, preset {preset.name}")
         except DipbatchError as exc:
             outcome.error = exc
+            report(outcome)
             continue
         write_sidecar(outcome.output, record)
         outcome.record = record
+        report(outcome)
     remove_checkpoint(ckpt)
     if tiles is not None:
         tiles.remove()

@@ -21,6 +21,10 @@ STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_MISSING = "missing"
 
+#: The first word of the line `dipbatch restore` prints when SIGINT or SIGTERM stops it (its checkpoint
+#: saved); a job log holding it was interrupted, not failed.
+INTERRUPTED_MARK = "interrupted:"
+
 
 def cell(value: Any) -> str:
     """A value as one TSV cell: empty for None or a non-finite number. A tab, newline or quote
