@@ -1,4 +1,4 @@
-"""Atomic file writes: a temporary file in the target folder, then a rename."""
+"""Atomic file writes: temporary files in the target folder, then renames."""
 
 from __future__ import annotations
 
@@ -9,21 +9,43 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
-@contextlib.contextmanager
-def atomic_path(final: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `final`; rename it onto `final` only if the block succeeds."""
+def temp_beside(final: str | Path) -> Path:
+    """A new empty temporary file beside `final`, named like it (hidden, `.part`), with the usual mode."""
     final = Path(final)
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part" + final.suffix,
                                dir=final.parent)
     os.close(fd)
-    tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual mode
+    return Path(tmp)
+
+
+@contextlib.contextmanager
+def atomic_paths(*finals: str | Path) -> Iterator[list[Path]]:
+    """Yield a temporary path beside each of `finals`; rename them all into place only if the block
+    succeeds. The older companions (all but the first) are removed before the first is renamed, so
+    the files of this write never sit beside a companion left by another write (an interruption
+    leaves the first file without companions, never with stale ones)."""
+    tmps: list[Path] = []
     try:
-        yield tmp_path
-        os.replace(tmp_path, final)
+        for final in finals:
+            tmps.append(temp_beside(final))
+        yield tmps
+        for final in finals[1:]:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(final)
+        for tmp, final in zip(tmps, finals, strict=True):
+            os.replace(tmp, final)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        for tmp in tmps:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; rename it onto `final` only if the block succeeds."""
+    with atomic_paths(final) as (tmp,):
+        yield tmp
 
 
 def _umask() -> int:

@@ -1,14 +1,26 @@
-"""Fit checkpoints: the whole fit state, written atomically, resumed only by the same job."""
+"""Fit checkpoints: the whole fit state, written atomically, resumed only by the same job.
+
+A checkpoint is data, never code: a plain header line holding the job's key comes first and is
+compared before anything is deserialised, and the state after it is loaded with
+`torch.load(weights_only=True)`, which builds tensors and plain containers only. A checkpoint that
+does not match or does not load is ignored with a warning, and the fit starts over; one that cannot
+be written is a warning too, and the fit goes on.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import io
+import itertools
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from dipbatch.atomic import atomic_path
+from dipbatch.errors import short, warn
+
+MAGIC = b"dipbatch-checkpoint 1 "
 
 
 def checkpoint_path(output: str | Path) -> Path:
@@ -16,22 +28,44 @@ def checkpoint_path(output: str | Path) -> Path:
     return output.with_name(f".{output.name}.ckpt")
 
 
+def _header(key: str) -> bytes:
+    return MAGIC + key.encode("ascii") + b"\n"
+
+
 def save_checkpoint(path: Path, key: str, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"key": key, "state": state}, tmp)
+    """Write `state` under `key`; a failure (a full disk) is a warning, never the end of the fit."""
+    try:
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            fh.write(_header(key))
+            torch.save(state, fh)
+    except (OSError, RuntimeError) as exc:  # torch reports a short write as a RuntimeError
+        warn(path, f"cannot write the checkpoint ({short(exc)}); the fit goes on without it")
 
 
 def load_checkpoint(path: Path, key: str) -> dict[str, Any] | None:
     """The saved state if `path` holds a checkpoint of the same job (same inputs and options)."""
     if not path.is_file():
         return None
+    header = _header(key)
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception:  # a foreign or damaged file is ignored, never fatal
+        with open(path, "rb") as fh:
+            if fh.read(len(header)) != header:
+                warn(path, "not a checkpoint of this job; ignored, the fit starts over")
+                return None
+            state = torch.load(io.BytesIO(fh.read()), map_location="cpu", weights_only=True)
+    except Exception as exc:  # a damaged file, or one holding more than data, is never fatal
+        warn(path, f"cannot load the checkpoint ({short(exc)}); ignored, the fit starts over")
         return None
-    return saved["state"] if isinstance(saved, dict) and saved.get("key") == key else None
+    return state if isinstance(state, dict) else None
 
 
-def remove_checkpoint(path: Path) -> None:
+def remove_checkpoints(output: str | Path) -> None:
+    """Delete the checkpoints of `output`: the whole frame's and its tiled batches' (0, 1, ...)."""
+    base = checkpoint_path(output)
     with contextlib.suppress(FileNotFoundError):
-        path.unlink()
+        base.unlink()
+    for batch in itertools.count():
+        try:
+            base.with_name(f"{base.stem}.{batch}{base.suffix}").unlink()
+        except FileNotFoundError:
+            return

@@ -1,8 +1,9 @@
-"""The exception types that the faces (CLI, workflow) turn into one-line errors."""
+"""The exception types that the faces (CLI, workflow) turn into one-line errors, and one-line warnings."""
 
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,3 +31,14 @@ class FieldError(DipbatchError):
         """(where, problem) with every `field` written as `spell(field)`."""
         where, problem = (_FIELD.sub(lambda m: spell(m.group(1)), text) for text in self.template)
         return where, problem
+
+
+def warn(where: str | Path, problem: str) -> None:
+    """One `warning:` line on stderr: something went wrong, but the work goes on."""
+    print(f"warning: {where}: {problem}", file=sys.stderr)
+
+
+def short(exc: BaseException) -> str:
+    """The first line of an exception's message, cut to 120 characters."""
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text if len(text) <= 120 else text[:117] + "..."

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import numpy as np
@@ -75,6 +75,15 @@ class FitResult:
     loss_curve: list[tuple[int, float]]
     restores: int  # how often the blow-up guard rolled back
     record: dict[str, Any]
+
+    def state_dict(self) -> dict[str, Any]:
+        """Tensors and plain values only, as a checkpoint holds them."""
+        return {**{f.name: getattr(self, f.name) for f in fields(self)},
+                "estimate": torch.from_numpy(self.estimate)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FitResult:
+        return cls(**{**state, "estimate": state["estimate"].numpy()})
 
 
 def make_input(kind: str, depth: int, size: tuple[int, int], seed: int, scale: float,
@@ -220,9 +229,9 @@ class Fitter:
                 if progress and (at_check or time.monotonic() >= beat):
                     progress(self.iteration, self.cap, self._recent_losses())
                     beat = time.monotonic() + HEARTBEAT_S
-                if at_check and checkpoint and checkpoint_every and self.iteration % checkpoint_every == 0 \
+                if checkpoint and checkpoint_every and self.iteration % checkpoint_every == 0 \
                         and self.iteration < self.cap and not all(self.stopper.stopped):
-                    checkpoint(self.state_dict())
+                    checkpoint(self.state_dict())  # every N iterations, whatever check_every is
                 if interrupt.pending() is not None:  # checked last: the iteration is complete
                     self._stop_for_signal(checkpoint)
         assert self.ema is not None

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from dipbatch.errors import DipbatchError
+from dipbatch.pixels import check_pixels
 
 # (raw BITPIX type, BZERO) that FITS uses for each dtype, unsigned types through an offset.
 _RAW = {"uint8": ("uint8", 0), "int8": ("uint8", -128), "int16": ("int16", 0),
@@ -84,13 +85,15 @@ def image_size(path: Path, hdu: int | str | None = None) -> tuple[int, int]:
     return shape[-2], shape[-1]
 
 
-def read(path: Path, hdu: int | str | None):
+def read(path: Path, hdu: int | str | None, max_pixels: int):
     """(stored C×H×W float64, dtype name, value range, layout, alpha, metadata)."""
+
     fits = _fits(path)
     with _quiet(), fits.open(path, memmap=False, do_not_scale_image_data=True) as hdul:
         index, h = _select(hdul, hdu, path)
         header = h.header.copy()
         shape = _image_shape(header, path)
+        check_pixels(path, shape, max_pixels)  # before the data are read
         raw = np.asarray(h.data)
     raw = raw.reshape(shape)
     raw = raw[None] if raw.ndim == 2 else raw

@@ -9,6 +9,7 @@ read with Pillow (up to 8 bits) or OpenCV (16 bits); JPEG uses Pillow, TIFF tiff
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import zlib
@@ -19,8 +20,9 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from dipbatch.atomic import atomic_path
-from dipbatch.errors import DipbatchError
+from dipbatch.atomic import atomic_paths
+from dipbatch.errors import DipbatchError, short
+from dipbatch.pixels import DEFAULT_MAX_PIXELS, check_pixels
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
 _SUFFIX_FORMAT = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
@@ -38,6 +40,7 @@ HOLDABLE: dict[str, tuple[str, ...]] = {
 }
 _NAMES = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "fits": "FITS"}
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
+
 
 
 @dataclass
@@ -122,11 +125,6 @@ def _probe(path: str | Path) -> tuple[Path, str]:
     return p, fmt
 
 
-def _short(exc: BaseException) -> str:
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
 def _layout(channels: int, has_alpha: bool) -> str:
     base = {1: "gray", 3: "rgb"}.get(channels, "multi")
     return base + "+alpha" if has_alpha and base != "multi" else base
@@ -148,31 +146,47 @@ def _finite_range(stored: np.ndarray) -> tuple[float, float]:
 # ----------------------------------------------------------------------------------- reading
 
 
-def read_image(path: str | Path, *, hdu: int | str | None = None) -> Image:
-    """Read an image; `hdu` picks a FITS HDU by index or EXTNAME (default: first with data)."""
+@contextlib.contextmanager
+def _pillow_unlimited():
+    """Pillow's own bomb check off: the limit was checked against the header already."""
+    saved = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = None
+    try:
+        yield
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = saved
+
+
+def read_image(path: str | Path, *, hdu: int | str | None = None,
+               max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+    """Read an image; `hdu` picks a FITS HDU by index or EXTNAME (default: first with data).
+
+    A file whose header claims more than `max_pixels` pixels is refused before it is decoded.
+    """
     p, fmt = _probe(path)
     try:
         if fmt == "fits":
             from dipbatch import fitsio
 
-            stored, dtype, vrange, layout, alpha, meta = fitsio.read(p, hdu)
+            stored, dtype, vrange, layout, alpha, meta = fitsio.read(p, hdu, max_pixels)
         else:
             reader = {"png": _read_png, "jpeg": _read_jpeg, "tiff": _read_tiff}[fmt]
-            stored, alpha, meta = reader(p)
+            with _pillow_unlimited():
+                stored, alpha, meta = reader(p, max_pixels)
             dtype = stored.dtype.name
             floating = stored.dtype.kind == "f"
             vrange = _finite_range(stored) if floating else _dtype_range(stored.dtype)
             layout = _layout(stored.shape[0], alpha is not None)
+        lo, hi = vrange
+        data = ((stored.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
+        if not np.isfinite(data).any():
+            raise DipbatchError(p, "no finite sample: every pixel is NaN or infinite")
     except DipbatchError:
         raise
-    except PILImage.DecompressionBombError as exc:
-        raise DipbatchError(p, f"image too large: {_short(exc)}") from None
     except MemoryError:
-        raise DipbatchError(p, "not enough memory to decode the image") from None
+        raise DipbatchError(p, "not enough memory to read this image") from None
     except Exception as exc:
-        raise DipbatchError(p, f"truncated or corrupt image ({_short(exc)})") from None
-    lo, hi = vrange
-    data = ((stored.astype(np.float64) - lo) / (hi - lo)).astype(np.float32)
+        raise DipbatchError(p, f"truncated or corrupt image ({short(exc)})") from None
     source = Source(path=str(p), format=fmt, dtype=dtype, value_range=(float(lo), float(hi)),
                     layout=layout, alpha=alpha, metadata=meta,
                     height=data.shape[1], width=data.shape[2])
@@ -235,9 +249,10 @@ def _png_metadata(buf: bytes) -> tuple[tuple[int, int, int, int], dict[str, Any]
     return ihdr, meta
 
 
-def _read_png(p: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+def _read_png(p: Path, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     buf = p.read_bytes()
-    (_w, _h, depth, ctype), meta = _png_metadata(buf)
+    (width, height, depth, ctype), meta = _png_metadata(buf)
+    check_pixels(p, (height, width), max_pixels)
     if depth == 16:
         import cv2
 
@@ -265,8 +280,9 @@ def _read_png(p: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     return colour, alpha, meta
 
 
-def _read_jpeg(p: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+def _read_jpeg(p: Path, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     with PILImage.open(p) as im:
+        check_pixels(p, (im.height, im.width), max_pixels)
         im.load()
         info = dict(im.info)
         meta: dict[str, Any] = {}
@@ -290,11 +306,14 @@ def _read_jpeg(p: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
 _TIFF_UNITS = {1: "none", 2: "inch", 3: "cm"}
 
 
-def _read_tiff(p: Path) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
+def _read_tiff(p: Path, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     import tifffile
 
     with tifffile.TiffFile(p) as tif:
         page = tif.pages[0]
+        check_pixels(p, (page.imagedepth, page.imagelength, page.imagewidth), max_pixels)
+        if page.is_tiled:  # each tile is decoded whole, whatever the image's size
+            check_pixels(p, (page.tiledepth, page.tilelength, page.tilewidth), max_pixels, "TIFF tile")
         try:
             arr = page.asarray()
         except ValueError as exc:
@@ -368,7 +387,7 @@ def image_size(path: str | Path, *, hdu: int | str | None = None) -> tuple[int, 
     except DipbatchError:
         raise
     except Exception as exc:
-        raise DipbatchError(p, f"truncated or corrupt image ({_short(exc)})") from None
+        raise DipbatchError(p, f"truncated or corrupt image ({short(exc)})") from None
 
 
 # ----------------------------------------------------------------------------------- writing
@@ -407,8 +426,12 @@ def _convert_alpha(alpha: np.ndarray, name: str) -> np.ndarray:
 
 
 def write_image(path: str | Path, data: np.ndarray, source: Source, *, dtype: str | None = None,
-                history: str | None = None) -> None:
-    """Write `data` (C×H×W on `source`'s [0,1] scale) in the format of `path`'s suffix."""
+                history: str | None = None, companions: dict[Path, bytes] | None = None) -> None:
+    """Write `data` (C×H×W on `source`'s [0,1] scale) in the format of `path`'s suffix.
+
+    `companions` (path: contents, e.g. the sidecar) are committed together with the image: all
+    written to temporary files first, then renamed (see `atomic_paths`).
+    """
     p = Path(path)
     fmt = _SUFFIX_FORMAT.get(_suffix(p))
     if fmt is None:
@@ -438,8 +461,11 @@ def write_image(path: str | Path, data: np.ndarray, source: Source, *, dtype: st
         alpha = None
     else:
         alpha = _convert_alpha(alpha, name)
+    companions = companions or {}
     try:
-        with atomic_path(p) as tmp:
+        with atomic_paths(p, *companions) as (tmp, *others):
+            for other, payload in zip(others, companions.values(), strict=True):
+                other.write_bytes(payload)
             if fmt == "fits":
                 from dipbatch import fitsio
 
@@ -451,9 +477,11 @@ def write_image(path: str | Path, data: np.ndarray, source: Source, *, dtype: st
     except DipbatchError:
         raise
     except OSError as exc:
-        raise DipbatchError(p, f"cannot write the file: {exc.strerror or _short(exc)}") from None
+        raise DipbatchError(p, f"cannot write the file: {exc.strerror or short(exc)}") from None
+    except MemoryError:
+        raise DipbatchError(p, "not enough memory to write this image") from None
     except Exception as exc:
-        raise DipbatchError(p, f"cannot write {_NAMES[fmt]}: {_short(exc)}") from None
+        raise DipbatchError(p, f"cannot write {_NAMES[fmt]}: {short(exc)}") from None
 
 
 def _interleave(stored: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import shutil
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -16,16 +18,17 @@ import torch
 
 from dipbatch import __version__
 from dipbatch.astro import AstroOptions, Frame, prepare
-from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoint, save_checkpoint
+from dipbatch.atomic import temp_beside
+from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoints, save_checkpoint
 from dipbatch.device import resolve_device
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit import FitResult, Fitter, Problem
-from dipbatch.imageio import SUPPORTED_SUFFIXES, read_image, write_image
+from dipbatch.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, read_image, write_image
 from dipbatch.interrupt import Interrupted
 from dipbatch.metrics import noise_sigma
 from dipbatch.presets import Preset
 from dipbatch.progress import progress_bar
-from dipbatch.sidecar import Sidecar, sha256_of, write_sidecar
+from dipbatch.sidecar import Sidecar, sha256_of, sidecar_bytes, sidecar_path
 from dipbatch.spectral import SpectralRecorder
 from dipbatch.speed import SpeedOptions
 from dipbatch.stopping import StopOptions, Stopper, make_stop_rule
@@ -50,6 +53,8 @@ class RestoreOptions:
     device: str = "auto"
     output_dtype: str | None = None
     overwrite: bool = False
+    input_folders: tuple[Path, ...] = ()  # folders the inputs come from: no output may go inside
+    max_pixels: int = DEFAULT_MAX_PIXELS  # inputs with more pixels are refused before decoding
     checkpoint_every: int = 500
     show_progress: bool = True
     debug: bool = False  # let errors propagate with their traceback
@@ -85,12 +90,42 @@ def check_output(input_path: Path, output: Path, overwrite: bool) -> None:
         raise FieldError(output, "exists already; pass `overwrite` to replace it")
     if not output.parent.is_dir():
         raise DipbatchError(output.parent, "output folder does not exist")
-    probe = output.parent / f".{output.name}.probe"
-    try:
-        probe.touch()
-        probe.unlink()
-    except OSError:
-        raise DipbatchError(output.parent, "output folder is not writable") from None
+    for longest in (sidecar_path(output), checkpoint_path(output)):  # the longest temporary names
+        try:
+            temp_beside(longest).unlink()
+        except OSError as exc:
+            if exc.errno == errno.ENAMETOOLONG:
+                raise DipbatchError(output, "file name too long: the temporary files beside it need "
+                                            "about 30 more characters; shorten it") from None
+            raise DipbatchError(output.parent, "output folder is not writable") from None
+
+
+SIDECAR_ALLOWANCE = 64 * 1024  # bytes: a sidecar with its loss curve and settings, generously
+
+
+def output_bytes(channels: int, size: tuple[int, int], dtype: str) -> int:
+    """The most an output of these samples takes on disk (uncompressed), with its sidecar."""
+    return channels * size[0] * size[1] * np.dtype(dtype).itemsize + SIDECAR_ALLOWANCE
+
+
+def check_free_space(output: Path, needed: int) -> None:
+    """Refuse, before the fit, an output whose folder has less free space than `needed` bytes."""
+    free = shutil.disk_usage(output.parent).free
+    if free < needed:
+        raise DipbatchError(output, f"not enough free space: the output needs about {needed:,} bytes, "
+                                    f"its folder has {free:,}")
+
+
+def check_apart_from_inputs(output: Path, inputs: list[Path], folders: tuple[Path, ...]) -> None:
+    """Refuse an output that is one of the inputs or lies inside a folder the inputs come from."""
+    where = output.resolve()
+    for path in inputs:
+        if where == path.resolve():
+            raise DipbatchError(output, f"output path is the input {path}; inputs are never modified")
+    for folder in folders:
+        if where.is_relative_to(folder.resolve()):
+            raise DipbatchError(output, f"output path is inside the input folder {folder}; "
+                                        "write results outside every input folder")
 
 
 Report = Callable[[Outcome], None]
@@ -108,17 +143,28 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions,
     device = resolve_device(options.device)
     preset = task_preset(options.task, options.preset, options.iterations)
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
+    inputs = [o.input for o in outcomes] + [p for p in (options.task.mask, options.task.guide) if p]
     groups: dict[tuple, list[Job]] = defaultdict(list)
     for outcome in outcomes:
         try:
             check_output(outcome.input, outcome.output, options.overwrite)
-            frame = prepare(read_image(outcome.input, hdu=options.astro.hdu_key), options.astro)
+            check_apart_from_inputs(outcome.output, inputs, options.input_folders)
+            image = read_image(outcome.input, hdu=options.astro.hdu_key, max_pixels=options.max_pixels)
+            frame = prepare(image, options.astro)
             job = Job(outcome, frame, frame.problem(options.task))
+            check_free_space(outcome.output, output_bytes(
+                job.problem.channels + (image.source.alpha is not None), job.problem.size,
+                options.output_dtype or image.source.dtype))
         except DipbatchError as exc:
             if options.debug:
                 raise
             outcome.error = exc
             report(outcome)
+            continue
+        except MemoryError:
+            if options.debug:
+                raise
+            outcome.error = DipbatchError(outcome.input, "not enough memory to prepare this image")
             continue
         groups[_group_key(job, options.tiling)].append(job)
     for group in groups.values():
@@ -154,7 +200,7 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
     label = group[0].outcome.input.name + (f" +{len(group) - 1}" if len(group) > 1 else "")
     if options.tiling.applies(group[0].problem.size):
         options.warm.refuse_tiling()
-        results, notes, tiles = _fit_tiles(group[0], preset, options, device, label, ckpt, key)
+        results, notes = _fit_tiles(group[0], preset, options, device, label, ckpt, key)
     else:
         fitter, notes = _make_fitter([job.problem for job in group], group, preset, options, device)
         notes = options.warm.start(fitter, notes)
@@ -168,7 +214,6 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
                                  checkpoint_every=options.checkpoint_every)
         options.warm.finish(fitter)
         results = results[:len(group)]  # SURE's twins (members K..2K-1) only served its estimate
-        tiles = None
     wall = (time.perf_counter() - started) / len(group)
     for job, digest, result, note in zip(group, digests, results, notes, strict=True):
         outcome, frame = job.outcome, job.frame
@@ -178,21 +223,19 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
         record.update(frame.record())  # type: ignore[typeddict-item]
         try:
             write_image(outcome.output, finished.data, finished.source, dtype=options.output_dtype,
-                        history=f"dipbatch {__version__}: {options.task.kind}, preset {preset.name}")
-        except DipbatchError as exc:
+                        history=f"dipbatch {__version__}: {options.task.kind}, preset {preset.name}",
+                        companions={sidecar_path(outcome.output): sidecar_bytes(record)})
+        except DipbatchError as exc:  # the fit's checkpoint stays: a rerun resumes from it
             outcome.error = exc
             report(outcome)
             continue
-        write_sidecar(outcome.output, record)
         outcome.record = record
         report(outcome)
-    remove_checkpoint(ckpt)
-    if tiles is not None:
-        tiles.remove()
+        remove_checkpoints(outcome.output)  # this run's, and any stale one left by another
 
 
 def _fit_tiles(job: Job, preset: Preset, options: RestoreOptions, device: torch.device, label: str,
-               ckpt: Path, key: str) -> tuple[list[FitResult], list[dict[str, Any]], TileCheckpoints]:
+               ckpt: Path, key: str) -> tuple[list[FitResult], list[dict[str, Any]]]:
     """Fit one large frame tile by tile, each batch of tiles as `_make_fitter` builds it."""
     plan = TilePlan(job.problem.size, options.tiling)
     tiles = TileCheckpoints(ckpt, key, plan)
@@ -205,7 +248,7 @@ def _fit_tiles(job: Job, preset: Preset, options: RestoreOptions, device: torch.
 
     with progress_bar(label, len(plan.batches), options.show_progress) as hook:
         result = fit_tiled(job.problem, plan, make_fitter, tiles, hook, options.checkpoint_every)
-    return [result], notes or [{"stop_rule": options.stop.rule}], tiles
+    return [result], notes or [{"stop_rule": options.stop.rule}]
 
 
 def _make_fitter(problems: list[Problem], jobs: list[Job], preset: Preset, options: RestoreOptions,
@@ -214,10 +257,13 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], preset: Preset, optio
     and the spectral recorder; the notes go to the sidecars."""
     cap = preset.fit.iterations  # task_preset applied --iterations
     notes: list[dict[str, Any]] = [{"stop_rule": options.stop.rule} for _ in problems]
-    sigmas = _sure_sigmas(jobs, options, notes) if options.stop.rule == "sure" else None
-    rule = make_stop_rule(options.stop, torch.stack([p.observation for p in problems]), cap, device,
-                          shape=(problems[0].channels, *problems[0].size), seed=options.seed,
-                          sigmas=sigmas)
+    if options.stop.rule == "sure":
+        sigmas = _sure_sigmas(jobs, options, notes)
+    else:  # auto's noise floor: a given --sigma, else estimated from each observation
+        sigmas = [None if options.stop.sigma is None else options.stop.sigma / _value_span(job)
+                  for job in jobs]
+    rule = make_stop_rule(options.stop, problems, cap, device, seed=options.seed, sigmas=sigmas,
+                          denoising=options.task.kind == "denoise")
     if rule.twins is not None:
         problems = problems + [replace(p, observation=twin)
                                for p, twin in zip(problems, rule.twins, strict=True)]
@@ -235,15 +281,19 @@ def _sure_sigmas(jobs: list[Job], options: RestoreOptions, notes: list[dict[str,
         raise FieldError("`stop` sure", "SURE stopping needs the denoise task (Gaussian noise)")
     sigmas = []
     for job, note in zip(jobs, notes, strict=True):
-        image = job.frame.observed
-        lo, hi = image.source.value_range
         if options.stop.sigma is not None:
-            sigma, how = options.stop.sigma / (hi - lo), "given"
+            sigma, how = options.stop.sigma / _value_span(job), "given"
         else:
-            sigma, how = noise_sigma(image.data) or 0.0, "estimated"
+            sigma, how = noise_sigma(job.frame.observed.data) or 0.0, "estimated"
         sigmas.append(max(sigma, 1e-4))
-        note.update(sure_sigma=sigma * (hi - lo), sure_sigma_source=how)
+        note.update(sure_sigma=sigma * _value_span(job), sure_sigma_source=how)
     return sigmas
+
+
+def _value_span(job: Job) -> float:
+    """The width of the image's stored value range: σ in stored units over it is σ on [0,1]."""
+    lo, hi = job.frame.observed.source.value_range
+    return hi - lo
 
 
 def _job_key(digests: list[str], preset: Preset, options: RestoreOptions) -> str:
@@ -300,6 +350,6 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     recipe = task_preset(options, preset, iterations)
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
     torch_device = resolve_device(device)
-    rule = make_stop_rule(StopOptions(rule=stop), problem.observation[None], recipe.fit.iterations,
-                          torch_device, shape=(problem.channels, *problem.size), seed=seed)
+    rule = make_stop_rule(StopOptions(rule=stop), [problem], recipe.fit.iterations, torch_device,
+                          seed=seed, denoising=task == "denoise")
     return Fitter([problem], recipe, [seed], torch_device, rule.stopper).run()[0]

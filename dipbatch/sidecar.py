@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from pathlib import Path
 from typing import Any, TypedDict
 
-from dipbatch.atomic import write_bytes_atomic
 from dipbatch.errors import DipbatchError
 
 FORMAT = "dipbatch-sidecar-1"
@@ -55,12 +55,10 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def write_sidecar(output: str | Path, record: Sidecar) -> Path:
-    """OUTPUT.json, atomically, with the format tag first."""
-    path = sidecar_path(output)
+def sidecar_bytes(record: Sidecar | dict[str, Any]) -> bytes:
+    """The record as strict JSON with the format tag first (NaN and infinities become null)."""
     tagged = {"format": FORMAT, **{k: v for k, v in record.items() if k != "format"}}
-    write_bytes_atomic(path, (json.dumps(tagged, indent=2, default=_jsonable) + "\n").encode())
-    return path
+    return (json.dumps(_strict(tagged), indent=2, allow_nan=False) + "\n").encode()
 
 
 def read_sidecar(output: str | Path) -> Sidecar:
@@ -79,9 +77,18 @@ def read_sidecar(output: str | Path) -> Sidecar:
     return record
 
 
-def _jsonable(value: Any) -> Any:
+def _strict(value: Any) -> Any:
+    """`value` with plain JSON types only: arrays as lists, paths as text, non-finite floats as None."""
     if hasattr(value, "tolist"):
-        return value.tolist()
+        value = value.tolist()
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(v) for v in value]
     if isinstance(value, Path):
         return str(value)
+    if value is None or isinstance(value, str | int | bool):
+        return value
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
+import numpy as np
 import torch
 
+from dipbatch import losses
 from dipbatch.curves import subsample
 from dipbatch.errors import FieldError
+from dipbatch.metrics import noise_sigma
+from dipbatch.stop_signals import AutoRule, decide, noise_floor
+
+if TYPE_CHECKING:
+    from dipbatch.fit import Problem
 
 STOP_RULES = ("auto", "fixed", "sure")
 SURE_EPSILON = 1e-3  # the Monte-Carlo divergence step, on the [0,1] scale
@@ -222,6 +230,84 @@ class WindowedVariance(_MinimumRule):
         return (*super()._state_keys(), "buffer", "sum1", "sum2")
 
 
+class AutoStop(WindowedVariance):
+    """`auto`: the discrepancy principle, with the variance plateau as its guarded backup.
+
+    The windowed variance is tracked on the device at every step; at each check point the smoothed
+    estimate's data-fit is measured (`datafit`, K values) and `stop_signals.decide` rules on the
+    curves' prefixes, per member. A member whose data-fit never comes near its noise floor and whose
+    variance never plateaus runs to the cap and returns its last estimate.
+    """
+
+    name = "windowed variance"
+
+    def __init__(self, members: int, cap: int, window: int, rule: AutoRule, floors: list[float | None],
+                 datafit: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...],
+                 device: torch.device, subset: int = 65536, seed: int = 0) -> None:
+        super().__init__(members, cap, window, rule.patience, rule.min_start, shape, device, subset, seed)
+        self.rule = rule
+        self.floors = floors
+        self.datafit = datafit
+        self.fit = np.full((cap, members), np.nan)
+        self.candidates: list[list[int]] = [[] for _ in range(members)]
+        self._smoothed: torch.Tensor | None = None
+
+    def observe(self, iteration: int, output: torch.Tensor, smoothed: torch.Tensor) -> None:
+        if self.best is None:
+            self.best = smoothed.clone()
+        value = self.value(iteration, output, smoothed)
+        if value is not None:
+            self.curve[iteration - 1] = value
+        self._smoothed = smoothed
+
+    def poll(self, iteration: int) -> None:
+        if self._smoothed is None:
+            return
+        with torch.no_grad():
+            self.fit[iteration - 1] = self.datafit(self._smoothed).cpu().numpy()
+        variance = self.curve[:iteration].cpu().numpy()
+        keep = []
+        for k in range(self.members):
+            if self.stopped[k]:
+                keep.append(False)
+                continue
+            decision = decide(iteration, variance[:, k], self.fit[:iteration, k], self.floors[k],
+                              self.rule, self.candidates[k])
+            keep.append(decision.snapshot)
+            if decision.snapshot:
+                self.candidates[k].append(iteration)
+            if decision.stop:
+                self._stop(k, self.candidates[k][-1], f"auto: {decision.reason}")
+        mask = torch.tensor(keep, device=self._smoothed.device)
+        self.best = torch.where(mask[:, None, None, None], self._smoothed, self.best)
+
+    def finish(self, iteration: int, smoothed: torch.Tensor) -> None:
+        self._final = smoothed.clone()
+        for k in range(self.members):
+            if self.stopped[k]:
+                continue
+            floor, fit = self.floors[k], self.fit[:iteration, k]
+            level = fit[np.isfinite(fit)]
+            where = f"; the data-fit ended at {level[-1] / floor:.2f}× the noise floor" \
+                if floor and len(level) else ""
+            self._stop(k, iteration, f"cap: reached {iteration} iterations with no stop signal{where}")
+
+    def estimate(self, k: int) -> torch.Tensor:
+        assert self._final is not None and self.best is not None, "estimate() before finish()"
+        return self._final[k] if self.stop_reason[k].startswith("cap") else self.best[k]
+
+    def record(self, k: int) -> dict[str, Any]:
+        record = super().record(k)
+        record["stop_settings"] = {**asdict(self.rule), "window": self.window}
+        if self.floors[k]:
+            record["noise_floor"] = self.floors[k]
+            record["datafit_curve"] = subsample(self.fit[:, k], 300)
+        return record
+
+    def _state_keys(self) -> tuple[str, ...]:
+        return (*super()._state_keys(), "fit", "candidates")
+
+
 class MonteCarloSure(_MinimumRule):
     """SURE for Gaussian noise of known σ, with the divergence by Monte Carlo (Ramani et al. 2008).
 
@@ -263,11 +349,11 @@ class MonteCarloSure(_MinimumRule):
 class StopOptions:
     """How a fit decides to stop. Unset window/patience/warm-up scale with the iteration cap."""
 
-    rule: str = "auto"  # "auto" (ES-WMV) | "fixed" | "sure"
+    rule: str = "auto"  # "auto" (discrepancy, then the variance plateau) | "fixed" | "sure"
     window: int | None = None
     patience: int | None = None
     min_start: int | None = None
-    sigma: float | None = None  # Gaussian noise σ in the image's stored units, for `sure`
+    sigma: float | None = None  # Gaussian noise σ in the image's stored units, for `auto`/`sure`
 
     def resolved(self, cap: int) -> tuple[int, int, int]:
         """(window, patience, min_start) for an iteration cap: 100/500/300 at the paper's 3000."""
@@ -286,29 +372,58 @@ class StopRule:
     twins: torch.Tensor | None = None
 
 
-def make_stop_rule(options: StopOptions, observations: torch.Tensor, cap: int, device: torch.device, *,
-                   shape: Sequence[int] | None = None, seed: int = 0,
-                   sigmas: Sequence[float] | None = None) -> StopRule:
-    """The rule `options.rule` for K images (observations K×C×h×w) under an iteration cap.
+def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, device: torch.device, *,
+                   seed: int = 0, sigmas: Sequence[float | None] | None = None,
+                   denoising: bool = True) -> StopRule:
+    """The rule `options.rule` for K problems (images or tiles fitted together) under an iteration cap.
 
-    `shape` is an estimate's C×H×W (default: an observation's); `sigmas` are the images' Gaussian
-    noise σ on the [0,1] scale, which `sure` needs.
+    `sigmas` are the images' Gaussian noise σ on the [0,1] scale: given (`auto` takes None as
+    "estimate it"), and required by `sure`. `auto` knows a noise floor only when `denoising`.
     """
-    members = int(observations.shape[0])
+    members = len(problems)
     if options.rule == "fixed":
         return StopRule(FixedStop(members))
     window, patience, min_start = options.resolved(cap)
+    sigmas = list(sigmas) if sigmas is not None else [None] * members
+    shape = (problems[0].channels, *problems[0].size)
     if options.rule == "auto":
-        shape = tuple(shape if shape is not None else observations.shape[1:])
-        return StopRule(WindowedVariance(members, cap, window, patience, min_start, shape, device,
-                                         seed=seed))
+        floors = [problem_floor(p, s) if denoising else None for p, s in zip(problems, sigmas, strict=True)]
+        observations = [p.observation.to(device) for p in problems]
+        weights = [None if p.weight is None else p.weight.to(device) for p in problems]
+
+        def datafit(smoothed: torch.Tensor) -> torch.Tensor:
+            return torch.stack([p.datafit(p.operator(smoothed[k:k + 1]), observations[k][None], weights[k])
+                                for k, p in enumerate(problems)])
+
+        return StopRule(AutoStop(members, cap, window, AutoRule(patience, min_start), floors, datafit, shape,
+                                 device, seed=seed))
     if options.rule == "sure":
-        if sigmas is None:
+        if any(s is None for s in sigmas):
             raise ValueError("the sure rule needs each image's noise sigma")
+        observations = torch.stack([p.observation for p in problems])
         gen = torch.Generator().manual_seed(seed + 2)
         probes = torch.stack([torch.randn(y.shape, generator=gen) for y in observations])
-        stopper = MonteCarloSure(members, cap, patience, min_start, observations, probes, list(sigmas),
+        stopper = MonteCarloSure(members, cap, patience, min_start, observations, probes, sigmas,
                                  SURE_EPSILON, device)
         return StopRule(stopper, observations + SURE_EPSILON * probes)
     raise FieldError(f"`stop` {options.rule}",
                      f"unknown stopping rule; choose one of {', '.join(STOP_RULES)}")
+
+
+def problem_floor(problem: Problem, sigma: float | None = None) -> float | None:
+    """The data-fit of the truth for a denoising problem (None where its noise model is unknown)."""
+    if problem.weight is not None and float(problem.weight.mean()) < 0.9:
+        return None  # too many pixels left out for a noise estimate
+    y = problem.observation.numpy()
+    term = problem.datafit
+    weight = None if problem.weight is None else problem.weight.numpy()
+    if term is losses.gaussian:
+        sigma = sigma if sigma is not None else noise_sigma(y)
+        return None if sigma is None else noise_floor(y, "gaussian", sigma=sigma, weight=weight)
+    if isinstance(term, partial) and term.func is losses.poisson:
+        photometry = term.keywords["photometry"]
+        electrons = photometry.electrons(torch.from_numpy(y)).numpy()
+        return noise_floor(electrons, "poisson", gain=1.0, weight=weight)
+    if isinstance(term, partial) and term.func is losses.poisson_gaussian:
+        return noise_floor(y, "poisson-gaussian", weight=weight)
+    return None  # e.g. a photon loss through a stretch

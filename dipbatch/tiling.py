@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dipbatch.checkpoint import load_checkpoint, remove_checkpoint, save_checkpoint
+from dipbatch.checkpoint import load_checkpoint, save_checkpoint
 from dipbatch.errors import FieldError
 from dipbatch.fit import FitResult, Fitter, Problem, ProgressHook
 from dipbatch.operators import Identity
@@ -156,15 +156,15 @@ class TileCheckpoints:
         self.key = key
 
     def load(self, b: int) -> dict[str, Any] | None:
-        return load_checkpoint(self.paths[b], self.key)
+        entry = load_checkpoint(self.paths[b], self.key)
+        if entry is not None and "results" in entry:
+            entry["results"] = [FitResult.from_state(r) for r in entry["results"]]
+        return entry
 
     def save(self, b: int, entry: dict[str, Any]) -> None:
+        if "results" in entry:  # a checkpoint holds tensors and plain values only
+            entry = {**entry, "results": [r.state_dict() for r in entry["results"]]}
         save_checkpoint(self.paths[b], self.key, entry)
-
-    def remove(self) -> None:
-        """Delete them all, once the output is written."""
-        for path in self.paths:
-            remove_checkpoint(path)
 
 
 def fit_tiled(problem: Problem, plan: TilePlan, make_fitter: Callable[[list[Problem]], Fitter],

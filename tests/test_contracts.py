@@ -66,9 +66,9 @@ def test_an_untagged_sidecar_is_refused_naming_its_file(tmp_path: Path) -> None:
     import pytest
 
     from dipbatch.errors import DipbatchError
-    from dipbatch.sidecar import FORMAT, read_sidecar, write_sidecar
+    from dipbatch.sidecar import FORMAT, read_sidecar, sidecar_bytes, sidecar_path
 
-    write_sidecar(tmp_path / "new.png", {"task": "denoise"})
+    sidecar_path(tmp_path / "new.png").write_bytes(sidecar_bytes({"task": "denoise"}))
     assert read_sidecar(tmp_path / "new.png") == {"format": FORMAT, "task": "denoise"}
     (tmp_path / "old.png.json").write_text(json.dumps({"task": "denoise"}))
     with pytest.raises(DipbatchError, match=r"old\.png\.json: not a dipbatch-sidecar-1 sidecar"):

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 import torch
+from click.testing import CliRunner
 
+from dipbatch.cli import main
 from dipbatch.curves import subsample
 from dipbatch.fit import Fitter, Problem
 from dipbatch.metrics import psnr
 from dipbatch.presets import get_preset
+from dipbatch.restore import restore_array
 from dipbatch.spectral import SpectralRecorder, band_index, band_power, cutoff
+from dipbatch.stop_signals import AutoRule, replay
 from dipbatch.stopping import StopOptions, WindowedVariance, _MinimumRule
+from dipbatch.synthetic import add_poisson_noise, star_field
 
 CPU = torch.device("cpu")
 
@@ -160,3 +168,60 @@ def test_curves_are_thinned_to_their_computed_part() -> None:
     assert 250 <= len(curve) <= 301
     assert all(np.isfinite(v) for _, v in curve)
     assert subsample(np.full(5, np.nan), 300) == []
+
+
+# ---- the `auto` rule: discrepancy principle, guarded variance plateau (stop_signals.decide) -------
+
+
+def replayed(variance: list[float], fit: list[float], floor: float | None, cap: int,
+             **settings: float) -> tuple[int, int, str]:
+    rule = AutoRule(patience=100, min_start=50, **settings)
+    return replay(np.array(variance), np.array(fit), floor, rule, cap, every=10)
+
+
+def test_discrepancy_fires_when_the_data_fit_reaches_the_noise_floor() -> None:
+    cap = 2000
+    fit = [0.01 * (0.9 + 100 / t) for t in range(1, cap + 1)]  # 0.97× the floor 0.01 at t ≈ 1429
+    returned, ran, reason = replayed([1.0] * cap, fit, 0.01, cap)
+    assert returned == ran == 1430  # the first check point (every 10) past the crossing
+    assert reason.startswith("discrepancy: the data-fit reached")
+
+
+def test_guard_keeps_the_plateau_from_firing_far_above_the_noise_floor() -> None:
+    cap = 1000
+    variance = [1.0 + ((t - 200) / 200) ** 2 for t in range(1, cap + 1)]  # a clear valley at 200
+    fit = [1.0] * cap  # still 100× the floor: not a denoised image yet
+    assert replayed(variance, fit, 0.01, cap)[2].startswith("cap: reached 1000 iterations")
+    returned, ran, reason = replayed(variance, fit, None, cap)  # no floor known: no guard
+    assert reason.startswith("variance plateau") and ran < cap and returned < 400
+
+
+def test_auto_stop_names_the_signal_that_fired_on_a_real_fit(clean_rgb: np.ndarray,
+                                                             noisy_rgb: np.ndarray) -> None:
+    result = restore_array(noisy_rgb, preset="tiny", iterations=900, device="cpu")
+    assert result.stop_reason.startswith("auto: discrepancy"), result.stop_reason
+    assert result.iterations < 900 and result.stop_iteration == result.iterations
+    assert result.record["noise_floor"] > 0
+    assert psnr(clean_rgb, result.estimate) > psnr(clean_rgb, noisy_rgb) + 3
+
+
+def test_star_field_is_not_returned_before_the_fit_reaches_the_sky(tmp_path: Path) -> None:
+    """The issue's 16-bit star frame: auto used to return iteration 73, sky median 17790 vs 1011.
+
+    `tiny`'s 300 iterations do not bring the fit down to the sky; the guard now refuses the early
+    variance minimum, so the fit runs to the cap and says why, with the data-fit still far above
+    the noise floor.
+    """
+    field = star_field(64, 64, stars=10, background=1000, peak=40000, seed=3)
+    frame = np.clip(add_poisson_noise(field, seed=1), 0, 65535).astype(np.uint16)[0]
+    tifffile.imwrite(tmp_path / "stars16.tif", frame)
+    out = tmp_path / "out.tif"
+    result = CliRunner().invoke(main, ["restore", str(tmp_path / "stars16.tif"), "-o", str(out),
+                                       "--preset", "tiny", "--quiet"])
+    assert result.exit_code == 0, result.output
+    sidecar = json.loads(out.with_name(out.name + ".json").read_text())
+    assert sidecar["stop_iteration"] == sidecar["iterations"] == 300
+    assert sidecar["stop_reason"].startswith("cap: reached 300 iterations with no stop signal; "
+                                             "the data-fit ended at")
+    sky, returned = np.median(frame), np.median(tifffile.imread(out))
+    assert returned < 4 * sky  # the last estimate, nearer the sky than any earlier one

@@ -34,6 +34,7 @@ from dipbatch.cli.report import report
 from dipbatch.cli.temporal import extract_frames, temporal
 from dipbatch.device import DEVICES
 from dipbatch.errors import DipbatchError
+from dipbatch.imageio import DEFAULT_MAX_PIXELS
 from dipbatch.interrupt import Interrupted
 from dipbatch.nets import NetSpec
 from dipbatch.presets import PRESET_NAMES
@@ -175,12 +176,19 @@ def _interrupted_line(stop: Interrupted) -> str:
     click.option("--checkpoint-every", default=500, show_default=True, type=click.IntRange(min=0),
                  help="Save the fit state every N iterations (0: only when interrupted); a rerun "
                       "resumes from it. SIGINT or SIGTERM (a SLURM time limit) saves it too."),
+    click.option("--max-pixels", default=DEFAULT_MAX_PIXELS, show_default=True, type=click.IntRange(min=1),
+                 help="Refuse an input with more pixels (height × width, × planes), read from its "
+                      "header before decoding: guards against decompression bombs."),
+    click.option("--input-folder", "input_folders", multiple=True, type=click.Path(path_type=Path),
+                 help="A folder the inputs come from (repeatable); an output inside it is refused. "
+                      "The workflow passes each dataset's input folder; a folder input counts as one."),
     click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's)."),
     click.option("--debug", is_flag=True, help="Show the full traceback on errors."),
 )
 def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[str, ...], preset: str,
             iterations: int | None, seed: int, device: str, threads: int | None,
-            output_dtype: str | None, checkpoint_every: int, overwrite: bool, quiet: bool, debug: bool,
+            output_dtype: str | None, checkpoint_every: int, max_pixels: int, overwrite: bool,
+            input_folders: tuple[Path, ...], quiet: bool, debug: bool,
             **groups: Any) -> None:
     """Restore INPUTS (PNG, JPEG, TIFF, FITS files, or folders of them) into OUTPUT.
 
@@ -192,7 +200,7 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[
     """
     import torch
 
-    from dipbatch.restore import RestoreOptions, restore_files
+    from dipbatch.restore import RestoreOptions, check_apart_from_inputs, restore_files
 
     if threads:
         torch.set_num_threads(threads)
@@ -201,11 +209,16 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[
                              tiling=take(TilingOptions, groups), warm=take(WarmStartOptions, groups),
                              preset=preset, iterations=iterations,
                              seed=seed, device=device, output_dtype=output_dtype,
-                             overwrite=overwrite, checkpoint_every=checkpoint_every,
+                             overwrite=overwrite, input_folders=input_folders, max_pixels=max_pixels,
+                             checkpoint_every=checkpoint_every,
                              show_progress=not quiet, debug=debug)
     where = str(inputs[0])
     files = guarded(where, debug, lambda: _expand(inputs, patterns))
-    pairs = guarded(where, debug, lambda: _output_pairs(files, outputs, any(i.is_dir() for i in inputs)))
+    folder_inputs = tuple(i for i in inputs if i.is_dir())
+    for output in outputs:  # before _output_pairs creates an output folder
+        guarded(where, debug, lambda o=output: check_apart_from_inputs(
+            Path(o), [f for f, _ in files], input_folders + folder_inputs))
+    pairs = guarded(where, debug, lambda: _output_pairs(files, outputs, bool(folder_inputs)))
 
     def report(outcome: Outcome) -> None:
         click.echo(_done_line(outcome), err=True)

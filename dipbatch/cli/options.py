@@ -68,7 +68,8 @@ task_options = panel(
 stop_options = panel(
     "Stopping",
     click.option("--stop", "rule", default="auto", show_default=True, type=click.Choice(STOP_RULES),
-                 help="auto: stop at the minimum of the output's windowed variance (ES-WMV); "
+                 help="auto: stop when the data-fit reaches the noise floor (discrepancy "
+                      "principle), else at the end of the output's windowed-variance plateau; "
                       "fixed: run exactly --iterations; sure: Gaussian denoising, stop at the "
                       "minimum of a Monte-Carlo SURE estimate of the MSE (twice the compute). "
                       "--iterations is the cap of every rule."),
@@ -79,7 +80,7 @@ stop_options = panel(
     click.option("--min-start", type=click.IntRange(min=0),
                  help="auto/sure: accept no minimum before this iteration (default: cap/10)."),
     click.option("--sigma", type=click.FloatRange(min=0, min_open=True),
-                 help="sure: the noise σ in the image's units (e.g. 25 for 8-bit); "
+                 help="auto/sure: the noise σ in the image's units (e.g. 25 for 8-bit); "
                       "default: estimated from the image and recorded."),
 )
 

@@ -1,0 +1,122 @@
+"""Stop signals as pure functions of a fit's curves, and the noise floor its data-fit should reach.
+
+The fit records the curves on the device; at each check point the stop rule hands their prefix to
+`decide`, and the stopping benchmark replays the same function on recorded trajectories, so what it
+measures is what the fit does.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from scipy.ndimage import uniform_filter
+from scipy.stats import poisson
+
+WINDOW = 100  # the variance window at the usual caps (cap/10, at most 100)
+
+
+@lru_cache(maxsize=1)
+def _deviance_table() -> tuple[np.ndarray, np.ndarray]:
+    """E[rate − k + k·log(k/rate)] for k ~ Poisson(rate), on a log grid of rates."""
+    rates = np.logspace(-3, 4, 281)
+    k = np.arange(0, int(rates[-1] + 12 * math.sqrt(rates[-1]) + 20))[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        klogk = np.where(k > 0, k * np.log(np.maximum(k, 1) / rates), 0.0)
+    expected = (poisson.pmf(k, rates) * (rates - k + klogk)).sum(0)
+    return rates, expected
+
+
+def expected_deviance(rates: np.ndarray) -> np.ndarray:
+    """The mean per-pixel Poisson deviance (as losses.poisson_deviance) of counts at these rates."""
+    grid, table = _deviance_table()
+    return np.interp(np.log(np.maximum(rates, grid[0])), np.log(grid), table, right=table[-1])
+
+
+def noise_floor(observation: np.ndarray, noise: str, *, sigma: float | None = None,
+                gain: float | None = None, weight: np.ndarray | None = None) -> float:
+    """The data-fit an estimate equal to the truth would have: where the discrepancy principle stops.
+
+    gaussian: σ² (on the [0,1] scale); poisson: the expected deviance per pixel, the rates taken as a
+    3×3 local mean of the counts (`gain` electrons per unit); poisson-gaussian (Anscombe MSE): 1.
+    Pixels of weight 0 count as the loss counts them (as zeros in the mean).
+    """
+    if noise == "gaussian":
+        per_pixel: np.ndarray | float = (sigma or 0.0) ** 2
+    elif noise == "poisson":
+        counts = np.nan_to_num(np.asarray(observation, np.float64)) * (gain or 1.0)
+        size = (1, 3, 3) if counts.ndim == 3 else 3
+        per_pixel = expected_deviance(uniform_filter(np.maximum(counts, 0), size=size, mode="reflect"))
+    else:
+        per_pixel = 1.0
+    values = np.broadcast_to(per_pixel, np.shape(observation))
+    if weight is not None:
+        values = values * np.broadcast_to(weight, values.shape)
+    return float(np.mean(values))
+
+
+@dataclass(frozen=True)
+class AutoRule:
+    """The `auto` rule's settings: the discrepancy principle first, the variance plateau as backup.
+
+    discrepancy: stop once the smoothed estimate's data-fit is down to this fraction of the noise
+    floor (benchmarks/RESULTS.md, "The stopping benchmark": tuned on its first half).
+    guard: a variance candidate counts only while the data-fit is under this multiple of the floor.
+    tolerance, patience, min_start: the variance plateau (its end, within `tolerance` of the minimum).
+    """
+
+    patience: int
+    min_start: int
+    discrepancy: float | None = 0.97
+    guard: float = 1.1
+    tolerance: float = 0.3
+
+
+@dataclass(frozen=True)
+class Decision:
+    snapshot: bool  # keep the smoothed estimate of this check point as the candidate
+    stop: bool
+    reason: str = ""
+
+
+def decide(t: int, variance: np.ndarray, fit: np.ndarray, floor: float | None, rule: AutoRule,
+           candidates: list[int]) -> Decision:
+    """The `auto` decision at check point t from the curves' prefixes (entry i is iteration i + 1).
+
+    `fit` is the data-fit of the smoothed estimate (NaN where not computed), `floor` what it would be
+    at the truth (None: unknown, no discrepancy and no guard); `candidates` are the check points
+    snapshotted so far. Pure: the stopping benchmark replays it on recorded curves.
+    """
+    ratio = fit[t - 1] / floor if floor else math.nan
+    if rule.discrepancy is not None and ratio <= rule.discrepancy:
+        return Decision(True, True, f"discrepancy: the data-fit reached {ratio:.2f}× the noise floor "
+                                    f"at iteration {t}")
+    value = variance[t - 1]
+    seen = variance[rule.min_start - 1:t] if rule.min_start >= 1 else variance[:t]
+    lowest = np.nanmin(seen) if np.isfinite(seen).any() else math.nan
+    guarded = not floor or ratio <= rule.guard
+    eligible = t >= rule.min_start and guarded and value <= (1 + rule.tolerance) * lowest
+    last = t if eligible else (candidates[-1] if candidates else 0)
+    if last and t - last >= rule.patience:
+        return Decision(eligible, True, f"variance plateau: the windowed variance within "
+                                        f"{rule.tolerance:.0%} of its minimum until iteration {last}, "
+                                        f"above it for the next {rule.patience}")
+    return Decision(eligible, False)
+
+
+def replay(variance: np.ndarray, fit: np.ndarray, floor: float | None, rule: AutoRule, cap: int,
+           every: int) -> tuple[int, int, str]:
+    """Run `decide` as the fit does, every `every` iterations up to `cap`: (returned, ran, reason)."""
+    candidates: list[int] = []
+    for t in range(every, cap + every, every):
+        t = min(t, cap)
+        decision = decide(t, variance, fit, floor, rule, candidates)
+        if decision.snapshot:
+            candidates.append(t)
+        if decision.stop:
+            return (t if decision.reason.startswith("discrepancy") else candidates[-1]), t, decision.reason
+        if t == cap:
+            break
+    return cap, cap, f"cap: reached {cap} iterations with no stop signal"
