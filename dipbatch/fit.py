@@ -8,6 +8,7 @@ are small objects it calls. Its whole state can be saved and restored (resume af
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from dipbatch import losses
+from dipbatch import interrupt, losses
 from dipbatch.curves import subsample
 from dipbatch.nets import build_generator, canvas_size, member_passes
 from dipbatch.operators import Identity, Operator
@@ -41,6 +42,7 @@ class Observer(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+HEARTBEAT_S = 1.0  # progress between check points at most this often (a large frame's steps are slow)
 BLOWUP_FACTOR = 10 ** 0.5  # a loss 3.16× its recent level: the original's 5 dB drop, on the loss
 
 
@@ -225,19 +227,36 @@ class Fitter:
     # ---- the loop ---------------------------------------------------------------------------
     def run(self, progress: ProgressHook | None = None, checkpoint: CheckpointHook | None = None,
             checkpoint_every: int = 0) -> list[FitResult]:
-        while self.iteration < self.cap and not all(self.stopper.stopped):
-            self.step()
-            if self.iteration % self.check_every == 0 or self.iteration == self.cap:
-                self._guard()
-                self.stopper.poll(self.iteration)
-                if progress:
+        """Fit to the stop or the cap. On a signal (see `interrupt`) save the state through
+        `checkpoint` after the current step and raise `Interrupted`. `progress` is called at each
+        check point and at least every HEARTBEAT_S seconds between them."""
+        beat = time.monotonic() + HEARTBEAT_S
+        with interrupt.in_fit():
+            while self.iteration < self.cap and not all(self.stopper.stopped):
+                self.step()
+                at_check = self.iteration % self.check_every == 0 or self.iteration == self.cap
+                if at_check:
+                    self._guard()
+                    self.stopper.poll(self.iteration)
+                if progress and (at_check or time.monotonic() >= beat):
                     progress(self.iteration, self.cap, self._recent_losses())
-            if checkpoint and checkpoint_every and self.iteration % checkpoint_every == 0 \
-                    and self.iteration < self.cap and not all(self.stopper.stopped):
-                checkpoint(self.state_dict())  # every N iterations, whatever check_every is
+                    beat = time.monotonic() + HEARTBEAT_S
+                if checkpoint and checkpoint_every and self.iteration % checkpoint_every == 0 \
+                        and self.iteration < self.cap and not all(self.stopper.stopped):
+                    checkpoint(self.state_dict())  # every N iterations, whatever check_every is
+                if interrupt.pending() is not None:  # checked last: the iteration is complete
+                    self._stop_for_signal(checkpoint)
         assert self.ema is not None
         self.stopper.finish(self.iteration, self.ema)
         return [self._result(k) for k in range(self.members)]
+
+    def _stop_for_signal(self, checkpoint: CheckpointHook | None) -> None:
+        """Save the whole state (a step has just completed) and raise `Interrupted`."""
+        if checkpoint:
+            checkpoint(self.state_dict())
+        stop = interrupt.stop_now()
+        stop.iteration = self.iteration
+        raise stop
 
     def _recent_losses(self) -> list[float]:
         return self.loss_log[self.iteration - 1].tolist()

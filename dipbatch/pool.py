@@ -18,17 +18,17 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import FrameType
 
 import torch
 
+from dipbatch import interrupt
 from dipbatch.ensemble import check_ensemble
 from dipbatch.errors import DipbatchError
-from dipbatch.restore import Outcome, RestoreOptions, resolve_device, restore_files
+from dipbatch.interrupt import Interrupted
+from dipbatch.restore import Outcome, Report, RestoreOptions, check_inputs, resolve_device, restore_files
 from dipbatch.warmstart import WarmStartOptions
 
-Report = Callable[[str], None]
-EXIT_INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
+Note = Callable[[str], None]
 
 
 def usable_cores(environ: Mapping[str, str] = os.environ) -> int:
@@ -70,23 +70,35 @@ def plan_workers(jobs: int | None, threads: int | None, cores: int, images: int,
 
 
 def restore_with_jobs(pairs: list[tuple[Path, Path]], options: RestoreOptions, jobs: int | None,
-                      threads: int | None, report: Report) -> list[Outcome]:
-    """Restore the pairs in this process, or spread over worker processes, as plan_workers says."""
+                      threads: int | None, note: Note, report: Report) -> list[Outcome]:
+    """Restore the pairs in this process, or spread over worker processes, as plan_workers says.
+
+    `note` gets the lines about the plan; `report` each outcome as it is known. A signal raises
+    `Interrupted` naming the unfinished images; each fit saved its checkpoint first.
+    """
     device = resolve_device(options.device)
     # the option's own refusals are usage errors here, not one failed image per worker
     check_ensemble(options.ensemble, warm_start=options.warm != WarmStartOptions())
     plan = plan_workers(jobs, threads, usable_cores(), len(pairs), device.type)
+    failed: list[Outcome] = []
+    if plan.jobs > 1:  # every bad input named before the first fit, and no worker for it
+        failed = check_inputs(pairs, options, report)
+        bad = {(o.input, o.output) for o in failed}
+        pairs = [(Path(i), Path(o)) for i, o in pairs if (Path(i), Path(o)) not in bad]
+        plan = plan_workers(jobs, threads, usable_cores(), max(len(pairs), 1), device.type)
     if plan.note:
-        report(f"note: {plan.note}")
-    if plan.jobs == 1:
-        torch.set_num_threads(plan.threads)
-        return restore_files(pairs, options)
-    return _restore_in_workers(pairs, replace(options, show_progress=False), plan, report)
+        note(f"note: {plan.note}")
+    if plan.jobs > 1:
+        note(f"restoring {len(pairs)} images in {plan.jobs} processes of {plan.threads} threads")
+        return failed + _restore_in_workers(pairs, replace(options, show_progress=False), plan, report)
+    torch.set_num_threads(plan.threads)
+    return failed + (restore_files(pairs, options, report) if pairs else [])
 
 
 def _restore_in_workers(pairs: list[tuple[Path, Path]], options: RestoreOptions, plan: WorkerPlan,
                         report: Report) -> list[Outcome]:
-    """One image per task; a line per finished image and a count at the end; Ctrl-C stops them all."""
+    """One image per task, each outcome reported as it comes; a signal stops every worker, and each
+    saves its fit's checkpoint."""
     context = multiprocessing.get_context("spawn")  # no fork of a process with OpenMP threads
     tasks, results = context.Queue(), context.Queue()
     for index, pair in enumerate(pairs):
@@ -95,27 +107,24 @@ def _restore_in_workers(pairs: list[tuple[Path, Path]], options: RestoreOptions,
         tasks.put(None)
     workers = [context.Process(target=_work, args=(tasks, results, options, plan.threads), daemon=True)
                for _ in range(plan.jobs)]
-    report(f"restoring {len(pairs)} images in {plan.jobs} processes of {plan.threads} threads")
     outcomes: list[Outcome | None] = [None] * len(pairs)
-    started = time.perf_counter()
     try:
         with _ignoring_sigint():  # a worker takes Ctrl-C once it can clean up after itself
             for worker in workers:
                 worker.start()
-        for done, (index, outcome) in enumerate(_collect(results, workers, len(pairs)), 1):
+        for index, outcome in _collect(results, workers, len(pairs)):
             outcomes[index] = outcome
-            status = f"-> {outcome.output}" if outcome.error is None else "failed"
-            report(f"[{done}/{len(pairs)}] {outcome.input.name} {status} "
-                   f"({time.perf_counter() - started:.0f} s)")
+            report(outcome)
+    except Interrupted as stop:
+        stop.images = [Path(i) for (i, _), got in zip(pairs, outcomes, strict=True) if got is None]
+        raise
     finally:
         _stop(workers)
     lost = [Outcome(Path(i), Path(o), error=DipbatchError(i, "its worker process stopped unexpectedly"))
             for (i, o), got in zip(pairs, outcomes, strict=True) if got is None]
-    finished = [o for o in outcomes if o is not None] + lost
-    failed = sum(o.error is not None for o in finished)
-    report(f"{len(finished) - failed} of {len(pairs)} images restored"
-           + (f", {failed} failed" if failed else ""))
-    return finished
+    for outcome in lost:
+        report(outcome)
+    return [o for o in outcomes if o is not None] + lost
 
 
 def _collect(results: multiprocessing.Queue, workers: list, count: int) -> Iterator[tuple[int, Outcome]]:
@@ -157,27 +166,19 @@ def _ignoring_sigint() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _interrupted(signum: int, frame: FrameType | None) -> None:
-    """The first SIGINT or SIGTERM unwinds the fit (atomic writes remove their temp files); any
-    later one is ignored, so that the clean-up itself is never cut short."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def _work(tasks: multiprocessing.Queue, results: multiprocessing.Queue, options: RestoreOptions,
           threads: int) -> None:
-    """A worker: restore one image at a time until told to stop (None) or interrupted."""
-    signal.signal(signal.SIGINT, _interrupted)
-    signal.signal(signal.SIGTERM, _interrupted)
+    """A worker: restore one image at a time until told to stop (None) or interrupted; a signal
+    saves the running fit's checkpoint (see dipbatch.interrupt) and ends the worker."""
     torch.set_num_threads(threads)
     try:
-        while (task := tasks.get()) is not None:
-            index, (source, output) = task
-            results.put((index, _restore_one(Path(source), Path(output), options)))
-    except KeyboardInterrupt:
+        with interrupt.handled():
+            while (task := tasks.get()) is not None:
+                index, (source, output) = task
+                results.put((index, _restore_one(Path(source), Path(output), options)))
+    except Interrupted as stop:
         results.cancel_join_thread()
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(stop.exit_code)
 
 
 def _restore_one(source: Path, output: Path, options: RestoreOptions) -> Outcome:

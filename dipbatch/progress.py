@@ -1,29 +1,86 @@
-"""A rich progress bar on stderr, fed by the fit loop at its check points."""
+"""Progress on stderr, fed by the fit loop: a rich bar on a terminal; elsewhere (a SLURM job, a
+Snakemake log) plain lines that `tail -f` shows, at least every minute and every tenth of the cap."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from dipbatch.fit import ProgressHook
 
+#: Seconds between plain progress lines at most; the environment variable sets it (tests use less).
+PLAIN_EVERY_S = 60.0
+PLAIN_EVERY_VARIABLE = "DIPBATCH_PROGRESS_SECONDS"
+
+
+def losses_text(losses: list[float]) -> str:
+    return ", ".join(f"{v:.3g}" for v in losses[:4]) + (" …" if len(losses) > 4 else "")
+
+
+def duration(seconds: float) -> str:
+    """A duration as a person reads it: 42 s, 3 min 05 s, 2 h 07 min."""
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class PlainProgress:
+    """A hook writing one line per tenth of the cap, or per `every_s` seconds, whichever comes first:
+    `progress: LABEL 300/3000 loss 0.0123 running, ETA 4 min 10 s`."""
+
+    def __init__(self, label: str, stream: TextIO, every_s: float, state: Callable[[], str],
+                 start: int = 0) -> None:
+        self.label, self.stream, self.every_s, self.state = label, stream, every_s, state
+        self.start_iteration = start
+        self.started = self.last_time = time.monotonic()
+        self.last_tenth: int | None = None
+
+    def __call__(self, iteration: int, cap: int, losses: list[float]) -> None:
+        now = time.monotonic()
+        if self.last_tenth is None:  # a resumed fit starts in the tenth of its start
+            self.last_tenth = 10 * self.start_iteration // max(cap, 1)
+        tenth = 10 * iteration // max(cap, 1)
+        if tenth <= self.last_tenth and now - self.last_time < self.every_s:
+            return
+        self.last_tenth, self.last_time = tenth, now
+        done = iteration - self.start_iteration
+        eta = duration((now - self.started) / done * (cap - iteration)) if done > 0 else "?"
+        self.stream.write(f"progress: {self.label} {iteration}/{cap} loss {losses_text(losses)} "
+                          f"{self.state()}, ETA {eta}\n")
+        self.stream.flush()
+
+
+def plain_every_s() -> float:
+    return float(os.environ.get(PLAIN_EVERY_VARIABLE) or PLAIN_EVERY_S)
+
 
 @contextlib.contextmanager
-def progress_bar(label: str, total: int, enabled: bool = True) -> Iterator[ProgressHook]:
-    """Yield a hook(iteration, cap, losses) that advances a bar showing iteration, loss and time left."""
+def progress_bar(label: str, total: int, enabled: bool = True, state: Callable[[], str] | None = None,
+                 start: int = 0) -> Iterator[ProgressHook]:
+    """Yield a hook(iteration, cap, losses): a bar on a terminal, plain lines elsewhere. `state`
+    says how the stop stands (e.g. "running", "stopped at 420"); `start` is a resumed fit's iteration."""
     if not enabled:
         yield lambda *_: None
+        return
+    if not sys.stderr.isatty():
+        yield PlainProgress(label, sys.stderr, plain_every_s(), state or (lambda: "running"), start)
         return
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("loss {task.fields[loss]}"), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
-        task = bar.add_task(label, total=total, loss="-")
+        task = bar.add_task(label, total=total, loss="-", completed=start)
 
         def hook(iteration: int, cap: int, losses: list[float]) -> None:
-            loss = ", ".join(f"{v:.3g}" for v in losses[:4]) + (" …" if len(losses) > 4 else "")
-            bar.update(task, completed=iteration, total=cap, loss=loss)
+            bar.update(task, completed=iteration, total=cap, loss=losses_text(losses))
 
         yield hook

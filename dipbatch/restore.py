@@ -8,6 +8,7 @@ import json
 import shutil
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,14 @@ from dipbatch.ensemble import check_ensemble, check_memory, combine, member_seed
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit import FitResult, Fitter, Problem
 from dipbatch.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, read_image, write_image
+from dipbatch.interrupt import Interrupted
 from dipbatch.metrics import noise_sigma
 from dipbatch.presets import Preset
 from dipbatch.progress import progress_bar
 from dipbatch.sidecar import Sidecar, sha256_of, sidecar_bytes, sidecar_path
 from dipbatch.spectral import SpectralRecorder
 from dipbatch.speed import SpeedOptions
-from dipbatch.stopping import StopOptions, make_stop_rule
+from dipbatch.stopping import StopOptions, Stopper, make_stop_rule
 from dipbatch.tasks import TaskOptions, finish_estimate, make_problem, task_preset
 from dipbatch.tiling import TileCheckpoints, TilePlan, TilingOptions, fit_tiled
 from dipbatch.warmstart import WarmStartOptions
@@ -128,40 +130,75 @@ def check_apart_from_inputs(output: Path, inputs: list[Path], folders: tuple[Pat
                                         "write results outside every input folder")
 
 
-def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions) -> list[Outcome]:
-    """Restore every (input, output) pair; a bad file fails only its own outcome."""
+Report = Callable[[Outcome], None]
+
+
+def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions,
+                  report: Report | None = None) -> list[Outcome]:
+    """Restore every (input, output) pair; a bad file fails only its own outcome.
+
+    Every input is read and checked before the first fit; `report` gets each failed outcome then,
+    and each other one as soon as its output is written (or fails to be). A signal stops the fit
+    as `Interrupted`, naming its images, after saving its checkpoint (see `dipbatch.interrupt`).
+    """
+    report = report or (lambda _: None)
     device = resolve_device(options.device)
     preset = task_preset(options.task, options.preset, options.iterations)
     check_ensemble(options.ensemble, warm_start=options.warm != WarmStartOptions())
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
-    inputs = [o.input for o in outcomes] + [p for p in (options.task.mask, options.task.guide) if p]
     groups: dict[tuple, list[Job]] = defaultdict(list)
     for outcome in outcomes:
-        try:
-            check_output(outcome.input, outcome.output, options.overwrite)
-            check_apart_from_inputs(outcome.output, inputs, options.input_folders)
-            image = read_image(outcome.input, hdu=options.astro.hdu_key, max_pixels=options.max_pixels)
-            frame = prepare(image, options.astro)
-            job = Job(outcome, frame, frame.problem(options.task))
-            check_free_space(outcome.output, output_bytes(
-                job.problem.channels + (image.source.alpha is not None), job.problem.size,
-                options.output_dtype or image.source.dtype))
-        except DipbatchError as exc:
-            if options.debug:
-                raise
-            outcome.error = exc
-            continue
-        except MemoryError:
-            if options.debug:
-                raise
-            outcome.error = DipbatchError(outcome.input, "not enough memory to prepare this image")
-            continue
-        groups[_group_key(job, options.tiling)].append(job)
+        job = _prepare(outcome, options, _all_inputs(outcomes, options), report)
+        if job is not None:
+            groups[_group_key(job, options.tiling)].append(job)
     for group in groups.values():  # the ensemble's refusals come before the first fit
         _check_ensemble_group(group, preset, options, device)
     for group in groups.values():
-        _fit_group(group, preset, options, device)
+        try:
+            _fit_group(group, preset, options, device, report)
+        except Interrupted as stop:
+            stop.images = [job.outcome.input for job in group]
+            raise
     return outcomes
+
+
+def check_inputs(pairs: list[tuple[Path, Path]], options: RestoreOptions,
+                 report: Report) -> list[Outcome]:
+    """Read and check every pair as `restore_files` does before its first fit, without fitting:
+    the failed outcomes, each given to `report` (for a caller that fits the others elsewhere)."""
+    outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
+    inputs = _all_inputs(outcomes, options)
+    return [o for o in outcomes if _prepare(o, options, inputs, report) is None]
+
+
+def _all_inputs(outcomes: list[Outcome], options: RestoreOptions) -> list[Path]:
+    """Every file the run reads (images, mask, guide): no output may be one of them."""
+    return [o.input for o in outcomes] + [p for p in (options.task.mask, options.task.guide) if p]
+
+
+def _prepare(outcome: Outcome, options: RestoreOptions, inputs: list[Path], report: Report) -> Job | None:
+    """The checked, read and prepared job of one pair; None, with the outcome's error set and
+    reported, when its input or output is bad."""
+    try:
+        check_output(outcome.input, outcome.output, options.overwrite)
+        check_apart_from_inputs(outcome.output, inputs, options.input_folders)
+        image = read_image(outcome.input, hdu=options.astro.hdu_key, max_pixels=options.max_pixels)
+        frame = prepare(image, options.astro)
+        job = Job(outcome, frame, frame.problem(options.task))
+        check_free_space(outcome.output, output_bytes(
+            job.problem.channels + (image.source.alpha is not None), job.problem.size,
+            options.output_dtype or image.source.dtype))
+        return job
+    except DipbatchError as exc:
+        if options.debug:
+            raise
+        outcome.error = exc
+    except MemoryError:
+        if options.debug:
+            raise
+        outcome.error = DipbatchError(outcome.input, "not enough memory to prepare this image")
+    report(outcome)
+    return None
 
 
 def _check_ensemble_group(group: list[Job], preset: Preset, options: RestoreOptions,
@@ -180,7 +217,16 @@ def _group_key(job: Job, tiling: TilingOptions) -> tuple:
     return (size, job.problem.channels, job.outcome.output if tiling.applies(size) else None)
 
 
-def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device: torch.device) -> None:
+def stop_state(stopper: Stopper, images: int) -> str:
+    """How the stop stands for a progress line: running, stopped at N, or k/n stopped."""
+    stopped = sum(stopper.stopped[:images])
+    if not stopped:
+        return "running"
+    return f"stopped at {stopper.stop_iteration[0]}" if images == 1 else f"{stopped}/{images} stopped"
+
+
+def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device: torch.device,
+               report: Report) -> None:
     """Fit images of one size together (or one large frame in tiles), then write outputs and sidecars."""
     started = time.perf_counter()
     digests = [sha256_of(job.outcome.input) for job in group]
@@ -201,7 +247,8 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
         if state is not None:
             fitter.load_state_dict(state)
             notes = [{**note, "resumed_from_iteration": state["iteration"]} for note in notes]
-        with progress_bar(label, fitter.cap, options.show_progress) as hook:
+        with progress_bar(label, fitter.cap, options.show_progress, start=fitter.iteration,
+                          state=lambda: stop_state(fitter.stopper, len(group))) as hook:
             results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
                                  checkpoint_every=options.checkpoint_every)
         options.warm.finish(fitter)
@@ -220,8 +267,10 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
                         companions={sidecar_path(outcome.output): sidecar_bytes(record)})
         except DipbatchError as exc:  # the fit's checkpoint stays: a rerun resumes from it
             outcome.error = exc
+            report(outcome)
             continue
         outcome.record = record
+        report(outcome)
         remove_checkpoints(outcome.output)  # this run's, and any stale one left by another
 
 

@@ -175,11 +175,15 @@ class _MinimumRule:
                 "stop_settings": {"patience": self.patience, "min_start": self.min_start}}
 
     def state_dict(self) -> dict[str, Any]:
-        return {key: getattr(self, key) for key in self._state_keys()}
+        """Tensors and plain values only (a numpy array as a tensor): a checkpoint loads it with
+        weights_only=True."""
+        return {key: torch.tensor(value) if isinstance(value := getattr(self, key), np.ndarray) else value
+                for key in self._state_keys()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for key in self._state_keys():
-            setattr(self, key, state[key])
+            value = state[key]
+            setattr(self, key, value.numpy() if isinstance(getattr(self, key), np.ndarray) else value)
 
     def _state_keys(self) -> tuple[str, ...]:
         return ("stopped", "stop_iteration", "stop_reason", "curve", "best_value",

@@ -158,3 +158,73 @@ def test_a_wrong_number_of_outputs_is_a_usage_error(tmp_path: Path, noisy_tif: P
     assert run("restore", noisy_tif, noisy_tif, "-o", tmp_path / "a.tif", "-o", tmp_path / "a.tif",
                *FAST)[0] == 2
     assert not list(tmp_path.glob("*.tif.json"))
+
+
+def test_help_shows_the_common_options_first_in_panels() -> None:
+    result = CliRunner().invoke(main, ["restore", "--help"])
+    assert result.exit_code == 0
+    text = result.output
+    panels = [line for line in text.splitlines() if line and not line.startswith(" ") and line.endswith(":")]
+    assert panels[0] == "Common options:" and {"Stopping:", "Speed:", "Output and runs:"} <= set(panels)
+    common = text[text.index("Common options:"):text.index(panels[1])]
+    for option in ("--output", "--task", "--preset", "--device", "--iterations", "--pattern"):
+        assert option in common, option
+    assert "--tile-overlap" not in common and "--stretch" not in common
+
+
+def _tree(root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_a_folder_input_restores_its_images_into_an_output_folder(tmp_path: Path, noisy_tif: Path,
+                                                                   noisy_rgb: np.ndarray) -> None:
+    folder = tmp_path / "archive"
+    (folder / "night").mkdir(parents=True)
+    noisy_tif.rename(folder / "one.tif")
+    PILImage.fromarray((np.moveaxis(noisy_rgb[:, :32, :40], 0, -1) * 255).astype(np.uint8)).save(
+        folder / "night" / "two.PNG")
+    (folder / "notes.txt").write_text("not an image")
+    code, err = run("restore", folder, "-o", tmp_path / "out", *FAST)
+    assert code == 0, err
+    assert _tree(tmp_path / "out") == ["night/two.PNG", "night/two.PNG.json", "one.tif", "one.tif.json"]
+    assert err.strip().splitlines()[-1] == f"2 ok, 0 failed; outputs in {tmp_path / 'out'}"
+    code, err = run("restore", folder, "-o", tmp_path / "tifs", "--pattern", "*.tif", *FAST)
+    assert code == 0, err
+    assert _tree(tmp_path / "tifs") == ["one.tif", "one.tif.json"]
+    assert run("restore", folder, "-o", tmp_path / "none", "--pattern", "*.fits", *FAST)[0] == 1
+    assert run("restore", folder / "one.tif", "-o", tmp_path / "x/", "--pattern", "*.tif", *FAST)[0] == 2
+
+
+def test_an_output_ending_in_a_slash_is_a_new_folder_for_one_input(tmp_path: Path, noisy_tif: Path) -> None:
+    code, err = run("restore", noisy_tif, "-o", f"{tmp_path / 'new' / 'folder'}/", *FAST)
+    assert code == 0, err
+    assert _tree(tmp_path / "new") == ["folder/noisy.tif", "folder/noisy.tif.json"]
+    last = err.strip().splitlines()[-1]  # one input: the log ends with its output, stop and time
+    assert last.startswith(f"done: {tmp_path / 'new' / 'folder' / 'noisy.tif'}: stopped at iteration ")
+    assert "20 run" in last and last.endswith(" s")
+
+
+def test_a_missing_input_is_reported_before_the_first_fit(tmp_path: Path, noisy_tif: Path) -> None:
+    code, err = run("restore", noisy_tif, tmp_path / "nope.tif", "-o", tmp_path / "out", *FAST)
+    assert code == 1
+    lines = err.strip().splitlines()
+    assert lines[0] == f"error: {tmp_path / 'nope.tif'}: no such file"
+    assert lines[1].startswith(f"done: {tmp_path / 'out' / 'noisy.tif'}")
+    assert lines[-1] == f"1 ok, 1 failed; outputs in {tmp_path / 'out'}"
+
+
+def test_presets_prints_a_table_and_json_on_request() -> None:
+    result = CliRunner().invoke(main, ["presets", "--task", "sr"])
+    assert result.exit_code == 0
+    rows = [line.split() for line in result.output.splitlines() if line.strip().startswith("sr ")]
+    assert [row[:2] for row in rows] == [["sr", "paper"], ["sr", "fast"], ["sr", "tiny"]]
+    assert len(result.output.splitlines()) < 20
+    result = CliRunner().invoke(main, ["presets", "--json"])
+    table = json.loads(result.output)
+    assert table["denoise"]["paper"]["fit"]["iterations"] == 3000 and set(table) >= {"sr", "inpaint"}
+
+
+@pytest.mark.parametrize("command", [["presets"], ["restore", "x.png", "-o", "y.png"]])
+def test_an_unknown_task_is_a_usage_error(command: list[str]) -> None:
+    result = CliRunner().invoke(main, [*command, "--task", "foo"])
+    assert result.exit_code == 2 and "'foo' is not one of" in result.stderr

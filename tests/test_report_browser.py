@@ -1,9 +1,9 @@
 """The report of a tiny real workflow run, opened in a real headless Chromium.
 
 Chromium is driven through the DevTools protocol over `--remote-debugging-pipe` (JSON messages on
-file descriptors 3 and 4), so no port and no websocket library are needed. The test fails when
-Chromium is missing; set DIPBATCH_NO_BROWSER=1 to skip it on a machine without one. The screenshot
-is kept in test-artifacts/report.png.
+file descriptors 3 and 4), so no port and no websocket library are needed. Without Chromium the
+tests skip, saying what to install; under DIPBATCH_REQUIRE_ALL=1 (.ci/run) they fail instead
+(tests/needs.py). The screenshot is kept in test-artifacts/report.png.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from needs import missing
 from PIL import Image
 from test_report import DATASET, IMAGES, workflow_reports
 
@@ -39,10 +40,7 @@ def chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    if os.environ.get("DIPBATCH_NO_BROWSER") == "1":
-        pytest.skip("DIPBATCH_NO_BROWSER=1: no browser test")
-    pytest.fail("Chromium is not installed (apt-get install chromium); "
-                "set DIPBATCH_NO_BROWSER=1 to skip the browser test")
+    missing("Chromium is not installed", "install it (apt-get install chromium) to run the browser test")
 
 
 def _above_nine(fd: int) -> int:

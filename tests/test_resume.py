@@ -1,10 +1,12 @@
-"""Jobs that survive their time limit: `dipbatch restore` killed with SIGKILL after a checkpoint, rerun,
-gives the same file as an uninterrupted run, whole-frame and tiled, and leaves no checkpoint behind."""
+"""Jobs that survive their time limit: `dipbatch restore` killed with SIGKILL after a checkpoint, or
+stopped by SIGTERM (a SLURM time limit) or SIGINT at any iteration, rerun, gives the same file as an
+uninterrupted run, whole-frame and tiled, and leaves no checkpoint behind."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from click.testing import CliRunner
 from dipbatch.checkpoint import checkpoint_path
 from dipbatch.cli import main
 from dipbatch.imageio import read_image
+from dipbatch.results import INTERRUPTED_MARK
 from dipbatch.synthetic import add_gaussian_noise, scene
 
 CLI = [sys.executable, "-c", "from dipbatch.cli import main; main()"]
@@ -94,3 +97,56 @@ def test_killed_tiled_fit_resumes_batch_by_batch(tmp_path: Path, one_thread: Non
     tiling = json.loads((tmp_path / "resumed.tif.json").read_text())["tiling"]
     assert tiling["tiles"] == 4 and tiling["batches_resumed"] == 2  # one finished, one mid-fit
     assert _leftovers(tmp_path) == []
+
+
+def _signalled_mid_fit(args: list[str], signum: int, output: Path) -> tuple[int, str]:
+    """Start `dipbatch restore`, send `signum` once its first progress line is out (mid-fit, at an
+    iteration the progress timer picks), and return its exit code and the rest of its stderr."""
+    env = {**os.environ, "DIPBATCH_PROGRESS_SECONDS": "0.05"}
+    proc = subprocess.Popen(CLI + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in proc.stderr:
+            if line.startswith("progress:"):
+                assert not output.exists()
+                proc.send_signal(signum)
+                break
+        rest = proc.stderr.read()
+    finally:
+        proc.wait(timeout=400)
+        proc.stderr.close()
+    return proc.returncode, rest
+
+
+def test_sigterm_saves_the_fit_and_a_rerun_gives_the_uninterrupted_result(tmp_path: Path,
+                                                                          one_thread: None) -> None:
+    noisy = _noisy_tif(tmp_path / "noisy.tif", 32, 32)
+    def run(output: Path) -> list[str]:  # the default auto stop: its window state is resumed too
+        return ["restore", str(noisy), "--preset", "tiny", "--iterations", "200", "--threads", "1",
+                "--checkpoint-every", "0", "-o", str(output)]
+
+    out = tmp_path / "resumed.tif"
+    code, rest = _signalled_mid_fit(run(out), signal.SIGTERM, out)
+    last = rest.strip().splitlines()[-1]
+    assert code == 143, rest
+    assert last.startswith(f"{INTERRUPTED_MARK} {noisy} (SIGTERM; checkpoint saved at iteration ")
+    assert last.endswith(f"rerun the same command to resume: dipbatch {' '.join(run(out))}")
+    assert _leftovers(tmp_path) == [".resumed.tif.ckpt"] and not out.exists()
+    _rerun(run(out))
+    _reference(run(tmp_path / "straight.tif"))
+    np.testing.assert_array_equal(read_image(out).data, read_image(tmp_path / "straight.tif").data)
+    resumed = json.loads((tmp_path / "resumed.tif.json").read_text())
+    straight = json.loads((tmp_path / "straight.tif.json").read_text())
+    saved_at = int(re.search(r"iteration (\d+)\)", last).group(1))
+    assert 0 < resumed["resumed_from_iteration"] == saved_at < resumed["iterations"]
+    for key in ("loss_curve", "stop_iteration", "stop_reason", "stop_curve"):
+        assert resumed[key] == straight[key], key
+    assert _leftovers(tmp_path) == []
+
+
+def test_sigint_saves_the_fit_and_exits_130(tmp_path: Path) -> None:
+    noisy = _noisy_tif(tmp_path / "noisy.tif", 32, 32)
+    out = tmp_path / "out.tif"
+    args = ["restore", str(noisy), *COMMON, "--iterations", "2000", "-o", str(out)]
+    code, rest = _signalled_mid_fit([a for a in args if a != "--quiet"], signal.SIGINT, out)
+    assert code == 130 and rest.strip().splitlines()[-1].startswith(f"{INTERRUPTED_MARK} {noisy} (SIGINT")
+    assert _leftovers(tmp_path) == [".out.tif.ckpt"] and "Traceback" not in rest

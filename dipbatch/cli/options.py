@@ -8,7 +8,6 @@ they are.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,6 +15,7 @@ from typing import Any, TypeVar
 import click
 
 from dipbatch.astro.stretch import STRETCHES
+from dipbatch.cli.help import panel
 from dipbatch.presets import NETS
 from dipbatch.speed import PRECISIONS
 from dipbatch.stopping import STOP_RULES
@@ -29,25 +29,17 @@ def take(cls: type[Options], values: dict[str, Any]) -> Options:
     return cls(**{f.name: values.pop(f.name) for f in fields(cls) if f.name in values})  # type: ignore
 
 
-def click_options(*options: Callable[[Callable], Callable]) -> Callable[[Callable], Callable]:
-    """One decorator applying several click options, in the order given in --help."""
-
-    def decorate(command: Callable) -> Callable:
-        for option in reversed(options):
-            command = option(command)
-        return command
-
-    return decorate
-
-
 _PATH = click.Path(path_type=Path, dir_okay=False)
 
-# TaskOptions: choose and configure the task.
-task_options = click_options(
-    click.option("--task", "kind", default="denoise", show_default=True, type=click.Choice(TASKS),
-                 help="What corrupted the image: denoise (noise), sr (low resolution), inpaint "
-                      "(missing pixels), deblock (JPEG artefacts), flash (a noisy no-flash "
-                      "photo, with --guide the flash photo)."),
+#: TaskOptions.kind, shown among the common options.
+task_option = click.option(
+    "--task", "kind", default="denoise", show_default=True, type=click.Choice(TASKS),
+    help="What corrupted the image: denoise (noise), sr (low resolution), inpaint (missing pixels), "
+         "deblock (JPEG artefacts), flash (a noisy no-flash photo, with --guide the flash photo).")
+
+# The rest of TaskOptions: configure the task.
+task_options = panel(
+    "Task details",
     click.option("--net", type=click.Choice(NETS),
                  help="The generator (default: the preset's, skip): hourglass is skip without "
                       "skip connections; deep-decoder is Heckel & Hand's (about 100k parameters)."),
@@ -73,7 +65,8 @@ task_options = click_options(
 )
 
 # StopOptions: the stopping rule.
-stop_options = click_options(
+stop_options = panel(
+    "Stopping",
     click.option("--stop", "rule", default="auto", show_default=True, type=click.Choice(STOP_RULES),
                  help="auto: stop when the data-fit reaches the noise floor (discrepancy "
                       "principle), else at the end of the output's windowed-variance plateau; "
@@ -92,7 +85,8 @@ stop_options = click_options(
 )
 
 # SpeedOptions: what trades nothing but time.
-speed_options = click_options(
+speed_options = panel(
+    "Speed",
     click.option("--precision", default="auto", show_default=True, type=click.Choice(PRECISIONS),
                  help="auto: bf16 autocast on CUDA (weights, loss and EMA in fp32), fp32 on CPU."),
     click.option("--channels-last/--no-channels-last", default=None,
@@ -100,10 +94,17 @@ speed_options = click_options(
     click.option("--compile", is_flag=True, help="torch.compile the generator (pays off on long fits)."),
     click.option("--deterministic", is_flag=True,
                  help="No cuDNN autotuning: bit-identical reruns on the GPU too, a little slower."),
+    click.option("--threads", type=click.IntRange(min=1),
+                 help="Torch threads per process (default: the usable cores, shared among the jobs)."),
+    click.option("--jobs", type=click.IntRange(min=1),
+                 help="Worker processes, one image each at a time (default on a CPU: one per image up "
+                      "to the usable cores, or 1 with --threads; on a GPU: 1). Jobs × threads are "
+                      "clamped to the usable cores (affinity, SLURM_CPUS_PER_TASK)."),
 )
 
 # AstroOptions: FITS and linear high-dynamic-range frames.
-astro_options = click_options(
+astro_options = panel(
+    "Astronomy (FITS, linear frames)",
     click.option("--hdu", help="FITS: the HDU to restore, by index or EXTNAME "
                                "(default: the first that holds an image)."),
     click.option("--stretch", default="none", show_default=True, type=click.Choice(STRETCHES),
@@ -123,7 +124,8 @@ astro_options = click_options(
 )
 
 # TilingOptions: large frames in tiles.
-tiling_options = click_options(
+tiling_options = panel(
+    "Large frames in tiles",
     click.option("--tile", default=0, show_default=True, type=click.IntRange(min=0),
                  help="Fit frames larger than this many pixels (either side) in overlapping "
                       "square tiles, blended smoothly; memory then depends on the tile, not the "
@@ -135,7 +137,8 @@ tiling_options = click_options(
 )
 
 # WarmStartOptions: chain the frames of a sequence.
-warm_start_options = click_options(
+warm_start_options = panel(
+    "Warm start (sequences)",
     click.option("--init-weights", type=click.Path(path_type=Path),
                  help="Start the fit from these generator weights (saved by --save-weights for the "
                       "previous frame, same preset, task and size) instead of random ones."),
