@@ -3,6 +3,7 @@ in their dry-run form, its test command is the one CI runs, and every page it li
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -35,13 +36,19 @@ def ci_script() -> str:
     return (REPO / ".ci" / "run").read_text()
 
 
-def dry_run(command: str) -> subprocess.CompletedProcess:
+def dry_run(command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     args = shlex.split(command)
     assert args[0] == "snakemake"
     if "-n" not in args:
         args.append("-n")
     return subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+                          timeout=300, env=env)
+
+
+def run_dipbatch(command: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from dipbatch.cli import main; main()",
+                           *shlex.split(command)[1:]], cwd=REPO, capture_output=True, text=True,
+                          timeout=120, env=env)
 
 
 def test_the_readme_is_a_landing_page_with_working_links() -> None:
@@ -60,11 +67,19 @@ def test_ci_runs_exactly_the_readme_test_command_and_requires_everything() -> No
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["quickstart", "cluster"])
-def test_the_workflow_commands_of_a_section_dry_run(name: str) -> None:
-    runs = [c for c in commands(name) if c.startswith("snakemake")]
-    assert runs, f"no snakemake command in the {name} section"
+def test_the_workflow_commands_of_a_section_dry_run(name: str, tmp_path: Path) -> None:
+    """In order, as a user types them: `dipbatch profile` lines run (into a fresh config folder),
+    `snakemake` lines dry-run; `pip` lines are the environment this test runs in (the quick start's
+    `dipbatch restore` lines are checked below)."""
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
+    runs = [c for c in commands(name) if c.startswith(("snakemake", "dipbatch profile"))]
+    assert any(c.startswith("snakemake") for c in runs), f"no snakemake command in the {name} section"
     for command in runs:
-        done = dry_run(command)
+        if command.startswith("dipbatch"):
+            done = run_dipbatch(command, env)
+            assert done.returncode == 0, f"{command}:\n{done.stderr[-2000:]}"
+            continue
+        done = dry_run(command, env)
         assert done.returncode == 0, f"{command}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
         assert "restore" in done.stdout + done.stderr
 

@@ -198,8 +198,9 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[
     Every input is checked before the first fit. Several inputs each get their own net and early
     stop: on a CPU in worker processes (--jobs), on a GPU as one batched computation per size. The
     inputs are never modified; outputs are written atomically. Each output gets a `done:` line;
-    several inputs end with `N ok, N failed; outputs in FOLDER`. On SIGINT or SIGTERM the fit saves its checkpoint,
-    prints an `interrupted:` line and exits 130 or 143; the same command resumes it.
+    several inputs end with `N ok, N failed; outputs in FOLDER`. On SIGINT or SIGTERM the fit
+    saves its checkpoint, prints an `interrupted:` line and exits 130 or 143; the same command
+    resumes it.
     """
     from dipbatch.pool import restore_with_jobs
     from dipbatch.restore import RestoreOptions, check_apart_from_inputs

@@ -151,6 +151,6 @@ warm_start_options = panel(
 ensemble_option = click.option(
     "--ensemble", default=1, show_default=True, type=click.IntRange(min=1),
     help="Fit K generators per image, with seeds --seed .. --seed+K-1, each with its own stop, and "
-         "write the mean of their estimates: smoother, often better (README, \"Seed ensembles\"), "
+         "write the mean of their estimates: smoother, often better (docs/cli.md, \"Seed ensembles\"), "
          "at about K times the time and memory. The sidecar records every member's seed and stop, "
          "and their spread. Not with --init-weights/--save-weights or tiled frames.")
