@@ -47,13 +47,14 @@ class Case:
     def gaussian(self) -> bool:
         return self.noise.startswith("gauss")
 
-    def key(self, device: str) -> str:
-        """What a record depends on: the case, the recipe, the code version and the device kind."""
+    def key(self, device: str, twins: bool = True) -> str:
+        """What a record depends on: the case, the recipe, the code version and the device kind;
+        `-nosure` marks a record fitted without SURE's twin (its divergence is all NaN)."""
         recipe = get_preset("denoise", self.preset, iterations=self.cap).to_dict()
         payload = json.dumps([asdict(self), recipe, RECORD_VERSION, WINDOW, SURE_EPSILON,
                               torch.device(device).type], sort_keys=True)
         return f"{self.scene}-{self.noise}-{self.size}-{self.preset}-s{self.seed}-" \
-               f"{hashlib.sha256(payload.encode()).hexdigest()[:10]}"
+               f"{hashlib.sha256(payload.encode()).hexdigest()[:10]}" + ("" if twins else "-nosure")
 
 
 def clean_image(scene: str, size: int) -> np.ndarray:
@@ -84,7 +85,7 @@ class Recorder:
     def __init__(self, cases: list[Case], clean: torch.Tensor, noisy: torch.Tensor,
                  probes: torch.Tensor, cap: int, device: torch.device) -> None:
         self.k = len(cases)
-        self.twins = [i for i, c in enumerate(cases) if c.gaussian]
+        self.twins = [i for i, c in enumerate(cases) if c.gaussian] if probes.numel() else []
         self.clean, self.noisy, self.probes = clean.to(device), noisy.to(device), probes.to(device)
         self.gains = torch.tensor([1.0 if c.gaussian else float(c.noise[7:]) for c in cases],
                                   device=device)[:, None]
@@ -120,8 +121,10 @@ class Recorder:
         pass
 
 
-def record_batch(cases: list[Case], device: str = "cpu") -> dict[str, dict[str, np.ndarray]]:
-    """Fit cases of one size, preset, cap and channel count together; one record per case."""
+def record_batch(cases: list[Case], device: str = "cpu",
+                 twins: bool = True) -> dict[str, dict[str, np.ndarray]]:
+    """Fit cases of one size, preset, cap and channel count together; one record per case.
+    Without `twins`, Gaussian cases get no SURE twin: half the cost, no divergence."""
     first = cases[0]
     assert all((c.size, c.preset, c.cap, c.seed) == (first.size, first.preset, first.cap, first.seed)
                for c in cases)
@@ -130,16 +133,16 @@ def record_batch(cases: list[Case], device: str = "cpu") -> dict[str, dict[str, 
     noisies = [noisy_image(c, x) for c, x in zip(cases, cleans, strict=True)]
     problems = [problem_for(c, y) for c, y in zip(cases, noisies, strict=True)]
     gaussian = [p for c, p in zip(cases, problems, strict=True) if c.gaussian]
-    twins, probe_t = [], torch.zeros(0)
-    if gaussian:  # SURE's twins y + εb, as the fit's own rule makes them (σ is not needed to record)
+    twin_problems, probe_t = [], torch.zeros(0)
+    if gaussian and twins:  # SURE's twins y + εb, as the fit's own rule makes them (σ not needed)
         sure = make_stop_rule(StopOptions(rule="sure"), gaussian, first.cap, torch.device("cpu"),
                               seed=first.seed, sigmas=[1.0] * len(gaussian))
-        twins = [Problem(twin) for twin in sure.twins]
+        twin_problems = [Problem(twin) for twin in sure.twins]
         probe_t = sure.stopper.probes
     recorder = Recorder(cases, torch.from_numpy(np.stack(cleans)), torch.from_numpy(np.stack(noisies)),
                         probe_t, first.cap, dev)
     preset = get_preset("denoise", first.preset, iterations=first.cap)
-    members = problems + twins
+    members = problems + twin_problems
     started = time.perf_counter()
     fitter = Fitter(members, preset, [first.seed] * len(members), dev, iterations=first.cap,
                     observers=[recorder])
@@ -161,7 +164,7 @@ def record_batch(cases: list[Case], device: str = "cpu") -> dict[str, dict[str, 
             "seconds": np.float32(seconds),
             "members": np.int32(len(members)),
         }
-        records[case.key(device)] = rec
+        records[case.key(device, twins)] = rec
     return records
 
 
@@ -198,14 +201,15 @@ def save_cache(path: Path, records: dict[str, dict[str, np.ndarray]]) -> None:
 
 
 def record_cases(cases: list[Case], cache: Path, device: str = "cpu",
-                 extra: list[Path] | None = None, budget_s: float | None = None) -> dict:
+                 extra: list[Path] | None = None, budget_s: float | None = None,
+                 twins: bool = True) -> dict:
     """Record every case not yet cached (batched by size, preset and channels) into `cache`;
     return the records of `cases`, from `cache` and the read-only `extra` caches."""
     own = load_cache([cache])
     records = {**load_cache(extra or []), **own}
     groups: dict[tuple, list[Case]] = {}
     for c in cases:
-        if c.key(device) not in records:
+        if c.key(device, twins) not in records:
             channels = clean_image(c.scene, 8).shape[0]
             groups.setdefault((c.size, c.preset, c.cap, c.seed, channels), []).append(c)
     started = time.perf_counter()
@@ -214,10 +218,11 @@ def record_cases(cases: list[Case], cache: Path, device: str = "cpu",
             print(f"budget spent: {len(group)} cases left unrecorded", flush=True)
             continue
         t0 = time.perf_counter()
-        new = record_batch(group, device)
+        new = record_batch(group, device, twins)
         own.update(new)
         records.update(new)
         save_cache(cache, own)
         print(f"recorded {len(group)} cases ({group[0].size} px, {group[0].preset}) in "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
-    return {c.key(device): records[c.key(device)] for c in cases if c.key(device) in records}
+    keys = {c: c.key(device, twins) for c in cases}
+    return {key: records[key] for key in keys.values() if key in records}

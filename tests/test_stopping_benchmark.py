@@ -28,3 +28,13 @@ def test_a_rerun_reproduces_the_cached_record(tmp_path: Path) -> None:
             np.testing.assert_array_equal(again[key][field], record[field], err_msg=f"{key} {field}")
     assert Case("astronaut", "gauss25", size=32, preset="tiny", cap=41).key("cpu") not in first
     assert Case("astronaut", "gauss25", size=32, preset="tiny", cap=40).key("cuda") not in first
+
+
+def test_a_record_without_twins_is_keyed_apart_and_fits_the_same(tmp_path: Path) -> None:
+    case = Case("astronaut", "gauss25", size=32, preset="tiny", cap=40)
+    with_twin = record_batch([case])[case.key("cpu")]
+    alone = record_cases([case], tmp_path / "cache.npz", twins=False)
+    assert set(alone) == {case.key("cpu", twins=False)} != {case.key("cpu")}
+    record = alone[case.key("cpu", twins=False)]
+    assert np.isnan(record["divergence"]).all() and int(record["members"]) == 1
+    np.testing.assert_array_equal(record["psnr"], with_twin["psnr"])  # members fit apart on a CPU
