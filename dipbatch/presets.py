@@ -47,13 +47,18 @@ _SR_FIT = FitSpec(iterations=2000, reg_noise_std=0.03, ema=None)
 _INPAINT_FIT = FitSpec(iterations=6001, reg_noise_std=0.03, ema=None)
 _FLASH_FIT = FitSpec(iterations=601, lr=0.1, reg_noise_std=0.0, ema=None, input="guide")
 
-PRESET_NAMES = ("paper", "fast", "tiny")  # every task has each; the choices of --preset
+PRESET_NAMES = ("paper", "fast", "tiny")  # every task has each, the largest net first
+PRESET_CHOICES = ("auto", *PRESET_NAMES)  # --preset and the workflow's preset: auto picks per device
+# `auto`'s preset per device kind, chosen from the quality-per-second frontier (docs/stopping.md,
+# benchmarks/frontier.py): on a CPU `fast` reaches `paper`'s PSNR at a seventh of its step cost; on
+# a GPU a step of either costs about the same for one image, and `paper` stops sooner.
+DEVICE_PRESETS = {"cpu": "fast", "cuda": "paper"}
 
 # PRESETS[task][name]. The `paper` presets are the notebooks' recipes (shared/notes/dip_reference.md §1).
 PRESETS: dict[str, dict[str, Preset]] = {
     "denoise": {
         "paper": Preset("paper", NetSpec(), FitSpec(iterations=3000)),
-        "fast": Preset("fast", _FAST_NET, FitSpec(iterations=1200)),
+        "fast": Preset("fast", _FAST_NET, FitSpec(iterations=3000)),  # a cap: auto stops at ~1700
         "tiny": Preset("tiny", _TINY_NET, FitSpec(iterations=300)),
     },
     "sr": {  # x4 (zebra); x8 and x2 in FACTOR_FITS
@@ -82,7 +87,6 @@ PRESETS: dict[str, dict[str, Preset]] = {
     },
 }
 
-PRESET_NAMES = ("paper", "fast", "tiny")
 NETS = ("skip", "hourglass", "deep-decoder")
 
 # The super-resolution fit per factor. The paper gives x4 and x8; x2 (not in the paper) uses x4's.
@@ -124,6 +128,11 @@ def with_net(preset: Preset, task: str, kind: str | None) -> Preset:
         return replace(preset, net=DECODER_NETS[preset.name],
                        fit=replace(preset.fit, reg_noise_std=0.0, input="noise"))
     return replace(preset, net=replace(preset.net, kind=kind))
+
+
+def preset_for_device(name: str, device: str) -> str:
+    """The preset `name` means on a device kind ("cpu", "cuda"): `auto` is DEVICE_PRESETS'."""
+    return DEVICE_PRESETS.get(device, DEVICE_PRESETS["cpu"]) if name == "auto" else name
 
 
 def get_preset(task: str, name: str, *, net: str | None = None, factor: int | None = None,

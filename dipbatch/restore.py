@@ -27,7 +27,7 @@ from dipbatch.fit import FitResult, Fitter, Problem
 from dipbatch.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, read_image, write_image
 from dipbatch.interrupt import Interrupted
 from dipbatch.metrics import noise_sigma
-from dipbatch.presets import Preset
+from dipbatch.presets import Preset, preset_for_device
 from dipbatch.progress import progress_bar
 from dipbatch.sidecar import Sidecar, sha256_of, sidecar_bytes, sidecar_path
 from dipbatch.spectral import SpectralRecorder
@@ -48,7 +48,7 @@ class RestoreOptions:
     astro: AstroOptions = field(default_factory=AstroOptions)
     tiling: TilingOptions = field(default_factory=TilingOptions)
     warm: WarmStartOptions = field(default_factory=WarmStartOptions)
-    preset: str = "paper"
+    preset: str = "auto"  # a PRESET_CHOICES name; auto: DEVICE_PRESETS[the device's kind]
     iterations: int | None = None
     seed: int = 0
     ensemble: int = 1  # generators per image, seeds seed..seed+K-1; the output is their mean
@@ -143,7 +143,7 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions,
     """
     report = report or (lambda _: None)
     device = resolve_device(options.device)
-    preset = task_preset(options.task, options.preset, options.iterations)
+    preset = task_preset(options.task, preset_for_device(options.preset, device.type), options.iterations)
     check_ensemble(options.ensemble, warm_start=options.warm != WarmStartOptions())
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
     groups: dict[tuple, list[Job]] = defaultdict(list)
@@ -393,14 +393,15 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     estimate `factor` times larger. `stop` is "auto" (the CLI's default) or "fixed"; `iterations`
     is the cap. The estimate is the fit's own output, known pixels included. `ensemble` K > 1 fits
     K generators (seeds seed..seed+K-1) and returns their mean, with `record["ensemble"]`.
+    `preset` "auto" is the device's default (fast on a CPU, paper on a GPU).
     """
     if stop not in ("auto", "fixed"):
         raise ValueError(f"stop must be 'auto' or 'fixed', not {stop!r} (sure: use dipbatch restore)")
     check_ensemble(ensemble)
     options = TaskOptions(kind=task, net=net, factor=factor)
-    recipe = task_preset(options, preset, iterations)
-    problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
     torch_device = resolve_device(device)
+    recipe = task_preset(options, preset_for_device(preset, torch_device.type), iterations)
+    problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
     check_memory(ensemble, ensemble, problem.size, recipe.name, memory_bytes(torch_device))
     seeds = member_seeds(seed, ensemble)
     problems = [problem] * ensemble

@@ -213,6 +213,24 @@ def test_a_missing_input_is_reported_before_the_first_fit(tmp_path: Path, noisy_
     assert lines[-1] == f"1 ok, 1 failed; outputs in {tmp_path / 'out'}"
 
 
+def test_the_default_preset_on_a_cpu_is_fast_and_the_sidecar_names_it(tmp_path: Path,
+                                                                       noisy_tif: Path) -> None:
+    code, err = run("restore", noisy_tif, "-o", tmp_path / "a.tif", "--device", "cpu",
+                    "--iterations", "3", "--quiet")
+    assert code == 0, err
+    record = json.loads((tmp_path / "a.tif.json").read_text())
+    assert record["preset"] == "fast" and record["params"]["preset"]["net"]["channels_down"] == [32] * 5
+    assert "--preset auto (the default): fast on CPU, paper on CUDA." in CliRunner().invoke(
+        main, ["presets"]).output
+
+
+def test_auto_is_paper_on_a_gpu_and_fast_elsewhere() -> None:
+    from dipbatch.presets import preset_for_device
+
+    assert [preset_for_device("auto", d) for d in ("cuda", "cpu", "mps")] == ["paper", "fast", "fast"]
+    assert preset_for_device("tiny", "cuda") == "tiny"
+
+
 def test_presets_prints_a_table_and_json_on_request() -> None:
     result = CliRunner().invoke(main, ["presets", "--task", "sr"])
     assert result.exit_code == 0

@@ -14,7 +14,7 @@ from dipbatch.cli.errors import message
 from dipbatch.device import DEVICES
 from dipbatch.ensemble import MEMORY_MB_PER_MPX
 from dipbatch.errors import DipbatchError, FieldError
-from dipbatch.presets import PRESET_NAMES, PRESETS
+from dipbatch.presets import DEVICE_PRESETS, PRESET_CHOICES, PRESET_NAMES, PRESETS
 from dipbatch.sidecar import FORMAT, read_sidecar, sidecar_bytes, sidecar_path
 from dipbatch.stopping import STOP_RULES
 from dipbatch.tasks import TASKS
@@ -34,7 +34,8 @@ def choices(command: str, flag: str) -> tuple[str, ...]:
 def test_schema_enums_are_the_code_constants() -> None:
     assert tuple(SCHEMA["properties"]["device"]["enum"]) == DEVICES
     assert tuple(DATASET["task"]["enum"]) == TASKS
-    assert tuple(DATASET["preset"]["enum"]) == PRESET_NAMES
+    assert tuple(DATASET["preset"]["enum"]) == PRESET_CHOICES
+    assert DATASET["preset"]["default"] == "auto" and set(DEVICE_PRESETS) == set(DEVICES) - {"auto"}
     assert tuple(SCHEMA["properties"]["resources"]["properties"]) == PRESET_NAMES
     assert tuple(DATASET["temporal"]["properties"]["method"]["enum"]) == METHODS
 
@@ -51,7 +52,7 @@ def test_every_task_has_every_preset() -> None:
 
 def test_cli_choices_are_the_code_constants() -> None:
     assert choices("restore", "--device") == DEVICES
-    assert choices("restore", "--preset") == PRESET_NAMES
+    assert choices("restore", "--preset") == PRESET_CHOICES
     assert choices("restore", "--task") == TASKS
     assert choices("restore", "--stop") == STOP_RULES
     assert choices("temporal", "--method") == METHODS

@@ -176,6 +176,19 @@ def test_resources_grow_with_pixels(good, tmp_path):
     assert "gpu=1" in proc.stdout
 
 
+def test_the_default_preset_asks_for_the_devices_resources(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "large.png", noisy((1000, 1000), seed=6))
+    write_config(work, "  d:\n    input: data\n")  # no preset: auto
+    memory = {}
+    for device in ("cpu", "cuda", "auto"):
+        proc = snakemake(work, "--dry-run", "--config", f"device={device}")
+        assert "--preset auto" in proc.stdout
+        memory[device] = re.search(r"mem_mb=(\d+)", proc.stdout).group(1)
+    # fast: 2000 MB + 4000 per megapixel; paper: 4000 + 8000 (a job of device auto may get a GPU)
+    assert memory == {"cpu": "6000", "cuda": "12000", "auto": "12000"}
+
+
 def test_an_ensembles_resources_grow_with_its_members(tmp_path):
     work = copy_workflow(tmp_path / "w")
     save_png(work / "data" / "large.png", noisy((1000, 1000), seed=6))

@@ -19,6 +19,7 @@ from snakemake.logging import logger
 from snakemake.utils import validate
 
 from dipbatch.imageio import image_size
+from dipbatch.presets import DEVICE_PRESETS, PRESET_NAMES
 from dipbatch.workflow.discovery import (
     IMAGE_PATH_REGEX,
     discover,
@@ -335,9 +336,20 @@ def restore_args_param():
     return uniform_or((shlex.join(dataset_args(name)) for name in DATASETS), restore_args)
 
 
+def resource_preset(dataset):
+    """The preset whose resources a dataset's jobs ask for: `auto` is the device's preset, and
+    with device `auto` (a job may land on either) the larger of the two."""
+    name = DATASETS[dataset]["preset"]
+    if name != "auto":
+        return name
+    if config["device"] in DEVICE_PRESETS:
+        return DEVICE_PRESETS[config["device"]]
+    return min(DEVICE_PRESETS.values(), key=PRESET_NAMES.index)  # the largest net comes first
+
+
 def dataset_resources(dataset):
     """The resource table of a dataset's preset (config `resources`)."""
-    return config["resources"][DATASETS[dataset]["preset"]]
+    return config["resources"][resource_preset(dataset)]
 
 
 def preset_resources(wildcards):
@@ -385,7 +397,7 @@ def restore_gpu(wildcards):
 
 
 def restore_gpu_resource():
-    presets = {ds["preset"] for ds in DATASETS.values()}
+    presets = {resource_preset(name) for name in DATASETS}
     return uniform_or((config["resources"][p]["gpu"] for p in presets), restore_gpu)
 
 
