@@ -130,6 +130,17 @@ def test_curves_plot_needs_a_curve_and_draws_the_stopping_panel_when_recorded():
     assert two.height > one.height  # a second panel
 
 
+def test_a_fit_stopped_before_its_cap_shows_the_stop_inside_the_plot():
+    record = {"loss_curve": [[i, 1 / i] for i in range(1, 1051)], "stop_iteration": 1050,
+              "params": {"preset": {"fit": {"iterations": 3000}}}}
+    for cap, inside in ((3000, True), (1050, False)):  # stopped by a signal; run to the cap
+        record["params"]["preset"]["fit"]["iterations"] = cap
+        pixels = np.asarray(png(plots.curves_plot(record)).convert("RGB")).astype(int)
+        red = (pixels[..., 0] > 180) & (pixels[..., 1:] < 150).all(-1)  # the stop line, antialiased
+        column = np.median(np.nonzero(red.sum(0) > 20)[0]) / pixels.shape[1]
+        assert (column < 0.5) == inside, (cap, column)
+
+
 def test_long_curves_are_thinned_keeping_spikes_and_the_minimum():
     x = np.arange(1, 3001, dtype=float)
     y = 1 / x

@@ -51,6 +51,15 @@ def _thin(x: np.ndarray, y: np.ndarray, points: int = MAX_POINTS) -> tuple[np.nd
     return x[keep], y[keep]
 
 
+def _cap(record: dict[str, Any]) -> float | None:
+    """The fit's iteration cap (its preset's count, --iterations applied); None when not recorded."""
+    try:
+        cap = record["params"]["preset"]["fit"]["iterations"]
+    except (KeyError, TypeError):
+        return None
+    return float(cap) if isinstance(cap, (int, float)) and cap > 0 else None
+
+
 def curves_plot(record: dict[str, Any]) -> bytes | None:
     """The loss and, when recorded, the early-stopping curve, with the stop iteration marked."""
     loss = _curve(record.get("loss_curve"))
@@ -63,7 +72,7 @@ def curves_plot(record: dict[str, Any]) -> bytes | None:
     figure = Figure(figsize=(WIDTH_IN, height))
     figure.subplots_adjust(**MARGINS, top=1 - 0.3 / height, bottom=0.5 / height, hspace=0.3)
     axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
-    stop = record.get("stop_iteration")
+    stop, cap = record.get("stop_iteration"), _cap(record)
     for ax, ((x, y), label) in zip(axes, panels, strict=True):
         ax.plot(x, y, color="#1f77b4", linewidth=1.2)
         if np.all(y[np.isfinite(y)] > 0):
@@ -77,6 +86,10 @@ def curves_plot(record: dict[str, Any]) -> bytes | None:
         ax.grid(alpha=0.3)
         if isinstance(stop, (int, float)) and stop > 0:
             ax.axvline(stop, **STOP_STYLE, label=f"stop at {stop:g}")
+            if cap is not None and cap > max(stop, x[-1]):  # the axis runs to the cap: a stop inside
+                ax.axvspan(max(stop, x[-1]), cap, color="0.93", zorder=0,
+                           label=f"not run (cap {cap:g})" if ax is axes[0] else None)
+                ax.set_xlim(right=cap)
     axes[0].legend(loc="upper right", fontsize="small")
     axes[-1].set_xlabel("iteration")
     return _png(figure)
