@@ -27,7 +27,7 @@ from replay import evaluate, rules
 from speed import fitter_step, interleaved
 from trajectories import NOISES, Case, load_cache, record_cases
 
-from dipbatch.presets import PRESET_NAMES, get_preset
+from dipbatch.presets import PRESET_NAMES
 from dipbatch.speed import SpeedOptions
 
 HERE = Path(__file__).parent
@@ -42,9 +42,15 @@ CASE_SETS = {  # reduced to what 2 shared CPU cores could record in the session 
 # What each size's frontier is drawn on: the cases every preset has a record of.
 COMPARED = {128: [(s, n) for s in SCENES for n in NOISES], 256: [("astronaut", "gauss25")]}
 GPU_CAP = 2000  # the cap of the H100 records
-# PSNR gain of the mean of K members over one seed, astronaut σ=25, 128 px, `fast`, auto stop
-# (benchmarks/ensembles.py; RESULTS.md "Seed ensembles"): on an H100 at cap 1200, on this CPU at 800.
-ENSEMBLE_GAINS = {"H100, cap 1200": {2: 0.58, 4: 0.82}, "CPU, cap 800": {}}
+# The caps the automatic stop is replayed at, per preset (a cap beyond a record ends with it):
+# each preset's own, and fast's before this benchmark (1200).
+AUTO_CAPS = {"paper": (3000,), "fast": (1200, 3000), "tiny": (300, 1500)}
+# PSNR gain of the mean of K members over one seed, `fast` at 128 px, auto stop, σ=25
+# (benchmarks/ensembles.py; RESULTS.md), and the cap of the single-seed point it is added to:
+# on an H100, astronaut, cap 1200 (every member ran to it); on this CPU, chelsea, cap 2000
+# (every member stopped by itself, at 750-775).
+ENSEMBLE_GAINS = {("H100, astronaut", 1200): {2: 0.58, 4: 0.82},
+                  ("CPU, chelsea", 3000): {2: 0.41, 4: 0.53}}
 TOLERANCE_DB = 0.3
 
 
@@ -92,7 +98,7 @@ def auto_point(rows: list[tuple[Case, dict]], cap: int, label: str, step_s: floa
 
 
 def points_for(rows: list[tuple[Case, dict]], step_s: float) -> list[Point]:
-    """A preset's points at one size: fixed iteration counts, and auto at its cap and the record's."""
+    """A preset's points at one size: fixed iteration counts, and auto at each of AUTO_CAPS."""
     preset = rows[0][0].preset
     length = min(len(rec["psnr"]) for _, rec in rows)
     curve = np.mean([rec["psnr"][:length] for _, rec in rows], axis=0)
@@ -102,19 +108,20 @@ def points_for(rows: list[tuple[Case, dict]], step_s: float) -> list[Point]:
               for n in counts]
     if length < 300:  # too short for the stop to be replayed
         return points
-    cap = get_preset("denoise", preset).fit.iterations
-    points.append(auto_point(rows, min(cap, length), f"{preset}, auto, cap {cap}"
-                             + (f" (record ends at {length})" if cap > length else ""), step_s))
-    if length > cap:
-        points.append(auto_point(rows, length, f"{preset}, auto, cap {length}", step_s))
+    for cap in AUTO_CAPS[preset]:
+        label = f"{preset}, auto, cap {cap}" + (f" (record ends at {length})" if cap > length else "")
+        points.append(auto_point(rows, min(cap, length), label, step_s))
     return points
 
 
-def ensemble_points(single: Point) -> list[Point]:
+def ensemble_points(points: list[Point]) -> list[Point]:
     """K members on the CPU: the single fit's PSNR plus the measured gain, at K times its time."""
-    return [Point(f"{single.preset}, auto, K={k} ({source})", single.preset, single.psnr + gain,
-                  single.iterations * k, single.seconds * k, "ensemble")
-            for source, gains in ENSEMBLE_GAINS.items() for k, gain in gains.items()]
+    out = []
+    for (source, cap), gains in ENSEMBLE_GAINS.items():
+        single = next(p for p in points if p.kind == "auto" and p.label.startswith(f"fast, auto, cap {cap}"))
+        out += [Point(f"fast, auto, cap {cap}, K={k} (gain: {source})", "fast", single.psnr + gain,
+                      single.iterations * k, single.seconds * k, "ensemble") for k, gain in gains.items()]
+    return out
 
 
 def choose(points: list[Point], kinds: tuple[str, ...]) -> tuple[Point, Point]:
@@ -142,19 +149,24 @@ def plot(frontiers: dict[int, list[Point]], path: Path) -> None:
                         lw=1.2, label=f"{preset}, fixed iterations")
             for p in points:
                 if p.preset == preset and p.kind != "fixed":
-                    marker = "*" if p.kind == "ensemble" else ("o" if "cap 2000" not in p.label
-                                                                 and "cap 1500" not in p.label else "s")
-                    ax.plot(p.seconds, p.psnr, marker, color=color, ms=8 if marker == "*" else 6,
-                            mfc="white" if marker == "s" else color)
+                    ensemble = p.kind == "ensemble"
+                    ax.plot(p.seconds, p.psnr, "*" if ensemble else "o", color=color,
+                            ms=9 if ensemble else 5, alpha=1 if "CPU" in p.label or not ensemble else 0.4)
+                    text = p.label.split("K=")[1][0] if ensemble else p.label.split("cap ")[1][:4]
+                    ax.annotate(("K=" if ensemble else "cap ") + text, (p.seconds, p.psnr), fontsize=6,
+                                xytext=(2, 5 if ensemble else -9), textcoords="offset points")
+        top = max(p.psnr for p in points)
+        ends = [max((p for p in points if p.preset == preset and p.kind == "fixed"),
+                    key=lambda p: p.iterations).psnr for preset in {p.preset for p in points}]
+        ax.set_ylim(min(top - 7, min(ends) - 1), top + 0.7)  # every curve's end in sight
         ax.set_xscale("log")
         ax.set_xlabel("CPU seconds per image (1 thread)")
         ax.set_ylabel("PSNR, dB")
         ax.set_title(f"{size}×{size}: " + ("8 cases (2 scenes × 4 noises)" if size == 128
                                           else "astronaut, σ=25"), fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].plot([], [], "ko", label="auto, preset's cap")
-    axes[0].plot([], [], "ks", mfc="white", label="auto, record's cap")
-    axes[0].plot([], [], "k*", ms=8, label="auto, K members")
+    axes[0].plot([], [], "ko", ms=5, label="automatic stop at a cap")
+    axes[0].plot([], [], "k*", ms=9, label="auto, K members (pale: H100 gains at cap 1200)")
     axes[0].legend(fontsize=7, loc="lower right")
     fig.savefig(path)
 
@@ -187,17 +199,17 @@ def report(args: argparse.Namespace) -> None:
             rows = records_for(size, preset, gpu, cpu)
             if rows:
                 points += points_for(rows, costs[(preset, size)])
-        singles = [p for p in points if p.preset == "fast" and p.kind == "auto" and "cap 1200" in p.label]
-        if size == 128 and singles:
-            points += ensemble_points(singles[0])
+        if size == 128:
+            points += ensemble_points(points)
         frontiers[size] = points
         best, chosen = choose(points, ("auto", "fixed"))
         best_all, chosen_all = choose(points, ("auto", "fixed", "ensemble"))
         print(f"\n### {size} px ({len(COMPARED[size])} cases)\n")
         print("| point | PSNR dB | below the best | iterations | CPU s per image | × the chosen |")
         print("|---|---|---|---|---|---|")
+        ends = {p.preset: p.iterations for p in points if p.kind == "fixed"}  # each record's last
         for p in sorted(points, key=lambda p: p.seconds):
-            if p.kind == "fixed" and p.iterations not in (100, 300, 500, 1000, 1200, 2000):
+            if p.kind == "fixed" and p.iterations not in (100, 300, 500, 1000, 2000, ends[p.preset]):
                 continue
             print(f"| {p.label} | {p.psnr:.2f} | {best_all.psnr - p.psnr:.2f} | {p.iterations:.0f} | "
                   f"{p.seconds:.0f} | {p.seconds / chosen.seconds:.2f} |")
