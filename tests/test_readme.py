@@ -24,7 +24,8 @@ def section(name: str) -> str:
 def commands(name: str) -> list[str]:
     """The lines of a section's bash blocks, without comments."""
     blocks = re.findall(r"```bash\n(.*?)```", section(name), flags=re.S)
-    return [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.strip()]
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.strip()]
+    return [part.strip() for line in lines for part in line.split("&&")]
 
 
 def readme_test_command() -> str:
