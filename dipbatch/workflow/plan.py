@@ -133,19 +133,19 @@ class Plan:
                 "datasets": [asdict(d) for d in self.datasets], "totals": self.totals}
 
 
-#: Seconds per step for a (task, preset, cap, size, channels, members) on the plan's device.
-Timer = Callable[[TaskOptions, str, int, tuple[int, int], int, int], float]
+#: Seconds per step for a (task, preset, size, channels, members) on the plan's device.
+Timer = Callable[[TaskOptions, str, tuple[int, int], int, int], float]
 
 
 def step_timer(device: torch.device, steps: int, threads: int | None) -> Timer:
-    """A timer that times each distinct net and size once per plan (the cache lives with it)."""
+    """A timer that times each distinct net and size once per plan (the cache lives with it): a
+    step costs the same whatever the cap."""
     cache: dict[tuple, float] = {}
 
-    def timed(task: TaskOptions, preset: str, cap: int, size: tuple[int, int], channels: int,
-              members: int) -> float:
-        key = (task, preset, cap, size, channels, members)
+    def timed(task: TaskOptions, preset: str, size: tuple[int, int], channels: int, members: int) -> float:
+        key = (task, preset, size, channels, members)
         if key not in cache:
-            recipe = task_preset(task, preset, cap)
+            recipe = task_preset(task, preset)
             problems = [synthetic_problem(task, channels, size, seed=k) for k in range(members)]
             cache[key] = time_steps(recipe, problems, device, steps=steps, threads=threads)
         return cache[key]
@@ -166,7 +166,7 @@ def estimate(survey: Survey, timer: Timer) -> DatasetPlan:
         timed_size, members = (batch[0].height, batch[0].width), len(batch)
     else:
         timed_size, members = size, survey.ensemble
-    step = timer(survey.task, survey.preset, survey.cap, timed_size, channels, members)
+    step = timer(survey.task, survey.preset, timed_size, channels, members)
     per_pixel = step / (timed_size[0] * timed_size[1] * members) * survey.ensemble
     total_steps = sum(survey.fitted_pixels(s) for s in survey.sizes) * per_pixel  # one step of every image
     typical = total_steps * min(survey.cap, TYPICAL_AUTO_STOP) if survey.auto_stop else None
