@@ -29,8 +29,13 @@ def _sync(device: torch.device) -> None:
 
 def time_steps(preset: Preset, problems: list[Problem], device: torch.device, steps: int = 3,
                warmup: int = 1, threads: int | None = None) -> float:
-    """Wall seconds per step (forward, backward, Adam) of fitting `problems` together, after
-    `warmup` untimed steps (allocation, cuDNN autotuning); on `threads` CPU threads if given."""
+    """Seconds per step (forward, backward, Adam) of fitting `problems` together, after `warmup`
+    untimed steps (allocation, cuDNN autotuning); on `threads` CPU threads if given.
+
+    On a GPU, the wall time. On a CPU, the smaller of the wall and the process's CPU time: on a
+    shared machine (a login node) other work stretches the wall time of a step, not the CPU time
+    that a one-thread step needs on a node of its own; with several threads the wall time is less.
+    """
     before = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -39,10 +44,11 @@ def time_steps(preset: Preset, problems: list[Problem], device: torch.device, st
         for _ in range(warmup):
             fitter.step()
         _sync(device)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(steps):
             fitter.step()
         _sync(device)
-        return (time.perf_counter() - start) / steps
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        return (wall if device.type == "cuda" else min(wall, cpu)) / steps
     finally:
         torch.set_num_threads(before)
