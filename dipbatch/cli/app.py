@@ -32,6 +32,7 @@ from dipbatch.cli.options import (
     tiling_options,
     warm_start_options,
 )
+from dipbatch.cli.plan import plan
 from dipbatch.cli.profile import profile
 from dipbatch.cli.report import report
 from dipbatch.cli.temporal import extract_frames, temporal
@@ -281,3 +282,4 @@ main.add_command(report)
 main.add_command(temporal)
 main.add_command(extract_frames)
 main.add_command(profile)
+main.add_command(plan)
