@@ -167,6 +167,23 @@ def test_video_in_video_out(tmp_path: Path, panned: Panned) -> None:
     assert psnr(read_image(tmp_path / "out" / names[2]).data, frames[2]) > 30  # the same frames, coded
 
 
+def test_irt_variant_is_chosen_on_the_command_line(tmp_path: Path) -> None:
+    """--irt trains the DVP's two-head IRT variant: recorded in temporal.json, and other frames."""
+    names = [f"frame_{n}.png" for n in range(1, 4)]
+    rng = np.random.default_rng(5)
+    save_frames(tmp_path / "in", names, [rng.random((3, 24, 24), dtype=np.float32) for _ in names])
+    save_frames(tmp_path / "restored", names, [rng.random((3, 24, 24), dtype=np.float32) for _ in names])
+    written = {}
+    for irt in (False, True):
+        out = tmp_path / f"out_{irt}"
+        code, _, err = run("temporal", tmp_path / "in", tmp_path / "restored", "-o", out, "--method", "dvp",
+                           "--epochs", "1", "--device", "cpu", "--quiet", *(["--irt"] if irt else []))
+        assert code == 0, err
+        assert json.loads((out / "temporal.json").read_text())["options"]["dvp"]["irt"] is irt
+        written[irt] = [read_image(out / n).data for n in names]
+    assert not all(np.array_equal(a, b) for a, b in zip(written[False], written[True], strict=True))
+
+
 # --- the pass checks its own result ------------------------------------------------------------------
 
 
@@ -334,6 +351,16 @@ def test_warm_start_chains_frames_within_chunks(tmp_path: Path) -> None:
     for sequence in ("clip", "other"):  # one temporal job per sequence, after all of its frames
         before = {a for a, b in edges if b == f"temporal {sequence}"}
         assert before == {f"restore_warm {sequence}/frame_{n}.png" for n in range(1, FRAMES + 1)}
+
+
+def test_workflow_passes_the_dvp_settings_to_the_temporal_job(tmp_path: Path) -> None:
+    work = _workflow(tmp_path, "    input: data\n    kind: sequence\n    preset: tiny\n"
+                                "    temporal: {method: dvp, epochs: 3, irt: true, fallback: true}\n",
+                     sequences=("clip",))
+    shell = [line for line in _snakemake(work, "--dry-run", "--printshellcmds").splitlines()
+             if line.startswith("Shell command: dipbatch temporal")]
+    assert len(shell) == 1
+    assert "--method dvp --epochs 3 --irt --fallback" in shell[0]
 
 
 @pytest.mark.slow
