@@ -325,6 +325,7 @@ def methods(device: torch.device) -> dict[str, Callable[[Sequence], list[np.ndar
         "dvp": dvp(),  # the defaults: lr 3e-3, about 120 steps
         "dvp lr 1e-3 25 epochs": dvp(lr=1e-3, epochs=25),
         "dvp lr 3e-3 15 epochs": dvp(epochs=15),
+        "dvp lr 3e-3 3 epochs": dvp(epochs=3),
         "dvp irt": dvp(irt=True),
         "dvp + flow r2": lambda s: flow_filter(dvp()(s), 2),
     }
