@@ -306,7 +306,8 @@ def _at(curve: list[tuple[int, float]], iteration: float) -> float:
 
 
 def methods(device: torch.device) -> dict[str, Callable[[Sequence], list[np.ndarray]]]:
-    """Every candidate pass, by label: each maps a sequence (its input, its per-frame results) to frames."""
+    """Every candidate pass, by label (no commas: --methods splits on them): each maps a sequence (its
+    input, its per-frame results) to frames."""
 
     def dvp(**kw) -> Callable[[Sequence], list[np.ndarray]]:
         return lambda s: deep_video_prior(s.noisy, s.per_frame, DVPOptions(**kw), device)
@@ -321,9 +322,10 @@ def methods(device: torch.device) -> dict[str, Callable[[Sequence], list[np.ndar
         "flow r3": flow(3),
         "flow r2 tol 0.05": flow(2, 0.05),
         "flow r2 tol 0.2": flow(2, 0.2),
-        "dvp (lr 3e-3, 120 steps)": dvp(),
-        "dvp lr 1e-3, 25 epochs": dvp(lr=1e-3, epochs=25),
-        "dvp lr 3e-3, 15 epochs": dvp(epochs=15),
+        "dvp": dvp(),  # the defaults: lr 3e-3, about 120 steps
+        "dvp lr 1e-3 25 epochs": dvp(lr=1e-3, epochs=25),
+        "dvp lr 3e-3 15 epochs": dvp(epochs=15),
+        "dvp lr 3e-3 3 epochs": dvp(epochs=3),
         "dvp irt": dvp(irt=True),
         "dvp + flow r2": lambda s: flow_filter(dvp()(s), 2),
     }
@@ -444,7 +446,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     seqs = [make_sequence(n, args.frames, args.size) for n in args.sequences.split(",")]
-    only = [m for m in args.methods.split(",") if m] or None
+    only = [m.strip() for m in args.methods.split(",") if m.strip()] or None
+    unknown = sorted(set(only or ()) - set(methods(device)))
+    if unknown:
+        parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(methods(device))}")
     if args.cache_in:
         load_cache(args.cache_in, seqs)
     else:
