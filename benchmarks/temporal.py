@@ -37,7 +37,7 @@ from skimage import data
 from skimage.color import rgb2gray
 from skimage.transform import AffineTransform, resize, warp
 
-from dipbatch.fit import Fitter, Problem
+from dipbatch.fit import Fitter, Problem, StatelessObserver
 from dipbatch.metrics import psnr
 from dipbatch.nets import load_member, member_state
 from dipbatch.presets import get_preset
@@ -189,7 +189,7 @@ def make_sequence(name: str, frames: int, size: int) -> Sequence:
 # ---- fits -------------------------------------------------------------------------------------------
 
 
-class PsnrCurve:
+class PsnrCurve(StatelessObserver):
     """An observer: every CURVE_EVERY iterations, each member's PSNR (EMA output) against its clean frame."""
 
     def __init__(self, clean: list[np.ndarray], device: torch.device) -> None:
@@ -203,15 +203,6 @@ class PsnrCurve:
 
     def member(self, k: int) -> list[tuple[int, float]]:
         return [(i, round(v[k], 3)) for i, v in self.curve]
-
-    def record(self, k: int, stop_iteration: int) -> dict:
-        return {}
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
 
 
 def fit(noisy: list[np.ndarray], clean: list[np.ndarray], cap: int, device: torch.device,
