@@ -37,7 +37,7 @@ from skimage import data
 from skimage.color import rgb2gray
 from skimage.transform import AffineTransform, resize, warp
 
-from dipbatch.fit import Fitter, Problem
+from dipbatch.fit import Fitter, Problem, StatelessObserver
 from dipbatch.metrics import psnr
 from dipbatch.nets import load_member, member_state
 from dipbatch.presets import get_preset
@@ -189,7 +189,7 @@ def make_sequence(name: str, frames: int, size: int) -> Sequence:
 # ---- fits -------------------------------------------------------------------------------------------
 
 
-class PsnrCurve:
+class PsnrCurve(StatelessObserver):
     """An observer: every CURVE_EVERY iterations, each member's PSNR (EMA output) against its clean frame."""
 
     def __init__(self, clean: list[np.ndarray], device: torch.device) -> None:
@@ -203,15 +203,6 @@ class PsnrCurve:
 
     def member(self, k: int) -> list[tuple[int, float]]:
         return [(i, round(v[k], 3)) for i, v in self.curve]
-
-    def record(self, k: int, stop_iteration: int) -> dict:
-        return {}
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
 
 
 def fit(noisy: list[np.ndarray], clean: list[np.ndarray], cap: int, device: torch.device,
@@ -306,7 +297,8 @@ def _at(curve: list[tuple[int, float]], iteration: float) -> float:
 
 
 def methods(device: torch.device) -> dict[str, Callable[[Sequence], list[np.ndarray]]]:
-    """Every candidate pass, by label: each maps a sequence (its input, its per-frame results) to frames."""
+    """Every candidate pass, by label (no commas: --methods splits on them): each maps a sequence (its
+    input, its per-frame results) to frames."""
 
     def dvp(**kw) -> Callable[[Sequence], list[np.ndarray]]:
         return lambda s: deep_video_prior(s.noisy, s.per_frame, DVPOptions(**kw), device)
@@ -321,9 +313,10 @@ def methods(device: torch.device) -> dict[str, Callable[[Sequence], list[np.ndar
         "flow r3": flow(3),
         "flow r2 tol 0.05": flow(2, 0.05),
         "flow r2 tol 0.2": flow(2, 0.2),
-        "dvp (lr 3e-3, 120 steps)": dvp(),
-        "dvp lr 1e-3, 25 epochs": dvp(lr=1e-3, epochs=25),
-        "dvp lr 3e-3, 15 epochs": dvp(epochs=15),
+        "dvp": dvp(),  # the defaults: lr 3e-3, about 120 steps
+        "dvp lr 1e-3 25 epochs": dvp(lr=1e-3, epochs=25),
+        "dvp lr 3e-3 15 epochs": dvp(epochs=15),
+        "dvp lr 3e-3 3 epochs": dvp(epochs=3),
         "dvp irt": dvp(irt=True),
         "dvp + flow r2": lambda s: flow_filter(dvp()(s), 2),
     }
@@ -444,7 +437,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     seqs = [make_sequence(n, args.frames, args.size) for n in args.sequences.split(",")]
-    only = [m for m in args.methods.split(",") if m] or None
+    only = [m.strip() for m in args.methods.split(",") if m.strip()] or None
+    unknown = sorted(set(only or ()) - set(methods(device)))
+    if unknown:
+        parser.error(f"unknown method {unknown[0]!r}; choose from {', '.join(methods(device))}")
     if args.cache_in:
         load_cache(args.cache_in, seqs)
     else:

@@ -21,7 +21,7 @@ import torch
 from photos import PHOTOS, photo_crop, star_crop
 
 from dipbatch import losses
-from dipbatch.fit import Fitter, Problem
+from dipbatch.fit import Fitter, Problem, StatelessObserver
 from dipbatch.metrics import noise_sigma, psnr
 from dipbatch.presets import get_preset
 from dipbatch.stop_signals import WINDOW, noise_floor
@@ -79,7 +79,7 @@ def problem_for(case: Case, noisy: np.ndarray) -> Problem:
     return Problem(y, datafit=partial(losses.poisson, photometry=losses.Photometry(gain=gain)))
 
 
-class Recorder:
+class Recorder(StatelessObserver):
     """Watches a batch of cases (then their SURE twins) on the device, with no host sync."""
 
     def __init__(self, cases: list[Case], clean: torch.Tensor, noisy: torch.Tensor,
@@ -110,15 +110,6 @@ class Recorder:
             n = x[0].numel()
             div = (self.probes * (twin - x[idx])).reshape(len(self.twins), -1).sum(1) / SURE_EPSILON / n
             self.curves["divergence"][i, idx] = div
-
-    def record(self, k: int, stop_iteration: int) -> dict:
-        return {}
-
-    def state_dict(self) -> dict:
-        return {}
-
-    def load_state_dict(self, state: dict) -> None:
-        pass
 
 
 def record_batch(cases: list[Case], device: str = "cpu",

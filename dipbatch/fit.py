@@ -29,7 +29,6 @@ ProgressHook = Callable[[int, int, list[float]], None]
 CheckpointHook = Callable[[dict[str, Any]], None]
 
 
-
 class Observer(Protocol):
     """Something that watches the fit (e.g. the spectral recorder) without steering it."""
 
@@ -40,6 +39,20 @@ class Observer(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class StatelessObserver:
+    """An Observer base that adds nothing to the sidecar and keeps nothing in the checkpoint (the
+    benchmarks' recorders): subclasses only `observe`."""
+
+    def record(self, k: int, stop_iteration: int) -> dict[str, Any]:
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
 
 
 HEARTBEAT_S = 1.0  # progress between check points at most this often (a large frame's steps are slow)

@@ -258,6 +258,8 @@ def test_a_job_ended_by_a_signal_is_interrupted_not_failed(tmp_path):
                                            "run the same snakemake command again")
     log.write_text("Traceback (most recent call last):\n  File \"x\", line 1\nKeyboardInterrupt\n")
     assert job_end(log)[0] == "interrupted"
+    log.write_text("dipbatch restore on node1\n\nAborted!\n")  # click's words for a Ctrl-C at start-up
+    assert job_end(log)[0] == "interrupted"
     log.write_text("error: a.png: not an image\n")
     assert job_end(log) == ("failed", "error: a.png: not an image")
 

@@ -34,3 +34,10 @@ def test_an_unknown_profile_is_one_error_line(tmp_path):
     assert result.exit_code == 1
     assert result.output.startswith("error:") and "known: slurm" in result.output
     assert not (tmp_path / "snakemake").exists()
+
+
+def test_the_workflow_profile_is_not_a_site_profile(tmp_path):
+    """profiles/default is applied by Snakemake itself; installing it as a user profile is refused."""
+    result = install(tmp_path, "default")
+    assert result.exit_code == 1 and "known: slurm" in result.output
+    assert not (tmp_path / "snakemake").exists()

@@ -24,7 +24,8 @@ def section(name: str) -> str:
 def commands(name: str) -> list[str]:
     """The lines of a section's bash blocks, without comments."""
     blocks = re.findall(r"```bash\n(.*?)```", section(name), flags=re.S)
-    return [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.strip()]
+    lines = [line.split("  #")[0].strip() for block in blocks for line in block.splitlines() if line.strip()]
+    return [part.strip() for line in lines for part in line.split("&&")]
 
 
 def readme_test_command() -> str:
@@ -69,10 +70,11 @@ def test_ci_runs_exactly_the_readme_test_command_and_requires_everything() -> No
 @pytest.mark.parametrize("name", ["quickstart", "cluster"])
 def test_the_workflow_commands_of_a_section_dry_run(name: str, tmp_path: Path) -> None:
     """In order, as a user types them: `dipbatch profile` lines run (into a fresh config folder),
-    `snakemake` lines dry-run; `pip` lines are the environment this test runs in (the quick start's
-    `dipbatch restore` lines are checked below)."""
+    `dipbatch plan` lines run on the repository's config.yaml, `snakemake` lines dry-run; `pip` lines
+    are the environment this test runs in (the quick start's `dipbatch restore` lines are checked
+    below)."""
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
-    runs = [c for c in commands(name) if c.startswith(("snakemake", "dipbatch profile"))]
+    runs = [c for c in commands(name) if c.startswith(("snakemake", "dipbatch profile", "dipbatch plan"))]
     assert any(c.startswith("snakemake") for c in runs), f"no snakemake command in the {name} section"
     for command in runs:
         if command.startswith("dipbatch"):

@@ -30,7 +30,7 @@ from dipbatch.imageio import read_image
 from dipbatch.metrics import psnr
 from dipbatch.presets import get_preset
 from dipbatch.synthetic import add_gaussian_noise
-from dipbatch.temporal.dvp import deep_video_prior
+from dipbatch.temporal.dvp import DVPOptions, deep_video_prior
 from dipbatch.temporal.flowfilter import flow_filter
 from dipbatch.temporal.metrics import measure, sequence_flows, static_mask
 from dipbatch.temporal.run import raised_metrics
@@ -126,6 +126,15 @@ def test_consistent_result_flickers_less_and_keeps_psnr(panned: Panned, method: 
     assert loss <= PSNR_MARGIN_DB, f"{method}: PSNR {loss:.2f} dB below the per-frame results"
 
 
+def test_irt_pass_keeps_the_per_frame_results(panned: Panned) -> None:
+    """The IRT variant's result (its main head) stays close to what it was trained on: its fidelity,
+    PSNR against the per-frame results, is high. With too short a start on the first frame (5 steps)
+    the minor head took most pixels and the main head's frames were 16.7 dB from them."""
+    consistent = deep_video_prior(panned.noisy, panned.results, DVPOptions(irt=True))
+    fidelity = np.mean([psnr(r, f) for r, f in zip(panned.results, consistent, strict=True)])
+    assert fidelity > 22, f"IRT: {fidelity:.1f} dB from the per-frame results"
+
+
 # --- the command ----------------------------------------------------------------------------------
 
 
@@ -165,6 +174,23 @@ def test_video_in_video_out(tmp_path: Path, panned: Panned) -> None:
     frames, info = read_video(tmp_path / "out" / "clip.mkv")
     assert len(frames) == FRAMES and frames[0].shape == (3, SIZE, SIZE) and info.rate == 12
     assert psnr(read_image(tmp_path / "out" / names[2]).data, frames[2]) > 30  # the same frames, coded
+
+
+def test_irt_variant_is_chosen_on_the_command_line(tmp_path: Path) -> None:
+    """--irt trains the DVP's two-head IRT variant: recorded in temporal.json, and other frames."""
+    names = [f"frame_{n}.png" for n in range(1, 4)]
+    rng = np.random.default_rng(5)
+    save_frames(tmp_path / "in", names, [rng.random((3, 24, 24), dtype=np.float32) for _ in names])
+    save_frames(tmp_path / "restored", names, [rng.random((3, 24, 24), dtype=np.float32) for _ in names])
+    written = {}
+    for irt in (False, True):
+        out = tmp_path / f"out_{irt}"
+        code, _, err = run("temporal", tmp_path / "in", tmp_path / "restored", "-o", out, "--method", "dvp",
+                           "--epochs", "1", "--device", "cpu", "--quiet", *(["--irt"] if irt else []))
+        assert code == 0, err
+        assert json.loads((out / "temporal.json").read_text())["options"]["dvp"]["irt"] is irt
+        written[irt] = [read_image(out / n).data for n in names]
+    assert not all(np.array_equal(a, b) for a, b in zip(written[False], written[True], strict=True))
 
 
 # --- the pass checks its own result ------------------------------------------------------------------
@@ -334,6 +360,16 @@ def test_warm_start_chains_frames_within_chunks(tmp_path: Path) -> None:
     for sequence in ("clip", "other"):  # one temporal job per sequence, after all of its frames
         before = {a for a, b in edges if b == f"temporal {sequence}"}
         assert before == {f"restore_warm {sequence}/frame_{n}.png" for n in range(1, FRAMES + 1)}
+
+
+def test_workflow_passes_the_dvp_settings_to_the_temporal_job(tmp_path: Path) -> None:
+    work = _workflow(tmp_path, "    input: data\n    kind: sequence\n    preset: tiny\n"
+                                "    temporal: {method: dvp, epochs: 3, irt: true, fallback: true}\n",
+                     sequences=("clip",))
+    shell = [line for line in _snakemake(work, "--dry-run", "--printshellcmds").splitlines()
+             if line.startswith("Shell command: dipbatch temporal")]
+    assert len(shell) == 1
+    assert "--method dvp --epochs 3 --irt --fallback" in shell[0]
 
 
 @pytest.mark.slow

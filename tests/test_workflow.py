@@ -231,6 +231,26 @@ def test_summary_lists_the_failure(mixed):
     assert "broken.png" in rows["broken.png"]["error"]
 
 
+def test_counts_warnings_index_and_snakemake_report_after_a_failure(mixed):
+    work, _ = mixed  # before test_fixing_the_image_completes_the_summary mends broken.png
+    logs = read_controller_logs(work)
+    assert "dipbatch: 2 images in 1 datasets, 0 already done, 2 to restore" in logs
+    assert "dipbatch: 2 images in 1 datasets: 1 ok, 1 failed, 0 interrupted, 0 missing" in logs
+    rows = {r["image"]: r for r in read_summary(work / "results" / "mixed" / "summary.tsv")}
+    # Six iterations never let the stop rule fire: the fit ran to its cap.
+    assert rows["fine.png"]["warnings"].startswith("ran to the cap (6 iterations)")
+    assert rows["broken.png"]["status"] == "failed" and rows["broken.png"]["warnings"] == ""
+    report = (work / "results" / "mixed" / "report.html").read_text()
+    assert '<b>1</b> with warnings' in report and 'class="ok warned"' in report
+    index = (work / "results" / "index.html").read_text()
+    assert '<a href="mixed/report.html">mixed</a>' in index
+    assert "<td>mixed" not in index  # the dataset links its report
+    snake = snakemake(work, "--report", "snake.html")
+    assert "Report created" in snake.stdout + snake.stderr
+    html = (work / "snake.html").read_text()
+    assert "results/mixed/report.html" in html and "results/mixed/fine.png" in html
+
+
 def test_fixing_the_image_completes_the_summary(mixed):
     work, _ = mixed
     save_png(work / "data" / "broken.png", noisy((16, 20), seed=8))
@@ -547,7 +567,8 @@ def test_a_killed_controller_is_named_with_the_commands_and_frees_its_output(tmp
     the commands to run; while it lived, another working folder could not write its output."""
     first = copy_workflow(tmp_path / "first")
     save_png(first / "data" / "slow.png", noisy((16, 16), seed=70))
-    write_config(first, dataset("d", "data").replace(f"iterations: {ITERATIONS}", "iterations: 1000000"))
+    write_config(first, dataset("d", "data").replace(f"iterations: {ITERATIONS}", "iterations: 1000000")
+                 + "    options: {stop: fixed}\n")  # never done before the kill, however slow the machine
     second = copy_workflow(tmp_path / "second")
     save_png(second / "data" / "x.png", noisy((8, 8), seed=71))
     (second / "config.yaml").write_text(f"output: {first / 'results'}\nthreads: 1\ndevice: cpu\n"
@@ -602,18 +623,20 @@ def test_ctrl_c_marks_the_image_interrupted_with_the_command_that_resumes_it(tmp
     and the report say interrupted, not failed, and the controller's log says what to run."""
     work = copy_workflow(tmp_path / "w")
     save_png(work / "data" / "slow.png", noisy((48, 48), seed=80))
-    write_config(work, dataset("d", "data").replace(f"iterations: {ITERATIONS}", "iterations: 100000"))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    write_config(work, dataset("d", "data").replace(f"iterations: {ITERATIONS}", "iterations: 100000")
+                 + "    options: {stop: fixed}\n")
+    # a progress line every second once the fit runs: the signal below comes mid-fit, however slow
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               DIPBATCH_PROGRESS_SECONDS="1")
     controller = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=work, env=env,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                   start_new_session=True)
     log = work / "logs" / "d" / "restore" / "slow.png.log"
     try:
         deadline = time.monotonic() + 120
-        while not log.exists() or "SLURM job" not in log.read_text():
+        while not log.exists() or "progress:" not in log.read_text():
             assert controller.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
-        time.sleep(3)  # into the fit
         os.killpg(controller.pid, signal.SIGINT)
         output, _ = controller.communicate(timeout=120)
     finally:
@@ -635,23 +658,3 @@ def test_ctrl_c_marks_the_image_interrupted_with_the_command_that_resumes_it(tmp
 def read_controller_logs(work: Path) -> str:
     """What the controller wrote to .snakemake/log/, every run."""
     return "".join(p.read_text() for p in sorted((work / ".snakemake" / "log").glob("*.log")))
-
-
-def test_counts_warnings_index_and_snakemake_report_after_a_failure(mixed):
-    work, _ = mixed
-    logs = read_controller_logs(work)
-    assert "dipbatch: 2 images in 1 datasets, 0 already done, 2 to restore" in logs
-    assert "dipbatch: 2 images in 1 datasets: 1 ok, 1 failed, 0 interrupted, 0 missing" in logs
-    rows = {r["image"]: r for r in read_summary(work / "results" / "mixed" / "summary.tsv")}
-    # Six iterations never let the stop rule fire: the fit ran to its cap.
-    assert rows["fine.png"]["warnings"].startswith("ran to the cap (6 iterations)")
-    assert rows["broken.png"]["status"] == "failed" and rows["broken.png"]["warnings"] == ""
-    report = (work / "results" / "mixed" / "report.html").read_text()
-    assert '<b>1</b> with warnings' in report and 'class="ok warned"' in report
-    index = (work / "results" / "index.html").read_text()
-    assert '<a href="mixed/report.html">mixed</a>' in index
-    assert "<td>mixed" not in index  # the dataset links its report
-    snake = snakemake(work, "--report", "snake.html")
-    assert "Report created" in snake.stdout + snake.stderr
-    html = (work / "snake.html").read_text()
-    assert "results/mixed/report.html" in html and "results/mixed/fine.png" in html

@@ -32,6 +32,7 @@ from dipbatch.cli.options import (
     tiling_options,
     warm_start_options,
 )
+from dipbatch.cli.plan import plan
 from dipbatch.cli.profile import profile
 from dipbatch.cli.report import report
 from dipbatch.cli.temporal import extract_frames, temporal
@@ -244,7 +245,7 @@ def _usage_errors(debug: bool, action: Callable[[], Any]) -> Any:
     try:
         return action()
     except FieldError as exc:
-        if debug:
+        if debug or Path(exc.where).exists():  # a bad file given through an option: a data error
             raise
         raise click.UsageError(message(exc)) from None
 
@@ -284,3 +285,4 @@ main.add_command(report)
 main.add_command(temporal)
 main.add_command(extract_frames)
 main.add_command(profile)
+main.add_command(plan)

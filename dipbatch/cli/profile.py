@@ -12,6 +12,8 @@ from dipbatch.cli.errors import fail
 
 #: The site profiles that ship with the workflow: profiles/<name>/config.yaml in the repository.
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"
+#: profiles/default is the workflow profile, which Snakemake applies by itself: never installed.
+WORKFLOW_PROFILE = "default"
 
 
 def user_profiles() -> Path:
@@ -34,8 +36,9 @@ def install(name: str, force: bool) -> None:
     """Install the site profile NAME (default: slurm) as the user's Snakemake profile NAME, so that
     `snakemake --profile NAME` finds it. Edit its account and partition afterwards."""
     source = PROFILES / name / "config.yaml"
-    if not source.is_file():
-        known = sorted(p.name for p in PROFILES.glob("*") if (p / "config.yaml").is_file())
+    if not source.is_file() or name == WORKFLOW_PROFILE:
+        known = sorted(p.name for p in PROFILES.glob("*")
+                       if (p / "config.yaml").is_file() and p.name != WORKFLOW_PROFILE)
         fail(f"{source}: no such profile (known: {', '.join(known) or 'none'}; profiles/ is in "
              "the repository: install dipbatch from a clone with pip install -e .)")
     target = user_profiles() / name / "config.yaml"

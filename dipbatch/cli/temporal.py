@@ -31,6 +31,9 @@ from dipbatch.temporal.run import TemporalOptions
               help="DVP: channels of the net at full resolution.")
 @click.option("--seed", default=DVPOptions.seed, show_default=True, type=int,
               help="DVP: seed of the net's random weights.")
+@click.option("--irt", is_flag=True,
+              help="DVP: iteratively reweighted training (two heads, the paper's IRT variant), for "
+                   "per-frame results that disagree in more than one way (multimodal inconsistency).")
 @click.option("--radius", default=TemporalOptions.radius, show_default=True, type=click.IntRange(min=1),
               help="flow: neighbours blended on each side of a frame.")
 @click.option("--tolerance", default=TemporalOptions.tolerance, show_default=True,
@@ -47,7 +50,7 @@ from dipbatch.temporal.run import TemporalOptions
 @click.option("--quiet", is_flag=True, help="No progress line per epoch.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 def temporal(sequence: Path, restored: Path, output: Path, method: str, epochs: int | None, lr: float,
-             features: int, seed: int, radius: int, tolerance: float, fallback: bool, device: str,
+             features: int, seed: int, irt: bool, radius: int, tolerance: float, fallback: bool, device: str,
              threads: int | None, overwrite: bool, quiet: bool, debug: bool) -> None:
     """Make the per-frame results in RESTORED temporally consistent.
 
@@ -62,7 +65,7 @@ def temporal(sequence: Path, restored: Path, output: Path, method: str, epochs: 
 
     if threads:
         torch.set_num_threads(threads)
-    options = TemporalOptions(method=method, dvp=DVPOptions(epochs, lr, features, seed), radius=radius,
+    options = TemporalOptions(method=method, dvp=DVPOptions(epochs, lr, features, seed, irt), radius=radius,
                               tolerance=tolerance, device=device, overwrite=overwrite, fallback=fallback)
 
     def progress(epoch: int, epochs: int, loss: float) -> None:

@@ -11,21 +11,29 @@ other keys (output, logs, device, resources...).
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Iterable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from dipbatch.errors import DipbatchError, short
+
 #: The workflow's own config file, read from the working directory (workflow/Snakefile: configfile:).
 WORKFLOW_CONFIG = "config.yaml"
 #: The schema that validates a configuration and fills in its defaults.
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The dataset keys that name folders the workflow reads.
+FOLDER_KEYS = ("input", "reference", "mask_dir")
 
 
 def load(path: str | Path) -> dict[str, Any]:
     """A YAML (or JSON) config file as a dict; an empty file is {}."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DipbatchError(path, f"not valid YAML ({short(exc)})") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -52,18 +60,47 @@ def merged(base: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]
     return result
 
 
+def validate_schema(config: dict[str, Any]) -> None:
+    """Validate against the schema, filling in its defaults; a bad value is a DipbatchError
+    naming its dotted key (datasets.photo.preset)."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, str(SCHEMA))
+    except WorkflowError as exc:
+        # snakemake.utils.validate raises its WorkflowError while handling the schema error.
+        error = exc.__context__
+        if not isinstance(error, jsonschema.ValidationError):
+            raise
+        key = ".".join(str(part) for part in error.absolute_path) or "config"
+        raise DipbatchError(key, error.message) from None
+
+
+def check_folders(name: str, dataset: Mapping[str, Any]) -> None:
+    """Every folder a dataset names must exist (relative paths start at the working directory)."""
+    for key in FOLDER_KEYS:
+        if key in dataset and not os.path.isdir(dataset[key]):
+            raise DipbatchError(f"datasets.{name}.{key}",
+                                f"{dataset[key]!r} is not a folder (relative paths start at {os.getcwd()})")
+
+
 def read_config(configfiles: Iterable[str | Path] = (), workflow_config: str | Path = WORKFLOW_CONFIG
                 ) -> dict[str, Any]:
     """The configuration a `snakemake [--configfile F ...]` run in this folder gets, validated and
     with the schema's defaults filled in (outside Snakemake: `dipbatch plan`)."""
-    from snakemake.utils import validate
-
     configfiles = list(configfiles)
     overwrite: dict[str, Any] = {}
     for path in configfiles:
         overwrite = merged(overwrite, load(path))
-    base = load(workflow_config) if Path(workflow_config).is_file() or not configfiles else {}
+    if not Path(workflow_config).is_file() and not configfiles:
+        raise DipbatchError(workflow_config, "no such file: run in the workflow's folder, or give "
+                                             "--configfile")
+    base = load(workflow_config) if Path(workflow_config).is_file() else {}
     config = merged(base, overwrite)
     replace_datasets(config, configfiles, overwrite)
-    validate(config, str(SCHEMA))
+    validate_schema(config)
+    for name, dataset in config["datasets"].items():
+        check_folders(name, dataset)
     return config

@@ -12,15 +12,17 @@ import fnmatch
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from dipbatch.errors import DipbatchError
 from dipbatch.filenames import is_skipped, natural_key
 from dipbatch.imageio import IMAGE_SUFFIXES, has_image_suffix
 
-__all__ = ["DEFAULT_PATTERNS", "IMAGE_PATH_REGEX", "IMAGE_SUFFIXES", "discover", "is_skipped", "mask_for",
-           "mask_regex", "natural_key", "pack", "unsupported"]
+__all__ = ["DEFAULT_PATTERNS", "IMAGE_PATH_REGEX", "IMAGE_SUFFIXES", "dataset_images", "discover",
+           "is_inside", "is_skipped", "mask_for", "mask_regex", "natural_key", "pack", "refused_files",
+           "unsupported"]
 
 #: Default discovery patterns: every readable image, whatever the case of its suffix.
 DEFAULT_PATTERNS: tuple[str, ...] = tuple(f"*{s}" for s in IMAGE_SUFFIXES)
@@ -126,6 +128,33 @@ def refusal(root: str | Path, relpath: str) -> str | None:
 def unsupported(paths: Iterable[str]) -> list[str]:
     """The paths whose suffix dipbatch cannot read."""
     return [p for p in paths if not has_image_suffix(p)]
+
+
+def is_inside(folder: str | Path, parent: str | Path) -> bool:
+    folder, parent = os.path.abspath(folder), os.path.abspath(parent)
+    return os.path.commonpath([folder, parent]) == parent
+
+
+def dataset_images(name: str, dataset: Mapping[str, Any]) -> list[str]:
+    """The relative paths of a (validated) configuration dataset's files, in natural order; a
+    DipbatchError names the key of a setting that cannot work."""
+    masks_beside = dataset["task"] == "inpaint" and "mask_dir" not in dataset
+    exclude = [mask_regex(dataset["mask"])] if masks_beside else []
+    if "mask_dir" in dataset and is_inside(dataset["mask_dir"], dataset["input"]):
+        raise DipbatchError(f"datasets.{name}.mask_dir", f"{dataset['mask_dir']!r} is inside the input "
+                            "folder, so its masks would be restored as images; move it out")
+    images = discover(dataset["input"], dataset["patterns"], exclude=exclude)
+    bad = unsupported(images)
+    if bad:
+        raise DipbatchError(f"datasets.{name}.patterns",
+                            f"they select {bad[0]!r}, which dipbatch cannot read")
+    return images
+
+
+def refused_files(root: str | Path, images: Iterable[str]) -> dict[str, str]:
+    """The discovered files the workflow cannot restore, each with its error (`refusal`)."""
+    errors = {rel: refusal(root, rel) for rel in images}
+    return {rel: error for rel, error in errors.items() if error}
 
 
 def pack(images: Sequence[str], size: int) -> list[list[str]]:

@@ -28,6 +28,8 @@ from dipbatch.workflow.summary import error_line
 
 #: The dataset's temporal: settings that are options of `dipbatch temporal` (the rest: gpu).
 TEMPORAL_OPTIONS = ("method", "epochs", "lr", "features", "radius", "tolerance")
+#: The dataset's temporal: settings that are flags of `dipbatch temporal` (given when true).
+TEMPORAL_FLAGS = ("irt", "fallback")
 
 #: Columns of results/<dataset>/temporal.tsv, one row per sequence.
 COLUMNS = ("sequence", "status", *SEQUENCE_FIELDS, "warnings", "error")
@@ -158,8 +160,7 @@ class SequenceWorkflow:
         for key in TEMPORAL_OPTIONS:
             if key in settings:
                 args += [f"--{key}", str(settings[key])]
-        if settings.get("fallback"):
-            args.append("--fallback")
+        args += [f"--{key}" for key in TEMPORAL_FLAGS if settings.get(key)]
         return shlex.join(args)
 
     def gpu(self, dataset: str) -> int:

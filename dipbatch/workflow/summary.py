@@ -69,7 +69,8 @@ class Row:
 def job_end(log: str | Path) -> tuple[str, str]:
     """How a job without output ended, read from its log: (status, its one line).
 
-    An ``interrupted:`` line (INTERRUPTED_MARK), or Python's closing ``KeyboardInterrupt``, means the
+    An ``interrupted:`` line (INTERRUPTED_MARK), or a closing ``KeyboardInterrupt`` (Python's) or
+    ``Aborted!`` (click's, for a Ctrl-C before the fit started), means the
     job was stopped, not wrong: the rerun resumes it. Otherwise ``dipbatch`` reports errors as one
     ``error: <file>: <problem>`` line; the last such line wins. Without one (a crash, a job killed
     by SLURM), the last non-empty line stands in.
@@ -83,7 +84,8 @@ def job_end(log: str | Path) -> tuple[str, str]:
         for line in reversed(lines):
             if line.startswith(prefix):
                 return status, line
-    if lines and lines[-1] == "KeyboardInterrupt":  # Python's last word on a SIGINT it did not catch
+    # Python's last word on a SIGINT it did not catch, or click's (a Ctrl-C before the fit started)
+    if lines and lines[-1] in ("KeyboardInterrupt", "Aborted!"):
         return STATUS_INTERRUPTED, f"{INTERRUPTED_MARK} the job stopped on SIGINT (Ctrl-C)"
     return STATUS_FAILED, lines[-1] if lines else ""
 

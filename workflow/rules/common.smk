@@ -11,27 +11,25 @@ import os
 import re
 import shlex
 import sys
+from contextlib import contextmanager
 from functools import lru_cache
 
-import jsonschema
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
-from snakemake.utils import validate
 
 from dipbatch.imageio import image_size
 from dipbatch.presets import DEVICE_PRESETS, PRESET_NAMES
 from dipbatch.workflow.discovery import (
     IMAGE_PATH_REGEX,
-    discover,
+    dataset_images,
+    is_inside,
     mask_for,
-    mask_regex,
     pack,
-    refusal,
-    unsupported,
+    refused_files,
 )
 from dipbatch.errors import DipbatchError
 from dipbatch.workflow import runlock
-from dipbatch.workflow.config import replace_datasets
+from dipbatch.workflow.config import check_folders, replace_datasets, validate_schema
 from dipbatch.workflow.layout import Layout
 from dipbatch.results import INTERRUPTED_MARK
 from dipbatch.workflow.summary import start_count, summarize_dataset
@@ -41,10 +39,13 @@ from dipbatch.workflow.summary import start_count, summarize_dataset
 PACKABLE_TASKS = ("denoise", "sr", "deblock")
 
 
-def _config_key(error):
-    """The dotted name of the configuration key a schema error is about."""
-    path = ".".join(str(part) for part in error.absolute_path)
-    return path or "config"
+@contextmanager
+def config_errors():
+    """A configuration the dipbatch.workflow checks refuse stops the run with one line naming its key."""
+    try:
+        yield
+    except DipbatchError as exc:
+        raise WorkflowError(f"Invalid configuration: {exc}") from None
 
 
 def validate_config(config):
@@ -52,16 +53,8 @@ def validate_config(config):
     # `--config strict=true` arrives as the string 'true': Snakemake's parser knows only True/False.
     if str(config.get("strict")).lower() in ("true", "false"):
         config["strict"] = str(config["strict"]).lower() == "true"
-    try:
-        validate(config, "../schemas/config.schema.yaml")
-    except WorkflowError as exc:
-        # snakemake.utils.validate raises its WorkflowError while handling the schema error.
-        error = exc.__context__
-        if not isinstance(error, jsonschema.ValidationError):
-            raise
-        raise WorkflowError(
-            f"Invalid configuration: {_config_key(error)}: {error.message}"
-        ) from None
+    with config_errors():
+        validate_schema(config)
     for name, dataset in config["datasets"].items():
         if dataset["batch"] > 1 and (dataset["kind"] != "images" or dataset["task"] not in PACKABLE_TASKS):
             raise WorkflowError(
@@ -75,20 +68,11 @@ def validate_config(config):
                 f"Invalid configuration: datasets.{name}.ensemble: an ensemble does not combine "
                 "with warm starts (every member would start from one net); set warm_start: false"
             )
-        for key in ("input", "reference", "mask_dir"):
-            if key in dataset and not os.path.isdir(dataset[key]):
-                raise WorkflowError(
-                    f"Invalid configuration: datasets.{name}.{key}: "
-                    f"{dataset[key]!r} is not a folder (relative paths start at {os.getcwd()})"
-                )
+        with config_errors():
+            check_folders(name, dataset)
         refuse_overlaps(name, dataset, config)
         if dataset["options"]:
             check_options(name, dataset["options"])
-
-
-def is_inside(folder, parent):
-    folder, parent = os.path.abspath(folder), os.path.abspath(parent)
-    return os.path.commonpath([folder, parent]) == parent
 
 
 def overlap(folder, other):
@@ -156,27 +140,8 @@ def check_options(name, options):
 
 def discover_dataset(name, dataset):
     """The relative paths of a dataset's images, in natural order."""
-    masks_beside = dataset["task"] == "inpaint" and "mask_dir" not in dataset
-    exclude = [mask_regex(dataset["mask"])] if masks_beside else []
-    if "mask_dir" in dataset and is_inside(dataset["mask_dir"], dataset["input"]):
-        raise WorkflowError(
-            f"Invalid configuration: datasets.{name}.mask_dir: {dataset['mask_dir']!r} is inside "
-            "the input folder, so its masks would be restored as images; move it out"
-        )
-    images = discover(dataset["input"], dataset["patterns"], exclude=exclude)
-    bad = unsupported(images)
-    if bad:
-        raise WorkflowError(
-            f"Invalid configuration: datasets.{name}.patterns: they select {bad[0]!r}, "
-            "which dipbatch cannot read"
-        )
-    return images
-
-
-def refused_files(dataset, images):
-    """The discovered files the workflow cannot restore, each with its error (discovery.refusal)."""
-    errors = {rel: refusal(dataset["input"], rel) for rel in images}
-    return {rel: error for rel, error in errors.items() if error}
+    with config_errors():
+        return dataset_images(name, dataset)
 
 
 def warn(warnings, message):
@@ -216,7 +181,7 @@ LAYOUT = Layout(results=config["output"], logs=config["logs"])
 DATASETS = config["datasets"]
 _FOUND = {name: discover_dataset(name, ds) for name, ds in DATASETS.items()}
 #: Per dataset, the files found but not restorable, with their error lines (summary rows).
-REFUSED = {name: refused_files(ds, _FOUND[name]) for name, ds in DATASETS.items()}
+REFUSED = {name: refused_files(ds["input"], _FOUND[name]) for name, ds in DATASETS.items()}
 #: Per dataset, the images to restore, in natural order.
 IMAGES = {name: [rel for rel in _FOUND[name] if rel not in REFUSED[name]] for name in DATASETS}
 #: Per dataset, the warnings of the checks above: in the controller's log and in the report.

@@ -1,0 +1,116 @@
+"""`dipbatch plan` on a real config file and real images: counts, megapixels, time estimates that
+scale with the cap, --json, a --configfile's datasets replacing config.yaml's, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+from PIL import Image
+
+from dipbatch.cli.app import main
+
+
+def write_pngs(folder: Path, size: tuple[int, int], count: int, mode: str) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    shape = (*size, 3) if mode == "RGB" else size
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8), mode).save(folder / f"img_{i}.png")
+
+
+def write_config(path: Path, datasets: dict, **keys) -> None:
+    config = {"device": "auto", "threads": 1, **keys, "datasets": datasets}
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+@pytest.fixture
+def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A workflow folder: config.yaml with two datasets of different sizes, preset tiny."""
+    write_pngs(tmp_path / "small", (32, 32), 3, "RGB")
+    write_pngs(tmp_path / "large", (48, 64), 2, "L")
+    write_config(tmp_path / "config.yaml", {
+        "small": {"input": "small", "preset": "tiny", "iterations": 40},
+        "large": {"input": "large", "preset": "tiny", "iterations": 40},
+    })
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def plan(*args: str) -> dict:
+    result = CliRunner().invoke(main, ["plan", "--device", "cpu", "--steps", "2", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def by_name(planned: dict) -> dict[str, dict]:
+    return {d["dataset"]: d for d in planned["datasets"]}
+
+
+def test_the_plan_counts_images_and_megapixels_per_dataset(archive: Path) -> None:
+    planned = plan()
+    rows = by_name(planned)
+    assert list(rows) == ["small", "large"]
+    assert (rows["small"]["images"], rows["large"]["images"]) == (3, 2)
+    assert rows["small"]["megapixels"] == pytest.approx(3 * 32 * 32 / 1e6)
+    assert rows["large"]["megapixels"] == pytest.approx(2 * 48 * 64 / 1e6)
+    assert rows["large"]["median_size"] == [48, 64]
+    assert planned["totals"]["images"] == 5
+    for row in rows.values():
+        assert row["preset"] == "tiny" and row["cap"] == 40
+        assert row["step_s"] > 0 and row["per_image_s"] > 0
+        assert row["total_s"] == pytest.approx(row["per_image_s"] * row["images"])
+        assert row["gpu_hours"] == pytest.approx(row["total_s"] / 3600)
+    assert planned["device_type"] == "cpu"
+
+
+def test_the_time_scales_with_the_cap_and_one_net_is_timed_once(archive: Path) -> None:
+    write_config(archive / "config.yaml", {
+        "short": {"input": "small", "preset": "tiny", "iterations": 40},
+        "long": {"input": "small", "preset": "tiny", "iterations": 80},
+    })
+    rows = by_name(plan())
+    # The same net at the same size: timed once, so the doubled cap doubles the estimate exactly.
+    assert rows["long"]["step_s"] == rows["short"]["step_s"]
+    assert rows["long"]["total_s"] == pytest.approx(2 * rows["short"]["total_s"])
+
+
+def test_a_configfile_naming_datasets_replaces_config_yamls(archive: Path) -> None:
+    write_config(archive / "mine.yaml", {"mine": {"input": "large", "preset": "tiny", "ensemble": 2}})
+    rows = by_name(plan("--configfile", "mine.yaml"))
+    assert list(rows) == ["mine"]
+    assert rows["mine"]["ensemble"] == 2 and rows["mine"]["cap"] == 300  # tiny's own cap
+
+
+def test_the_table_has_a_row_per_dataset_and_a_totals_line(archive: Path) -> None:
+    result = CliRunner().invoke(main, ["plan", "--device", "cpu", "--steps", "1"])
+    assert result.exit_code == 0, result.output
+    assert "small" in result.stdout and "large" in result.stdout
+    assert "total: 5 images, 0.01 MP" in result.stdout
+    assert "calibrated on this machine's CPU, 1 thread per job" in result.stdout
+
+
+@pytest.mark.parametrize(("dataset", "expected"), [
+    ({"input": "nowhere"}, "error: datasets.bad.input: 'nowhere' is not a folder"),
+    ({"input": "small", "preset": "huge"}, "error: datasets.bad.preset: 'huge' is not one of"),
+])
+def test_a_bad_config_is_one_error_line_naming_the_key(archive: Path, dataset: dict, expected: str) -> None:
+    write_config(archive / "config.yaml", {"bad": dataset})
+    result = CliRunner().invoke(main, ["plan", "--device", "cpu"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.output
+
+
+def test_no_config_and_bad_usage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["plan", "--device", "cpu"])
+    assert result.exit_code == 1
+    assert result.stderr == ("error: config.yaml: no such file: run in the workflow's folder, or give "
+                             "--configfile\n")
+    assert CliRunner().invoke(main, ["plan", "--steps", "0"]).exit_code == 2
+    assert CliRunner().invoke(main, ["plan", "--configfile", "missing.yaml"]).exit_code == 2
