@@ -114,3 +114,8 @@ def test_no_config_and_bad_usage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                              "--configfile\n")
     assert CliRunner().invoke(main, ["plan", "--steps", "0"]).exit_code == 2
     assert CliRunner().invoke(main, ["plan", "--configfile", "missing.yaml"]).exit_code == 2
+
+
+def test_preset_auto_is_planned_as_the_preset_it_runs_as_on_this_device(archive: Path) -> None:
+    write_config(archive / "config.yaml", {"small": {"input": "small", "iterations": 40}})  # preset: auto
+    assert by_name(plan())["small"]["preset"] == "fast"  # a CPU's preset (docs/stopping.md, Defaults)

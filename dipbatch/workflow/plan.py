@@ -18,6 +18,7 @@ import torch
 from dipbatch.calibration import synthetic_problem, time_steps
 from dipbatch.errors import DipbatchError, warn
 from dipbatch.imageio import image_size, read_image
+from dipbatch.presets import preset_for_device
 from dipbatch.tasks import TaskOptions, task_preset
 from dipbatch.tiling import TilePlan, TilingOptions
 from dipbatch.workflow.discovery import dataset_images, refused_files
@@ -65,12 +66,13 @@ def _option(options: Mapping[str, Any], key: str, default: Any = None) -> Any:
     return options.get(key, options.get(key.replace("_", "-"), default))
 
 
-def survey(name: str, dataset: Mapping[str, Any], resources: Mapping[str, Any]) -> Survey:
-    """The images of one validated dataset and their sizes; an unreadable header is warned about
-    and left out (its job would fail on it)."""
+def survey(name: str, dataset: Mapping[str, Any], resources: Mapping[str, Any], device_kind: str) -> Survey:
+    """The images of one validated dataset and their sizes, its preset as it runs on `device_kind`
+    (`auto` resolved); an unreadable header is warned about and left out (its job would fail on it)."""
     options = dataset["options"]
     task = TaskOptions(kind=dataset["task"], net=_option(options, "net"), factor=_option(options, "factor"))
-    preset = task_preset(task, dataset["preset"], dataset.get("iterations"))
+    name_of_preset = preset_for_device(dataset["preset"], device_kind)
+    preset = task_preset(task, name_of_preset, dataset.get("iterations"))
     hdu = _option(options, "hdu")
     found = dataset_images(name, dataset)
     refused = refused_files(dataset["input"], found)
@@ -87,8 +89,8 @@ def survey(name: str, dataset: Mapping[str, Any], resources: Mapping[str, Any]) 
     tiling = TilingOptions(tile=int(_option(options, "tile", defaults.tile)),
                            tile_overlap=int(_option(options, "tile_overlap", defaults.tile_overlap)),
                            tile_batch=int(_option(options, "tile_batch", defaults.tile_batch)))
-    return Survey(name=name, task=task, preset=dataset["preset"], cap=preset.fit.iterations,
-                  ensemble=dataset.get("ensemble", 1), gpus=resources[dataset["preset"]]["gpu"],
+    return Survey(name=name, task=task, preset=name_of_preset, cap=preset.fit.iterations,
+                  ensemble=dataset.get("ensemble", 1), gpus=resources[name_of_preset]["gpu"],
                   paths=paths, sizes=sizes, tiling=tiling, hdu=hdu,
                   auto_stop=task.kind == "denoise" and _option(options, "stop", "auto") == "auto")
 
@@ -191,7 +193,7 @@ def make_plan(config: Mapping[str, Any], device: torch.device, steps: int = 3) -
     timer = step_timer(device, steps, threads)
     plan = Plan(device=device_words(device, threads), device_type=device.type, config_device=config["device"])
     for name, dataset in config["datasets"].items():
-        plan.datasets.append(estimate(survey(name, dataset, config["resources"]), timer))
+        plan.datasets.append(estimate(survey(name, dataset, config["resources"], device.type), timer))
     return plan
 
 
