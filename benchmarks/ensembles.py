@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from trajectories import NOISES, SCENES, Case, clean_image, noisy_image, problem_for
 
+from dipbatch.device import synchronize
 from dipbatch.ensemble import combine, member_seeds
 from dipbatch.fit import Fitter
 from dipbatch.metrics import psnr
@@ -41,8 +42,7 @@ def fit(case: Case, k: int, device: str, threads: int) -> dict[str, float]:
     started = time.perf_counter()
     rule = make_stop_rule(StopOptions(), problems, case.cap, dev, seed=case.seed)
     members = Fitter(problems, preset, seeds, dev, rule.stopper).run()
-    if dev.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(dev)
     seconds = time.perf_counter() - started
     peak = torch.cuda.max_memory_allocated(dev) if dev.type == "cuda" \
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

@@ -34,16 +34,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dipbatch.device import synchronize
 from dipbatch.fit import Fitter, Problem
 from dipbatch.nets import build_generator
 from dipbatch.nets.pointwise import PointwiseConv
 from dipbatch.presets import get_preset
 from dipbatch.speed import SpeedOptions
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
 
 
 def peak_mb(device: torch.device) -> float:
@@ -100,10 +96,10 @@ def interleaved(steps: list[Callable[[], object]], repeats: int,
     cpu: list[list[float]] = [[] for _ in steps]
     for _ in range(repeats):
         for step, record, cpu_record in zip(steps, wall, cpu, strict=True):
-            sync(device)
+            synchronize(device)
             start, cpu_start = time.perf_counter(), time.process_time()
             step()
-            sync(device)
+            synchronize(device)
             record.append(time.perf_counter() - start)
             cpu_record.append(time.process_time() - cpu_start)
     return [statistics.median(r) for r in wall], [statistics.median(r) for r in cpu]

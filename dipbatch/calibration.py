@@ -8,6 +8,7 @@ import time
 import numpy as np
 import torch
 
+from dipbatch.device import synchronize
 from dipbatch.fit import Fitter, Problem
 from dipbatch.presets import Preset
 from dipbatch.tasks import TaskOptions, make_problem
@@ -20,11 +21,6 @@ def synthetic_problem(options: TaskOptions, channels: int, size: tuple[int, int]
     mask = (rng.random((1, *size)) > 0.5).astype(np.float32) if options.kind == "inpaint" else None
     guide = rng.random((channels, *size), dtype=np.float32) if options.kind == "flash" else None
     return make_problem(data, options, mask=mask, guide=guide)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def time_steps(preset: Preset, problems: list[Problem], device: torch.device, steps: int = 3,
@@ -43,11 +39,11 @@ def time_steps(preset: Preset, problems: list[Problem], device: torch.device, st
         fitter = Fitter(problems, preset, list(range(len(problems))), device, iterations=warmup + steps)
         for _ in range(warmup):
             fitter.step()
-        _sync(device)
+        synchronize(device)
         start, cpu_start = time.perf_counter(), time.process_time()
         for _ in range(steps):
             fitter.step()
-        _sync(device)
+        synchronize(device)
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         return (wall if device.type == "cuda" else min(wall, cpu)) / steps
     finally:
