@@ -24,6 +24,7 @@ class Interrupted(KeyboardInterrupt):
         self.signum = signum
         self.iteration: int | None = None  # the fit's iteration when its checkpoint was saved
         self.images: list[Path] = []
+        self.in_workers = False  # the images were fitting in worker processes, each saving its own
 
     @property
     def exit_code(self) -> int:

@@ -82,9 +82,9 @@ def restore_with_jobs(pairs: list[tuple[Path, Path]], options: RestoreOptions, j
     plan = plan_workers(jobs, threads, usable_cores(), len(pairs), device.type)
     failed: list[Outcome] = []
     if plan.jobs > 1:  # every bad input named before the first fit, and no worker for it
-        failed = check_inputs(pairs, options, report)
-        bad = {(o.input, o.output) for o in failed}
-        pairs = [(Path(i), Path(o)) for i, o in pairs if (Path(i), Path(o)) not in bad]
+        checked = check_inputs(pairs, options, report)
+        failed = [o for o in checked if o.error is not None]
+        pairs = [(o.input, o.output) for o in checked if o.error is None]
         plan = plan_workers(jobs, threads, usable_cores(), max(len(pairs), 1), device.type)
     if plan.note:
         note(f"note: {plan.note}")
@@ -117,6 +117,7 @@ def _restore_in_workers(pairs: list[tuple[Path, Path]], options: RestoreOptions,
             report(outcome)
     except Interrupted as stop:
         stop.images = [Path(i) for (i, _), got in zip(pairs, outcomes, strict=True) if got is None]
+        stop.in_workers = True
         raise
     finally:
         _stop(workers)

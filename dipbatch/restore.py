@@ -146,9 +146,10 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions,
     preset = task_preset(options.task, preset_for_device(options.preset, device.type), options.iterations)
     check_ensemble(options.ensemble, warm_start=options.warm != WarmStartOptions())
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
+    inputs = _all_inputs(outcomes, options)
     groups: dict[tuple, list[Job]] = defaultdict(list)
     for outcome in outcomes:
-        job = _prepare(outcome, options, _all_inputs(outcomes, options), report)
+        job = _prepare(outcome, options, inputs, report)
         if job is not None:
             groups[_group_key(job, options.tiling)].append(job)
     for group in groups.values():  # the ensemble's refusals come before the first fit
@@ -165,10 +166,13 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions,
 def check_inputs(pairs: list[tuple[Path, Path]], options: RestoreOptions,
                  report: Report) -> list[Outcome]:
     """Read and check every pair as `restore_files` does before its first fit, without fitting:
-    the failed outcomes, each given to `report` (for a caller that fits the others elsewhere)."""
+    an outcome per pair, the bad ones with their error set and given to `report` (for a caller
+    that fits the good ones elsewhere)."""
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
     inputs = _all_inputs(outcomes, options)
-    return [o for o in outcomes if _prepare(o, options, inputs, report) is None]
+    for outcome in outcomes:
+        _prepare(outcome, options, inputs, report)
+    return outcomes
 
 
 def _all_inputs(outcomes: list[Outcome], options: RestoreOptions) -> list[Path]:

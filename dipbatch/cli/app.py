@@ -135,7 +135,10 @@ def _closing_line(outcomes: list[Outcome]) -> str:
 def _interrupted_line(stop: Interrupted) -> str:
     """The `interrupted:` line: which images, where the fit stood, and the command that resumes it."""
     images = ", ".join(str(i) for i in stop.images) or "before the first fit"
-    saved = f"checkpoint saved at iteration {stop.iteration}" if stop.iteration else "no fit running"
+    if stop.iteration:
+        saved = f"checkpoint saved at iteration {stop.iteration}"
+    else:
+        saved = "each worker saves its fit's checkpoint" if stop.in_workers else "no fit running"
     command = shlex.join(["dipbatch", *sys.argv[1:]])
     return f"{INTERRUPTED_MARK} {images} ({signal.Signals(stop.signum).name}; {saved}); " \
            f"rerun the same command to resume: {command}"
