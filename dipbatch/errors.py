@@ -25,14 +25,16 @@ class DipbatchError(Exception):
 
 class FieldError(DipbatchError):
     """A bad option value. The message names options as `field` (in backquotes); each face spells
-    them its own way: the library as the field (tile_overlap), the CLI as the flag (--tile-overlap)."""
+    them its own way: the library as the field (tile_overlap), the CLI as the flag (--tile-overlap).
+    `in_file`: the value is a file whose content is wrong (a data error, not a usage error)."""
 
-    def __init__(self, where: str | Path, problem: str) -> None:
+    def __init__(self, where: str | Path, problem: str, in_file: bool = False) -> None:
         self.template = (str(where), problem)
+        self.in_file = in_file
         super().__init__(*self.spelled(lambda name: name))
 
     def __reduce__(self) -> tuple:
-        return type(self), self.template
+        return type(self), (*self.template, self.in_file)
 
     def spelled(self, spell: Callable[[str], str]) -> tuple[str, str]:
         """(where, problem) with every `field` written as `spell(field)`."""

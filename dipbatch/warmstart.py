@@ -69,5 +69,5 @@ def _load(path: Path) -> dict[str, torch.Tensor]:
     except Exception:
         saved = None
     if not isinstance(saved, dict) or saved.get("format") != FORMAT:
-        raise FieldError(path, "not a weights file written by dipbatch restore `save_weights`")
+        raise FieldError(path, "not a weights file written by dipbatch restore `save_weights`", in_file=True)
     return saved["net"]

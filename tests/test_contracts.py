@@ -87,3 +87,5 @@ def test_library_errors_cross_process_boundaries_whole() -> None:
     assert (type(plain), plain.where, plain.problem) == (DipbatchError, "a.png", "truncated file")
     field = pickle.loads(pickle.dumps(FieldError("`tile` 8", "too small")))
     assert type(field) is FieldError and field.spelled(lambda n: f"--{n}") == ("--tile 8", "too small")
+    in_file = pickle.loads(pickle.dumps(FieldError("w.pt", "not a weights file", in_file=True)))
+    assert in_file.in_file and not field.in_file

@@ -248,7 +248,7 @@ def _usage_errors(debug: bool, action: Callable[[], Any]) -> Any:
     try:
         return action()
     except FieldError as exc:
-        if debug or Path(exc.where).exists():  # a bad file given through an option: a data error
+        if debug or exc.in_file:  # a bad file given through an option: a data error
             raise
         raise click.UsageError(message(exc)) from None
 
