@@ -7,16 +7,26 @@ each against the K=1 run of the same case measured in the same session. Every fi
 fresh process, so that its peak memory (RSS on the CPU, allocated memory on CUDA) is its own.
 
     python benchmarks/ensembles.py --size 64 --preset tiny --scenes astronaut camera --ks 2 4 8
+
+`--batched FILE` measures the gains only (no cost), for many cases at once: every case's K_max
+members are fitted together in one batch per channel count (as `restore --batch` fits several
+images), and K = 1, 2, 4, … are the prefixes of those members (member_seeds(seed, K) is a prefix
+of member_seeds(seed, K_max)). Per case and K it writes the PSNR of the mean and the iterations the
+K-member fit runs (its last member's stop) to FILE as JSON.
+
+    python benchmarks/ensembles.py --device cuda --batched gains.json --noises gauss25 --ks 2 4 8
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import json
 import multiprocessing
 import resource
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -55,6 +65,38 @@ def fit(case: Case, k: int, device: str, threads: int) -> dict[str, float]:
             "seconds": seconds, "peak_mb": peak / 2 ** 20}
 
 
+def batched_gains(cases: list[Case], ks: list[int], device: str, out: Path) -> list[dict]:
+    """The cases' max(ks) members fitted in one batch per channel count; K results from prefixes."""
+    dev, kmax = torch.device(device), max(ks)
+    groups: dict[int, list[Case]] = {}
+    for case in cases:
+        groups.setdefault(clean_image(case.scene, 8).shape[0], []).append(case)
+    rows: list[dict] = []
+    for group in groups.values():
+        cleans = [clean_image(c.scene, c.size) for c in group]
+        problems = [problem_for(c, noisy_image(c, x)) for c, x in zip(group, cleans, strict=True)
+                    for _ in range(kmax)]
+        seeds = [s for c in group for s in member_seeds(c.seed, kmax)]
+        preset = get_preset("denoise", group[0].preset, iterations=group[0].cap)
+        started = time.perf_counter()
+        rule = make_stop_rule(StopOptions(), problems, group[0].cap, dev, seed=group[0].seed)
+        members = Fitter(problems, preset, seeds, dev, rule.stopper).run()
+        seconds = time.perf_counter() - started
+        for i, (case, clean) in enumerate(zip(group, cleans, strict=True)):
+            own = members[i * kmax:(i + 1) * kmax]
+            for k in sorted({1, *ks}):
+                mean = combine(own[:k], member_seeds(case.seed, k))
+                rows.append({"scene": case.scene, "noise": case.noise, "size": case.size,
+                             "preset": case.preset, "cap": case.cap, "k": k,
+                             "psnr": psnr(clean, mean.estimate), "member0": psnr(clean, own[0].estimate),
+                             "stops": [m.stop_iteration for m in own[:k]],
+                             "reasons": [m.stop_reason for m in own[:k]],
+                             "batch_seconds": seconds, "batch_members": len(problems), "device": device})
+        out.write_text(json.dumps(rows, indent=1))
+        print(f"{len(group)} cases × {kmax} members in {seconds:.0f} s", flush=True)
+    return rows
+
+
 def run_isolated(case: Case, k: int, device: str, threads: int) -> dict[str, float]:
     context = multiprocessing.get_context("spawn")
     with cf.ProcessPoolExecutor(1, mp_context=context) as pool:
@@ -73,8 +115,20 @@ def main() -> None:
     parser.add_argument("--noises", nargs="+", default=["gauss25"], choices=NOISES)
     parser.add_argument("--ks", nargs="+", type=int, default=[2, 4, 8])
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--batched", type=Path, metavar="FILE",
+                        help="gains only, all cases in batches; write them to FILE (JSON)")
     args = parser.parse_args()
     cap = args.cap or get_preset("denoise", args.preset).fit.iterations
+    if args.batched:
+        cases = [Case(s, n, args.size, args.preset, cap) for n in args.noises for s in args.scenes]
+        rows = batched_gains(cases, args.ks, args.device, args.batched)
+        for n in args.noises:
+            base = {r["scene"]: r["psnr"] for r in rows if r["noise"] == n and r["k"] == 1}
+            for k in args.ks:
+                gains = [r["psnr"] - base[r["scene"]] for r in rows if r["noise"] == n and r["k"] == k]
+                print(f"{n:10} K={k}: mean gain {np.mean(gains):+.2f} dB (min {np.min(gains):+.2f}, "
+                      f"{len(gains)} scenes)")
+        return
     print(f"{args.size} px, preset {args.preset}, cap {cap}, device {args.device}, "
           f"{args.threads} threads; PSNR in dB, time and memory as a ratio of K=1")
     print(f"{'case':22} {'K':>2} {'mean':>6} {'memb0':>6} {'avgmem':>6} {'gain':>5} {'stop':>5} "

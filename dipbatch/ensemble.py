@@ -17,6 +17,13 @@ from dipbatch.errors import FieldError
 from dipbatch.fit import FitResult
 from dipbatch.sidecar import EnsembleRecord
 
+# The number of members where `ensemble` is left to the device (None: "auto"), chosen from the
+# quality-per-second frontier (benchmarks/frontier.py, RESULTS.md): the least time within 0.3 dB
+# of the best point. On a CPU members run one after another (K times the time) and 2 is that
+# point (+0.35 dB); on CUDA K members of one image cost about what one does (a step is bound by
+# launch overhead, not arithmetic) and 4 is (+0.5 dB for 1.05-1.2x the time).
+DEVICE_ENSEMBLES = {"cpu": 2, "cuda": 4}
+
 # Memory per member and megapixel of the image, by preset: the workflow's cluster resource
 # defaults (config.schema.yaml `resources`), which hold with room to spare on CPU and CUDA.
 MEMORY_MB_PER_MPX = {"paper": 8000, "fast": 4000, "tiny": 2000}
@@ -27,9 +34,11 @@ def member_seeds(seed: int, ensemble: int) -> list[int]:
     return [seed + m for m in range(ensemble)]
 
 
-def check_ensemble(ensemble: int, *, warm_start: bool = False) -> None:
+def check_ensemble(ensemble: int | None, *, warm_start: bool = False) -> None:
     """Refuse an ensemble size below 1, and an ensemble with a warm start (one net to start
-    every member from, or to save, defeats the different seeds)."""
+    every member from, or to save, defeats the different seeds). None (auto) is always fine."""
+    if ensemble is None:
+        return
     where = f"`ensemble` {ensemble}"
     if ensemble < 1:
         raise FieldError(where, "must be at least 1 (1: one seed, no ensemble)")
@@ -45,14 +54,32 @@ def refuse_tiling(ensemble: int) -> None:
                                                    "larger than `tile`; use `tile` 0 or `ensemble` 1")
 
 
+def default_ensemble(device: str, *, warm_start: bool = False, tiled: bool = False,
+                     fits: Callable[[int], bool] = lambda k: True) -> int:
+    """The members `ensemble` auto gives: the device kind's DEVICE_ENSEMBLES number, 1 where
+    members cannot apply (a warm start, a tiled frame), halved until `fits(K)` (the batch fits
+    in memory)."""
+    if warm_start or tiled:
+        return 1
+    k = DEVICE_ENSEMBLES.get(device, 1)
+    while k > 1 and not fits(k):
+        k //= 2
+    return k
+
+
+def memory_needed(nets: int, size: tuple[int, int], preset: str) -> float:
+    """Bytes a batch of `nets` generators on images of `size` needs (MEMORY_MB_PER_MPX)."""
+    mpx = size[0] * size[1] / 1e6
+    return nets * mpx * MEMORY_MB_PER_MPX.get(preset, max(MEMORY_MB_PER_MPX.values())) * 2 ** 20
+
+
 def check_memory(ensemble: int, nets: int, size: tuple[int, int], preset: str,
                  available: int | None) -> None:
     """Refuse an ensemble whose batch of `nets` generators on images of `size` needs more memory
-    (estimated at MEMORY_MB_PER_MPX) than the device's `available` bytes (None: not checked)."""
+    than the device's `available` bytes (None: not checked)."""
     if ensemble == 1 or available is None:
         return
-    mpx = size[0] * size[1] / 1e6
-    need = nets * mpx * MEMORY_MB_PER_MPX.get(preset, max(MEMORY_MB_PER_MPX.values())) * 2 ** 20
+    need = memory_needed(nets, size, preset)
     if need > available:
         raise FieldError(f"`ensemble` {ensemble}",
                          f"{nets} nets on {size[0]}×{size[1]} images need about {need / 2 ** 30:.1f} "

@@ -21,7 +21,15 @@ from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.atomic import temp_beside
 from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoints, save_checkpoint
 from dipbatch.device import memory_bytes, resolve_device
-from dipbatch.ensemble import check_ensemble, check_memory, combine, member_seeds, refuse_tiling
+from dipbatch.ensemble import (
+    check_ensemble,
+    check_memory,
+    combine,
+    default_ensemble,
+    member_seeds,
+    memory_needed,
+    refuse_tiling,
+)
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit import FitResult, Fitter, Problem
 from dipbatch.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, read_image, write_image
@@ -51,7 +59,8 @@ class RestoreOptions:
     preset: str = "auto"  # a PRESET_CHOICES name; auto: DEVICE_PRESETS[the device's kind]
     iterations: int | None = None
     seed: int = 0
-    ensemble: int = 1  # generators per image, seeds seed..seed+K-1; the output is their mean
+    ensemble: int | None = None  # generators per image, seeds seed..seed+K-1; the output is their
+    # mean. None (auto): DEVICE_ENSEMBLES[the device's kind], 1 for warm starts and tiled frames
     device: str = "auto"
     output_dtype: str | None = None
     overwrite: bool = False
@@ -152,11 +161,11 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions,
         job = _prepare(outcome, options, inputs, report)
         if job is not None:
             groups[_group_key(job, options.tiling)].append(job)
-    for group in groups.values():  # the ensemble's refusals come before the first fit
-        _check_ensemble_group(group, preset, options, device)
-    for group in groups.values():
+    # the ensemble's refusals come before the first fit
+    members = [_group_ensemble(group, preset, options, device) for group in groups.values()]
+    for group, k in zip(groups.values(), members, strict=True):
         try:
-            _fit_group(group, preset, options, device, report)
+            _fit_group(group, preset, replace(options, ensemble=k), device, report)
         except Interrupted as stop:
             stop.images = [job.outcome.input for job in group]
             raise
@@ -205,14 +214,20 @@ def _prepare(outcome: Outcome, options: RestoreOptions, inputs: list[Path], repo
     return None
 
 
-def _check_ensemble_group(group: list[Job], preset: Preset, options: RestoreOptions,
-                          device: torch.device) -> None:
-    """Refuse an ensemble of a tiled frame, or one whose batch would not fit in the device's memory."""
-    size = group[0].problem.size
-    if options.tiling.applies(size):
+def _group_ensemble(group: list[Job], preset: Preset, options: RestoreOptions, device: torch.device) -> int:
+    """The members per image of one group: the given K, refused for a tiled frame or a batch that
+    would not fit in the device's memory; or, for auto, the device's default that applies."""
+    size, available = group[0].problem.size, memory_bytes(device)
+    nets_per_member = len(group) * (2 if options.stop.rule == "sure" else 1)
+    tiled = options.tiling.applies(size)
+    if options.ensemble is None:
+        return default_ensemble(device.type, warm_start=options.warm != WarmStartOptions(), tiled=tiled,
+                                fits=lambda k: available is None
+                                or memory_needed(k * nets_per_member, size, preset.name) <= available)
+    if tiled:
         refuse_tiling(options.ensemble)
-    nets = len(group) * options.ensemble * (2 if options.stop.rule == "sure" else 1)
-    check_memory(options.ensemble, nets, size, preset.name, memory_bytes(device))
+    check_memory(options.ensemble, nets_per_member * options.ensemble, size, preset.name, available)
+    return options.ensemble
 
 
 def _group_key(job: Job, tiling: TilingOptions) -> tuple:
@@ -241,7 +256,7 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
         options.warm.refuse_tiling()
         results, notes = _fit_tiles(group[0], preset, options, device, label, ckpt, key)
     else:
-        k = options.ensemble
+        k = options.ensemble or 1
         seeds = member_seeds(options.seed, k)
         members = [job for job in group for _ in seeds]  # image i's members: i*k .. i*k+k-1
         fitter, notes = _make_fitter([job.problem for job in members], members, seeds * len(group),
@@ -387,17 +402,18 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
     }
 
 
-def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str = "fast",
+def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str = "auto",
                   net: str | None = None, factor: int | None = None, mask: np.ndarray | None = None,
                   guide: np.ndarray | None = None, iterations: int | None = None, seed: int = 0,
-                  stop: str = "auto", device: str = "auto", ensemble: int = 1) -> FitResult:
+                  stop: str = "auto", device: str = "auto", ensemble: int | None = None) -> FitResult:
     """Restore a C×H×W float array in [0,1] without touching files (for notebooks).
 
     inpaint takes `mask` (1 = known pixel), flash takes `guide` (the flash image); sr returns an
     estimate `factor` times larger. `stop` is "auto" (the CLI's default) or "fixed"; `iterations`
     is the cap. The estimate is the fit's own output, known pixels included. `ensemble` K > 1 fits
     K generators (seeds seed..seed+K-1) and returns their mean, with `record["ensemble"]`.
-    `preset` "auto" is the device's default (fast on a CPU, paper on a GPU).
+    The defaults are the CLI's: `preset` "auto" is the device's (fast on a CPU, paper on CUDA),
+    `ensemble` None is the device's K (2 on a CPU, 4 on CUDA, fewer where memory is short).
     """
     if stop not in ("auto", "fixed"):
         raise ValueError(f"stop must be 'auto' or 'fixed', not {stop!r} (sure: use dipbatch restore)")
@@ -406,7 +422,11 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     torch_device = resolve_device(device)
     recipe = task_preset(options, preset_for_device(preset, torch_device.type), iterations)
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
-    check_memory(ensemble, ensemble, problem.size, recipe.name, memory_bytes(torch_device))
+    available = memory_bytes(torch_device)
+    if ensemble is None:
+        ensemble = default_ensemble(torch_device.type, fits=lambda k: available is None
+                                    or memory_needed(k, problem.size, recipe.name) <= available)
+    check_memory(ensemble, ensemble, problem.size, recipe.name, available)
     seeds = member_seeds(seed, ensemble)
     problems = [problem] * ensemble
     rule = make_stop_rule(StopOptions(rule=stop), problems, recipe.fit.iterations, torch_device,

@@ -92,10 +92,11 @@ class _Planted:
 
 def _job_key_of(noisy: Path, iterations: int) -> str:
     """The key the CLI run below gives its checkpoint (so the planted file passes the key check)."""
+    from dipbatch.ensemble import default_ensemble
     from dipbatch.restore import RestoreOptions, _job_key
     from dipbatch.sidecar import sha256_of
 
-    options = RestoreOptions(preset="tiny", iterations=iterations)
+    options = RestoreOptions(preset="tiny", iterations=iterations, ensemble=default_ensemble("cpu"))
     return _job_key([sha256_of(noisy)], task_preset(TaskOptions(), "tiny", iterations), options)
 
 

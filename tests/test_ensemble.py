@@ -11,6 +11,7 @@ import tifffile
 from click.testing import CliRunner
 
 from dipbatch.cli import main
+from dipbatch.ensemble import DEVICE_ENSEMBLES, default_ensemble
 from dipbatch.errors import FieldError
 from dipbatch.metrics import psnr
 from dipbatch.restore import restore_array
@@ -46,7 +47,8 @@ def sidecar(output: Path) -> dict:
 
 
 def test_three_seeds_average_to_at_least_one_seeds_psnr(noisy48: np.ndarray, clean48: np.ndarray) -> None:
-    one = restore_array(noisy48, preset="tiny", iterations=60, stop="fixed", seed=7, device="cpu")
+    one = restore_array(noisy48, preset="tiny", iterations=60, stop="fixed", seed=7, device="cpu",
+                        ensemble=1)
     three = restore_array(noisy48, preset="tiny", iterations=60, stop="fixed", seed=7, device="cpu",
                           ensemble=3)
     assert psnr(three.estimate, clean48) >= psnr(one.estimate, clean48) - 0.1
@@ -70,8 +72,8 @@ def test_cli_ensemble_writes_the_mean_and_every_member_in_the_sidecar(tmp_path: 
     assert block["spread"] > 0 and block["spread_stored"] == pytest.approx(block["spread"] * 255)
     assert record["params"]["ensemble"] == 3 and record["seed"] == 2
     single = tmp_path / "single.tif"
-    assert run("restore", noisy_tif8, "-o", single, "--seed", "2", *FAST)[0] == 0
-    assert "ensemble" not in sidecar(single)
+    assert run("restore", noisy_tif8, "-o", single, "--seed", "2", "--ensemble", "1", *FAST)[0] == 0
+    assert "ensemble" not in sidecar(single) and sidecar(single)["params"]["ensemble"] == 1
     assert not np.array_equal(tifffile.imread(out), tifffile.imread(single))  # the mean, not member 0
 
 
@@ -122,3 +124,38 @@ def test_the_library_refuses_bad_ensembles_naming_the_field(noisy48: np.ndarray,
     with pytest.raises(FieldError) as caught:
         restore_array(noisy48, preset="tiny", iterations=5, device="cpu", ensemble=ensemble)
     assert caught.value.where == f"ensemble {ensemble}" and problem in caught.value.problem
+
+
+def test_auto_is_the_devices_number_and_one_where_members_cannot_apply() -> None:
+    assert DEVICE_ENSEMBLES == {"cpu": 2, "cuda": 4}  # the frontier's choice (RESULTS.md)
+    assert default_ensemble("cpu") == 2 and default_ensemble("cuda") == 4 and default_ensemble("mps") == 1
+    assert default_ensemble("cuda", warm_start=True) == 1 and default_ensemble("cpu", tiled=True) == 1
+    assert default_ensemble("cuda", fits=lambda k: k <= 2) == 2  # halved until the batch fits
+    assert default_ensemble("cuda", fits=lambda k: False) == 1
+
+
+def test_the_default_fits_the_devices_members_and_records_them(tmp_path: Path, noisy_tif8: Path,
+                                                                noisy48: np.ndarray) -> None:
+    out = tmp_path / "out.tif"
+    code, err = run("restore", noisy_tif8, "-o", out, *FAST)  # no --ensemble: auto, 2 on a CPU
+    assert code == 0, err
+    record = sidecar(out)
+    assert record["params"]["ensemble"] == 2 and record["ensemble"]["seeds"] == [0, 1]
+    assert restore_array(noisy48, preset="tiny", iterations=5, device="cpu").record["ensemble"]["members"] == 2
+
+
+@pytest.mark.parametrize("args", [["--save-weights", "w.pt"], ["--tile", "32", "--tile-overlap", "8"]],
+                         ids=["warm start", "tiled frame"])
+def test_auto_fits_one_member_where_members_cannot_apply(tmp_path: Path, noisy_tif8: Path,
+                                                         args: list[str]) -> None:
+    out = tmp_path / "out.tif"
+    code, err = run("restore", noisy_tif8, "-o", out, *[a if a != "w.pt" else tmp_path / a for a in args],
+                    *FAST)
+    assert code == 0, err
+    assert sidecar(out)["params"]["ensemble"] == 1 and "ensemble" not in sidecar(out)
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1"])
+def test_a_bad_ensemble_value_is_a_usage_error(tmp_path: Path, noisy_tif8: Path, value: str) -> None:
+    code, err = run("restore", noisy_tif8, "-o", tmp_path / "out.tif", "--ensemble", value, *FAST)
+    assert code == 2 and "--ensemble" in err and "Traceback" not in err

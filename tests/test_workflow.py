@@ -166,7 +166,7 @@ def test_resources_grow_with_pixels(good, tmp_path):
     big = copy_workflow(tmp_path / "big")
     save_png(big / "data" / "small.png", noisy((10, 10), seed=5))
     save_png(big / "data" / "large.png", noisy((1000, 1000), seed=6))
-    write_config(big, "  d:\n    input: data\n    preset: paper\n")
+    write_config(big, "  d:\n    input: data\n    preset: paper\n    ensemble: 1\n")
     proc = snakemake(big, "--dry-run")
     found = dict(re.findall(r"path=(\w+\.png)\n.*?mem_mb=(\d+)", proc.stdout, re.S))
     runtimes = dict(re.findall(r"path=(\w+\.png)\n.*?runtime=(\d+)", proc.stdout, re.S))
@@ -179,14 +179,15 @@ def test_resources_grow_with_pixels(good, tmp_path):
 def test_the_default_preset_asks_for_the_devices_resources(tmp_path):
     work = copy_workflow(tmp_path / "w")
     save_png(work / "data" / "large.png", noisy((1000, 1000), seed=6))
-    write_config(work, "  d:\n    input: data\n")  # no preset: auto
+    write_config(work, "  d:\n    input: data\n")  # no preset, no ensemble: auto
     memory = {}
     for device in ("cpu", "cuda", "auto"):
         proc = snakemake(work, "--dry-run", "--config", f"device={device}")
-        assert "--preset auto" in proc.stdout
+        assert "--preset auto" in proc.stdout and "--ensemble" not in proc.stdout
         memory[device] = re.search(r"mem_mb=(\d+)", proc.stdout).group(1)
-    # fast: 2000 MB + 4000 per megapixel; paper: 4000 + 8000 (a job of device auto may get a GPU)
-    assert memory == {"cpu": "6000", "cuda": "12000", "auto": "12000"}
+    # fast: 2000 MB + 4000 per megapixel and member, 2 members on a CPU; paper: 4000 + 8000, 4
+    # members on CUDA (a job of device auto may get a GPU)
+    assert memory == {"cpu": "10000", "cuda": "36000", "auto": "36000"}
 
 
 def test_an_ensembles_resources_grow_with_its_members(tmp_path):

@@ -194,7 +194,7 @@ def _interrupted_line(stop: Interrupted) -> str:
     click.option("--debug", is_flag=True, help="Show the full traceback on errors."),
 )
 def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[str, ...], preset: str,
-            iterations: int | None, seed: int, ensemble: int, device: str, threads: int | None,
+            iterations: int | None, seed: int, ensemble: int | None, device: str, threads: int | None,
             jobs: int | None, output_dtype: str | None, checkpoint_every: int, max_pixels: int,
             overwrite: bool, input_folders: tuple[Path, ...], quiet: bool, debug: bool,
             **groups: Any) -> None:

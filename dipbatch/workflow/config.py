@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from dipbatch.ensemble import DEVICE_ENSEMBLES, default_ensemble
 from dipbatch.errors import DipbatchError, short
 
 #: The workflow's own config file, read from the working directory (workflow/Snakefile: configfile:).
@@ -76,6 +77,17 @@ def validate_schema(config: dict[str, Any]) -> None:
             raise
         key = ".".join(str(part) for part in error.absolute_path) or "config"
         raise DipbatchError(key, error.message) from None
+
+
+def dataset_ensemble(dataset: Mapping[str, Any], device: str) -> int:
+    """A dataset's members per image on `device` (cpu, cuda; auto: the larger of the two): its
+    `ensemble`, or for auto the device's default, 1 for a warm-started sequence."""
+    k = dataset.get("ensemble", "auto")
+    if k != "auto":
+        return int(k)
+    warm = dataset.get("kind") == "sequence" and dataset.get("warm_start", True)
+    kinds = [device] if device in DEVICE_ENSEMBLES else list(DEVICE_ENSEMBLES)
+    return max(default_ensemble(kind, warm_start=warm) for kind in kinds)
 
 
 def check_folders(name: str, dataset: Mapping[str, Any]) -> None:

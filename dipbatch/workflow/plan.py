@@ -21,6 +21,7 @@ from dipbatch.imageio import image_size, read_image
 from dipbatch.presets import preset_for_device
 from dipbatch.tasks import TaskOptions, task_preset
 from dipbatch.tiling import TilePlan, TilingOptions
+from dipbatch.workflow.config import dataset_ensemble
 from dipbatch.workflow.discovery import dataset_images, refused_files
 
 #: The iterations `auto` ran on average on the stopping benchmark's held-out half (128 px, `fast`,
@@ -90,7 +91,7 @@ def survey(name: str, dataset: Mapping[str, Any], resources: Mapping[str, Any], 
                            tile_overlap=int(_option(options, "tile_overlap", defaults.tile_overlap)),
                            tile_batch=int(_option(options, "tile_batch", defaults.tile_batch)))
     return Survey(name=name, task=task, preset=name_of_preset, cap=preset.fit.iterations,
-                  ensemble=dataset.get("ensemble", 1), gpus=resources[name_of_preset]["gpu"],
+                  ensemble=dataset_ensemble(dataset, device_kind), gpus=resources[name_of_preset]["gpu"],
                   paths=paths, sizes=sizes, tiling=tiling, hdu=hdu,
                   auto_stop=task.kind == "denoise" and _option(options, "stop", "auto") == "auto")
 
@@ -165,16 +166,16 @@ def estimate(survey: Survey, timer: Timer) -> DatasetPlan:
     channels = int(read_image(survey.paths[median], hdu=survey.hdu).data.shape[0])
     if survey.tiling.applies(size):
         batch = TilePlan(size, survey.tiling).batches[0]  # the first batch holds full-size tiles
-        timed_size, members = (batch[0].height, batch[0].width), len(batch)
+        timed_size, members, ensemble = (batch[0].height, batch[0].width), len(batch), 1
     else:
-        timed_size, members = size, survey.ensemble
+        timed_size, members, ensemble = size, survey.ensemble, survey.ensemble
     step = timer(survey.task, survey.preset, timed_size, channels, members)
-    per_pixel = step / (timed_size[0] * timed_size[1] * members) * survey.ensemble
+    per_pixel = step / (timed_size[0] * timed_size[1] * members) * ensemble
     total_steps = sum(survey.fitted_pixels(s) for s in survey.sizes) * per_pixel  # one step of every image
     typical = total_steps * min(survey.cap, TYPICAL_AUTO_STOP) if survey.auto_stop else None
     return DatasetPlan(
         dataset=survey.name, images=len(survey.sizes), megapixels=survey.megapixels, task=survey.task.kind,
-        preset=survey.preset, ensemble=survey.ensemble, cap=survey.cap, median_size=list(size),
+        preset=survey.preset, ensemble=ensemble, cap=survey.cap, median_size=list(size),
         step_s=step, per_image_s=survey.fitted_pixels(size) * per_pixel * survey.cap,
         total_s=total_steps * survey.cap, typical_total_s=typical,
         gpu_hours=total_steps * survey.cap / 3600 * survey.gpus)

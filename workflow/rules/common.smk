@@ -29,7 +29,7 @@ from dipbatch.workflow.discovery import (
 )
 from dipbatch.errors import DipbatchError
 from dipbatch.workflow import runlock
-from dipbatch.workflow.config import check_folders, replace_datasets, validate_schema
+from dipbatch.workflow.config import check_folders, dataset_ensemble, replace_datasets, validate_schema
 from dipbatch.workflow.layout import Layout
 from dipbatch.results import INTERRUPTED_MARK
 from dipbatch.workflow.summary import start_count, summarize_dataset
@@ -62,7 +62,7 @@ def validate_config(config):
                 f"task {', '.join(PACKABLE_TASKS)} (inpaint and flash need a side file per image); "
                 "set batch: 1"
             )
-        if dataset.get("ensemble", 1) > 1 and dataset["kind"] == "sequence" \
+        if dataset["ensemble"] != "auto" and dataset["ensemble"] > 1 and dataset["kind"] == "sequence" \
                 and dataset.get("warm_start", True):
             raise WorkflowError(
                 f"Invalid configuration: datasets.{name}.ensemble: an ensemble does not combine "
@@ -253,8 +253,8 @@ def dataset_args(name):
     args += ["--seed", str(dataset["seed"]), "--device", config["device"]]
     if "iterations" in dataset:
         args += ["--iterations", str(dataset["iterations"])]
-    if ensemble(name) > 1:
-        args += ["--ensemble", str(ensemble(name))]
+    if dataset["ensemble"] != "auto":
+        args += ["--ensemble", str(dataset["ensemble"])]
     for key, value in dataset["options"].items():
         flag = f"--{key.replace('_', '-')}"
         if value is True:
@@ -348,8 +348,8 @@ def restore_runtime(wildcards, input, attempt):
 
 
 def ensemble(dataset):
-    """A dataset's generators per image (its `ensemble`, default 1)."""
-    return DATASETS[dataset].get("ensemble", 1)
+    """A dataset's generators per image as its jobs' resources count them (auto: the device's)."""
+    return dataset_ensemble(DATASETS[dataset], config["device"])
 
 
 def unpacked_datasets_regex():
