@@ -141,7 +141,8 @@ def test_the_default_fits_the_devices_members_and_records_them(tmp_path: Path, n
     assert code == 0, err
     record = sidecar(out)
     assert record["params"]["ensemble"] == 2 and record["ensemble"]["seeds"] == [0, 1]
-    assert restore_array(noisy48, preset="tiny", iterations=5, device="cpu").record["ensemble"]["members"] == 2
+    result = restore_array(noisy48, preset="tiny", iterations=5, device="cpu")
+    assert result.record["ensemble"]["members"] == 2
 
 
 @pytest.mark.parametrize("args", [["--save-weights", "w.pt"], ["--tile", "32", "--tile-overlap", "8"]],
