@@ -18,10 +18,11 @@ from dipbatch.fit import FitResult
 from dipbatch.sidecar import EnsembleRecord
 
 # The number of members where `ensemble` is left to the device (None: "auto"), chosen from the
-# quality-per-second frontier (benchmarks/frontier.py, RESULTS.md): the least time within 0.3 dB
-# of the best point. On a CPU members run one after another (K times the time) and 2 is that
-# point (+0.35 dB); on CUDA K members of one image cost about what one does (a step is bound by
-# launch overhead, not arithmetic) and 4 is (+0.5 dB for 1.05-1.2x the time).
+# quality-per-second frontier of denoising (benchmarks/frontier.py, RESULTS.md): the least time
+# within 0.3 dB of the best point. On a CPU members run one after another (K times the time) and
+# 2 is that point (+0.35 dB); on CUDA K members of one image cost about what one does (a step is
+# bound by launch overhead, not arithmetic) and 4 is (+0.5 dB for 1.05-1.2x the time). The other
+# tasks' gains are not measured: their auto is 1.
 DEVICE_ENSEMBLES = {"cpu": 2, "cuda": 4}
 
 # Memory per member and megapixel of the image, by preset: the workflow's cluster resource
@@ -54,12 +55,12 @@ def refuse_tiling(ensemble: int) -> None:
                                                    "larger than `tile`; use `tile` 0 or `ensemble` 1")
 
 
-def default_ensemble(device: str, *, warm_start: bool = False, tiled: bool = False,
+def default_ensemble(device: str, *, task: str = "denoise", warm_start: bool = False, tiled: bool = False,
                      fits: Callable[[int], bool] = lambda k: True) -> int:
-    """The members `ensemble` auto gives: the device kind's DEVICE_ENSEMBLES number, 1 where
-    members cannot apply (a warm start, a tiled frame), halved until `fits(K)` (the batch fits
-    in memory)."""
-    if warm_start or tiled:
+    """The members `ensemble` auto gives: for denoising the device kind's DEVICE_ENSEMBLES
+    number, halved until `fits(K)` (the batch fits in memory); 1 for the other tasks and where
+    members cannot apply (a warm start, a tiled frame)."""
+    if task != "denoise" or warm_start or tiled:
         return 1
     k = DEVICE_ENSEMBLES.get(device, 1)
     while k > 1 and not fits(k):

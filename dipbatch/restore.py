@@ -221,7 +221,8 @@ def _group_ensemble(group: list[Job], preset: Preset, options: RestoreOptions, d
     nets_per_member = len(group) * (2 if options.stop.rule == "sure" else 1)
     tiled = options.tiling.applies(size)
     if options.ensemble is None:
-        return default_ensemble(device.type, warm_start=options.warm != WarmStartOptions(), tiled=tiled,
+        warm = options.warm != WarmStartOptions()
+        return default_ensemble(device.type, task=options.task.kind, warm_start=warm, tiled=tiled,
                                 fits=lambda k: available is None
                                 or memory_needed(k * nets_per_member, size, preset.name) <= available)
     if tiled:
@@ -413,7 +414,8 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     is the cap. The estimate is the fit's own output, known pixels included. `ensemble` K > 1 fits
     K generators (seeds seed..seed+K-1) and returns their mean, with `record["ensemble"]`.
     The defaults are the CLI's: `preset` "auto" is the device's (fast on a CPU, paper on CUDA),
-    `ensemble` None is the device's K (2 on a CPU, 4 on CUDA, fewer where memory is short).
+    `ensemble` None is the device's K for denoising (2 on a CPU, 4 on CUDA, fewer where memory is
+    short) and 1 for the other tasks.
     """
     if stop not in ("auto", "fixed"):
         raise ValueError(f"stop must be 'auto' or 'fixed', not {stop!r} (sure: use dipbatch restore)")
@@ -424,7 +426,7 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
     available = memory_bytes(torch_device)
     if ensemble is None:
-        ensemble = default_ensemble(torch_device.type, fits=lambda k: available is None
+        ensemble = default_ensemble(torch_device.type, task=task, fits=lambda k: available is None
                                     or memory_needed(k, problem.size, recipe.name) <= available)
     check_memory(ensemble, ensemble, problem.size, recipe.name, available)
     seeds = member_seeds(seed, ensemble)

@@ -81,13 +81,14 @@ def validate_schema(config: dict[str, Any]) -> None:
 
 def dataset_ensemble(dataset: Mapping[str, Any], device: str) -> int:
     """A dataset's members per image on `device` (cpu, cuda; auto: the larger of the two): its
-    `ensemble`, or for auto the device's default, 1 for a warm-started sequence."""
+    `ensemble`, or for auto the device's default (1 for a warm-started sequence, and for every
+    task but denoise)."""
     k = dataset.get("ensemble", "auto")
     if k != "auto":
         return int(k)
     warm = dataset.get("kind") == "sequence" and dataset.get("warm_start", True)
     kinds = [device] if device in DEVICE_ENSEMBLES else list(DEVICE_ENSEMBLES)
-    return max(default_ensemble(kind, warm_start=warm) for kind in kinds)
+    return max(default_ensemble(kind, task=dataset.get("task", "denoise"), warm_start=warm) for kind in kinds)
 
 
 def check_folders(name: str, dataset: Mapping[str, Any]) -> None:

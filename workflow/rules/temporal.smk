@@ -54,10 +54,13 @@ rule temporal_table:
 
 # Warm start: the restore rule, chained. Frame i of a chunk starts from frame i-1's saved weights;
 # every frame of a warm_start dataset saves its weights (temporary files, gone once used). The
-# rule exists only when some dataset has warm_start: true.
+# rule exists only when some dataset has warm_start: true. A chain is a critical path (each frame
+# waits on the one before), so its jobs go first when cores are short: they then run beside the
+# independent images instead of after them.
 if TEMPORAL.links:
 
     use rule restore as restore_warm with:
+        priority: 10
         input:
             unpack(
                 lambda wildcards: TEMPORAL.warm_input(
