@@ -74,6 +74,22 @@ def memory_needed(nets: int, size: tuple[int, int], preset: str) -> float:
     return nets * mpx * MEMORY_MB_PER_MPX.get(preset, max(MEMORY_MB_PER_MPX.values())) * 2 ** 20
 
 
+def resolve_ensemble(ensemble: int | None, device: str, size: tuple[int, int], preset: str,
+                     available: int | None, *, task: str = "denoise", images: int = 1,
+                     warm_start: bool = False, tiled: bool = False) -> int:
+    """The members per image that run: `ensemble` as given, refused for a tiled frame or a batch
+    (`images` × K nets on images of `size`) over the device's `available` bytes; or, for None
+    (auto), the default that applies (`default_ensemble`)."""
+    if ensemble is None:
+        return default_ensemble(device, task=task, warm_start=warm_start, tiled=tiled,
+                                fits=lambda k: available is None
+                                or memory_needed(images * k, size, preset) <= available)
+    if tiled:
+        refuse_tiling(ensemble)
+    check_memory(ensemble, images * ensemble, size, preset, available)
+    return ensemble
+
+
 def check_memory(ensemble: int, nets: int, size: tuple[int, int], preset: str,
                  available: int | None) -> None:
     """Refuse an ensemble whose batch of `nets` generators on images of `size` needs more memory

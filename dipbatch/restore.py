@@ -21,15 +21,7 @@ from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.atomic import temp_beside
 from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoints, save_checkpoint
 from dipbatch.device import memory_bytes, resolve_device
-from dipbatch.ensemble import (
-    check_ensemble,
-    check_memory,
-    combine,
-    default_ensemble,
-    member_seeds,
-    memory_needed,
-    refuse_tiling,
-)
+from dipbatch.ensemble import check_ensemble, combine, member_seeds, resolve_ensemble
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit import FitResult, Fitter, Problem
 from dipbatch.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, read_image, write_image
@@ -215,20 +207,12 @@ def _prepare(outcome: Outcome, options: RestoreOptions, inputs: list[Path], repo
 
 
 def _group_ensemble(group: list[Job], preset: Preset, options: RestoreOptions, device: torch.device) -> int:
-    """The members per image of one group: the given K, refused for a tiled frame or a batch that
-    would not fit in the device's memory; or, for auto, the device's default that applies."""
-    size, available = group[0].problem.size, memory_bytes(device)
-    nets_per_member = len(group) * (2 if options.stop.rule == "sure" else 1)
-    tiled = options.tiling.applies(size)
-    if options.ensemble is None:
-        warm = options.warm != WarmStartOptions()
-        return default_ensemble(device.type, task=options.task.kind, warm_start=warm, tiled=tiled,
-                                fits=lambda k: available is None
-                                or memory_needed(k * nets_per_member, size, preset.name) <= available)
-    if tiled:
-        refuse_tiling(options.ensemble)
-    check_memory(options.ensemble, nets_per_member * options.ensemble, size, preset.name, available)
-    return options.ensemble
+    """The members per image of one group (images of one size, or one tiled frame)."""
+    size = group[0].problem.size
+    nets = len(group) * (2 if options.stop.rule == "sure" else 1)  # SURE fits a twin of each member
+    return resolve_ensemble(options.ensemble, device.type, size, preset.name, memory_bytes(device),
+                            task=options.task.kind, images=nets,
+                            warm_start=options.warm != WarmStartOptions(), tiled=options.tiling.applies(size))
 
 
 def _group_key(job: Job, tiling: TilingOptions) -> tuple:
@@ -424,11 +408,8 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     torch_device = resolve_device(device)
     recipe = task_preset(options, preset_for_device(preset, torch_device.type), iterations)
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
-    available = memory_bytes(torch_device)
-    if ensemble is None:
-        ensemble = default_ensemble(torch_device.type, task=task, fits=lambda k: available is None
-                                    or memory_needed(k, problem.size, recipe.name) <= available)
-    check_memory(ensemble, ensemble, problem.size, recipe.name, available)
+    ensemble = resolve_ensemble(ensemble, torch_device.type, problem.size, recipe.name,
+                                memory_bytes(torch_device), task=task)
     seeds = member_seeds(seed, ensemble)
     problems = [problem] * ensemble
     rule = make_stop_rule(StopOptions(rule=stop), problems, recipe.fit.iterations, torch_device,
