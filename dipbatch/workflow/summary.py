@@ -34,8 +34,8 @@ from dipbatch.workflow.layout import Layout
 
 #: Column order of ``summary.tsv``.
 COLUMNS: tuple[str, ...] = (
-    "image", "status", "output", "task", "preset", "iterations", "stop_reason", "stop_iteration",
-    "wall_time_s", "sigma_input", "sigma_output", "final_loss", "error", "warnings",
+    "image", "status", "output", "task", "preset", "ensemble", "iterations", "stop_reason", "stop_iteration",
+    "wall_time_s", "sigma_input", "sigma_output", "ensemble_spread", "final_loss", "error", "warnings",
 )
 #: Columns added after COLUMNS in a sequence dataset's summary, once its temporal pass has run: each
 #: frame's figures from its sequence's ``consistent/<sequence>/temporal.tsv`` and the sequence's
@@ -50,12 +50,14 @@ class Row:
     output: str
     task: str = ""
     preset: str = ""
+    ensemble: object = ""  # the members that ran (the K of `--ensemble`)
     iterations: object = ""
     stop_reason: str = ""
     stop_iteration: object = ""
     wall_time_s: object = ""
     sigma_input: object = ""
     sigma_output: object = ""
+    ensemble_spread: object = ""  # the members' per-pixel std, image mean, 0-1 scale (K > 1)
     final_loss: object = ""
     error: str = ""
     warnings: list[str] = field(default_factory=list)  # doubts about a result that was written
@@ -141,6 +143,8 @@ def image_row(relpath: str, dataset: str, layout: Layout) -> Row:
         for key in ("task", "preset", "iterations", "stop_reason", "stop_iteration",
                     "wall_time_s", "sigma_input", "sigma_output", "final_loss"):
             setattr(row, key, meta.get(key, ""))
+        row.ensemble = meta.get("params", {}).get("ensemble", "")
+        row.ensemble_spread = meta.get("ensemble", {}).get("spread", "")
         row.warnings = result_warnings(meta)
         return row
     if os.path.exists(log):
