@@ -185,18 +185,19 @@ def test_the_default_preset_asks_for_the_devices_resources(tmp_path):
         proc = snakemake(work, "--dry-run", "--config", f"device={device}")
         assert "--preset auto" in proc.stdout and "--ensemble" not in proc.stdout
         memory[device] = re.search(r"mem_mb=(\d+)", proc.stdout).group(1)
-    # fast: 2000 MB + 4000 per megapixel and member, 2 members on a CPU; paper: 4000 + 8000, 4
-    # members on CUDA (a job of device auto may get a GPU)
-    assert memory == {"cpu": "10000", "cuda": "36000", "auto": "36000"}
+    # fast: 2000 MB + 4000 per megapixel; paper: 4000 + 8000 (a job of device auto may get a GPU);
+    # the ensemble's members (auto: 2 on a CPU, 4 on CUDA) add minutes, not memory
+    assert memory == {"cpu": "6000", "cuda": "12000", "auto": "12000"}
 
 
-def test_an_ensembles_resources_grow_with_its_members(tmp_path):
+def test_an_ensembles_minutes_grow_with_its_members(tmp_path):
     work = copy_workflow(tmp_path / "w")
     save_png(work / "data" / "large.png", noisy((1000, 1000), seed=6))
     write_config(work, "  d:\n    input: data\n    preset: paper\n    ensemble: 3\n")
     proc = snakemake(work, "--dry-run")
-    # paper preset: 4000 MB + 8000 MB per megapixel and member; 30 min + 240 min likewise
-    assert re.search(r"mem_mb=28000\b", proc.stdout) and re.search(r"runtime=750\b", proc.stdout)
+    # paper preset: 30 min + 240 min per megapixel and member; 4000 MB + 8000 MB per megapixel (the
+    # members add minutes, not memory: a CPU computes one member's graph at a time)
+    assert re.search(r"mem_mb=12000\b", proc.stdout) and re.search(r"runtime=750\b", proc.stdout)
 
 
 # --- failures -------------------------------------------------------------------------------------
@@ -349,6 +350,10 @@ def test_a_dataset_ensemble_fits_its_members_and_the_sidecar_lists_them(tmp_path
     record = json.loads((work / "results" / "d" / "x.png.json").read_text())
     assert record["ensemble"]["members"] == 2 and record["ensemble"]["seeds"] == [5, 6]
     assert len(record["ensemble"]["stop_reasons"]) == 2 and record["params"]["ensemble"] == 2
+    row = read_summary(work / "results" / "d" / "summary.tsv")[0]
+    assert row["ensemble"] == "2"
+    assert float(row["ensemble_spread"]) == pytest.approx(record["ensemble"]["spread"])
+    assert "mean of 2 members (seeds 5, 6" in (work / "results" / "d" / "report.html").read_text()
 
 
 def test_unknown_top_level_key_is_named(tmp_path):

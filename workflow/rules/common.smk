@@ -333,14 +333,17 @@ def megapixels(path):
 
 
 def scaled(resources, key, images, attempt, members=1):
-    """A job's memory or minutes: the preset's base plus its share per megapixel of every image
-    and ensemble member, doubled with each retry."""
-    pixels = members * sum(megapixels(image) for image in images)
+    """A job's memory or minutes: the preset's base plus its share per megapixel of every image,
+    and for minutes of every ensemble member too, doubled with each retry. Members add little host
+    memory: a CPU computes one member's graph at a time (4 members: 1.2x one's memory), and a GPU
+    keeps them in its own memory, which the fit checks itself (`--ensemble`)."""
+    per_pixel = members if key == "runtime" else 1
+    pixels = per_pixel * sum(megapixels(image) for image in images)
     return math.ceil((resources[key] + resources[f"{key}_per_mpx"] * pixels) * attempt)
 
 
 def restore_mem_mb(wildcards, input, attempt):
-    return scaled(preset_resources(wildcards), "mem_mb", [input.image], attempt, ensemble(wildcards.dataset))
+    return scaled(preset_resources(wildcards), "mem_mb", [input.image], attempt)
 
 
 def restore_runtime(wildcards, input, attempt):
