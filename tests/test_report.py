@@ -128,6 +128,17 @@ def test_curves_plot_needs_a_curve_and_draws_the_stopping_panel_when_recorded():
                                  "stop_curve": [[i, 0.1] for i in range(10, 50)],
                                  "stop_curve_name": "windowed variance"}))
     assert two.height > one.height  # a second panel
+    three = png(plots.curves_plot({"loss_curve": loss, "stop_iteration": 30,
+                                   "stop_curve": [[i, 0.1] for i in range(10, 50)],
+                                   "datafit_curve": [[i, 0.02 / i] for i in range(10, 50, 5)],
+                                   "noise_floor": 0.001, "stop_settings": {"discrepancy": 0.97}}))
+    assert three.height > two.height  # the data-fit against the noise floor, a third panel
+    for image, line in ((two, False), (three, True)):  # the dotted grey line the signal stops at
+        pixels = np.asarray(image.convert("RGB")).astype(int)
+        grey = (pixels.max(-1) - pixels.min(-1) < 8) & (pixels[..., 0] > 40) & (pixels[..., 0] < 190)
+        assert (grey.sum(1).max() > 100) == line  # a row of grey dots across the panel
+    assert png(plots.curves_plot({"loss_curve": loss, "datafit_curve": [[10, 0.1]],
+                                  "noise_floor": 0})).height == one.height  # no floor: no panel
 
 
 def test_a_fit_stopped_before_its_cap_shows_the_stop_inside_the_plot():

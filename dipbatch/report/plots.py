@@ -60,20 +60,32 @@ def _cap(record: dict[str, Any]) -> float | None:
     return float(cap) if isinstance(cap, (int, float)) and cap > 0 else None
 
 
+def _floor_ratio(record: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    """The data-fit over the noise floor against iterations (the discrepancy signal), if recorded."""
+    fit, floor = _curve(record.get("datafit_curve")), record.get("noise_floor")
+    if fit is None or not isinstance(floor, (int, float)) or not floor > 0:
+        return None
+    return fit[0], fit[1] / floor
+
+
 def curves_plot(record: dict[str, Any]) -> bytes | None:
-    """The loss and, when recorded, the early-stopping curve, with the stop iteration marked."""
+    """The loss and, when recorded, the early-stopping curves (the data-fit over the noise floor,
+    with the ratio the discrepancy signal stops at, and the windowed variance), the stop marked."""
     loss = _curve(record.get("loss_curve"))
     watch = _curve(record.get("stop_curve"))
     if loss is None and watch is None:
         return None
-    panels = [(c, label) for c, label in ((loss, "loss"), (watch, record.get("stop_curve_name")
-                                                        or "stopping criterion")) if c is not None]
+    ratio = _floor_ratio(record)
+    panels = [(c, label) for c, label in ((loss, "loss"), (ratio, "data-fit ÷ noise floor"),
+                                          (watch, record.get("stop_curve_name") or "stopping criterion"))
+              if c is not None]
     height = HEIGHT_IN * (0.75 + 0.45 * len(panels))
     figure = Figure(figsize=(WIDTH_IN, height))
     figure.subplots_adjust(**MARGINS, top=1 - 0.3 / height, bottom=0.5 / height, hspace=0.3)
     axes = figure.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     stop, cap = record.get("stop_iteration"), _cap(record)
-    for ax, ((x, y), label) in zip(axes, panels, strict=True):
+    for ax, (curve, label) in zip(axes, panels, strict=True):
+        x, y = curve
         ax.plot(x, y, color="#1f77b4", linewidth=1.2)
         if np.all(y[np.isfinite(y)] > 0):
             ax.set_yscale("log")
@@ -84,13 +96,19 @@ def curves_plot(record: dict[str, Any]) -> bytes | None:
             ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_title(label, loc="left", fontsize="medium")
         ax.grid(alpha=0.3)
+        threshold = (record.get("stop_settings") or {}).get("discrepancy")
+        if curve is ratio and isinstance(threshold, (int, float)):
+            ax.axhline(threshold, color="0.4", linestyle=":", linewidth=1.2,
+                       label=f"stops at {threshold:g}× the floor")
         if isinstance(stop, (int, float)) and stop > 0:
             ax.axvline(stop, **STOP_STYLE, label=f"stop at {stop:g}")
             if cap is not None and cap > max(stop, x[-1]):  # the axis runs to the cap: a stop inside
                 ax.axvspan(max(stop, x[-1]), cap, color="0.93", zorder=0,
                            label=f"not run (cap {cap:g})" if ax is axes[0] else None)
                 ax.set_xlim(right=cap)
-    axes[0].legend(loc="upper right", fontsize="small")
+    for ax in axes:
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="upper right", fontsize="small")
     axes[-1].set_xlabel("iteration")
     return _png(figure)
 
