@@ -130,8 +130,10 @@ def time_fits(args: argparse.Namespace) -> None:
 def records_for(size: int, preset: str, records: dict) -> list[tuple[Case, dict]]:
     """The records of CASES for one preset and size (all of them, or none)."""
     cases = [Case(scene, noise, size, preset, CAP) for scene, noise in CASES]
-    found = [(c, records[c.key("cuda", twins=False)]) for c in cases if c.key("cuda", twins=False) in records]
-    return found if len(found) == len(cases) else []
+    keyed = {case: case.key("cuda", twins=False) for case in cases}
+    if not all(key in records for key in keyed.values()):
+        return []
+    return [(case, records[key]) for case, key in keyed.items()]
 
 
 def cpu_step_costs(repeats: int) -> dict[tuple[str, int], float]:
