@@ -76,6 +76,7 @@ def curves_plot(record: dict[str, Any]) -> bytes | None:
     if loss is None and watch is None:
         return None
     ratio = _floor_ratio(record)
+    threshold = (record.get("stop_settings") or {}).get("discrepancy")  # the ratio the signal stops at
     panels = [(c, label) for c, label in ((loss, "loss"), (ratio, "data-fit ÷ noise floor"),
                                           (watch, record.get("stop_curve_name") or "stopping criterion"))
               if c is not None]
@@ -96,7 +97,6 @@ def curves_plot(record: dict[str, Any]) -> bytes | None:
             ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_title(label, loc="left", fontsize="medium")
         ax.grid(alpha=0.3)
-        threshold = (record.get("stop_settings") or {}).get("discrepancy")
         if curve is ratio and isinstance(threshold, (int, float)):
             ax.axhline(threshold, color="0.4", linestyle=":", linewidth=1.2,
                        label=f"stops at {threshold:g}× the floor")
