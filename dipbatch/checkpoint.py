@@ -3,7 +3,8 @@
 A checkpoint is data, never code: a plain header line holding the job's key comes first and is
 compared before anything is deserialised, and the state after it is loaded with
 `torch.load(weights_only=True)`, which builds tensors and plain containers only. A checkpoint that
-does not match or does not load is ignored with a warning, and the fit starts over; one that cannot
+does not match, does not load, or holds a state that does not fit the job (`resumed`) is ignored
+with a warning, and the fit starts over; one that cannot
 be written is a warning too, and the fit goes on.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,17 @@ def load_checkpoint(path: Path, key: str) -> dict[str, Any] | None:
         warn(path, f"cannot load the checkpoint ({short(exc)}); ignored, the fit starts over")
         return None
     return state if isinstance(state, dict) else None
+
+
+def resumed(path: Path, load: Callable[[Any], None], state: Any) -> bool:
+    """`load(state)`: put a checkpoint's state into the fit. A state that does not fit (another
+    image's, or of unexpected types) is a warning, and the fit starts over. True if it resumed."""
+    try:
+        load(state)
+    except Exception as exc:  # whatever the state holds, it never ends the fit
+        warn(path, f"cannot resume from the checkpoint ({short(exc)}); ignored, the fit starts over")
+        return False
+    return True
 
 
 def remove_checkpoints(output: str | Path) -> None:

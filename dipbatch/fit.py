@@ -7,6 +7,7 @@ are small objects it calls. Its whole state can be saved and restored (resume af
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import torch
 
 from dipbatch import interrupt, losses
 from dipbatch.curves import subsample
+from dipbatch.errors import short
 from dipbatch.nets import build_generator, canvas_size, member_passes
 from dipbatch.operators import Identity, Operator
 from dipbatch.presets import Preset
@@ -361,16 +363,88 @@ class Fitter:
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Resume from `state`, all or nothing: a state that another fit saved (another image size,
+        member count or types) raises ValueError and leaves this fit as it was."""
+        backup = copy.deepcopy(self.state_dict())
+        try:
+            mismatch = state_mismatch(backup, state)
+            if mismatch:
+                raise ValueError(mismatch)
+            self._load(state)
+            mismatch = state_mismatch(self._expected_layout(), self.state_dict())
+            if mismatch:
+                raise ValueError(mismatch)
+        except Exception as exc:
+            self._load(backup)
+            raise ValueError(f"the saved state is not this fit's ({short(exc)})") from None
+
+    def _expected_layout(self) -> dict[str, Any]:
+        """The shapes that the parts a fresh fit lacks (EMA, snapshot, Adam's moments) must have
+        once loaded."""
+        params = [torch.empty_like(p, device="meta") for p in self.net.parameters()]
+        moments = {i: {"exp_avg": p, "exp_avg_sq": p} for i, p in enumerate(params)
+                   if i in self.opt.state_dict()["state"]}
+        return {"ema": None if self.ema is None else torch.empty(
+                    self.members, self.channels, *self.size, device="meta"),
+                "snapshot": None if self._snapshot is None else {"params": params},
+                "opt": {"state": moments}}
+
+    def _load(self, state: dict[str, Any]) -> None:
         self.iteration = state["iteration"]
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
-        self.ema = state["ema"]
+        self.ema = on_device(state["ema"], self.device)  # a checkpoint is read onto the CPU
         self.loss_log.copy_(state["loss_log"])
         for g, s in zip(self.noise_gens, state["noise_gens"], strict=True):
             g.set_state(s)
         self.restores = list(state["restores"])
         self._good_level = list(state["good_level"])
-        self._snapshot = state["snapshot"]
-        self.stopper.load_state_dict(state["stopper"])
+        self._snapshot = on_device(state["snapshot"], self.device)
+        self.stopper.load_state_dict(on_device(state["stopper"], self.device))
         for observer, saved in zip(self.observers, state["observers"], strict=True):
-            observer.load_state_dict(saved)
+            observer.load_state_dict(on_device(saved, self.device))
+        if not 0 <= self.iteration <= self.cap:
+            raise ValueError(f"iteration {self.iteration} is outside 0..{self.cap}")
+
+
+def on_device(state: Any, device: torch.device) -> Any:
+    """`state` with its tensors moved to `device` (lists, tuples and dicts followed)."""
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    if isinstance(state, dict):
+        return {key: on_device(value, device) for key, value in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(on_device(value, device) for value in state)
+    return state
+
+
+def state_mismatch(live: Any, saved: Any, where: str = "state") -> str | None:
+    """Where `saved` does not have the layout of `live` (tensor shapes and types, list lengths, dict
+    keys, the types of plain values), or None. A None in `live` (not there yet) matches anything."""
+    if live is None:
+        return None
+    if isinstance(live, torch.Tensor):
+        if not isinstance(saved, torch.Tensor) or saved.shape != live.shape or saved.dtype != live.dtype:
+            shown = tuple(saved.shape) if isinstance(saved, torch.Tensor) else type(saved).__name__
+            return f"{where} is {shown}, not a {live.dtype} tensor of {tuple(live.shape)}"
+        return None
+    if isinstance(live, dict):
+        if not isinstance(saved, dict):
+            return f"{where} is a {type(saved).__name__}, not a dict"
+        for key, value in live.items():
+            if key not in saved:
+                return f"{where} has no {key!r}"
+            found = state_mismatch(value, saved[key], f"{where}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(live, (list, tuple)):
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(live):
+            return f"{where} is not a list of {len(live)}"
+        return next(filter(None, (state_mismatch(a, b, f"{where}[{i}]")
+                                  for i, (a, b) in enumerate(zip(live, saved, strict=True)))), None)
+    if isinstance(live, bool) or not isinstance(live, (int, float)):
+        fits = isinstance(saved, type(live))
+    else:  # a float may hold a whole number; an int may not hold a fraction
+        fits = isinstance(saved, int) if isinstance(live, int) else isinstance(saved, (int, float))
+    return None if fits else f"{where} is a {type(saved).__name__}, not a {type(live).__name__}"

@@ -19,7 +19,13 @@ import torch
 from dipbatch import __version__
 from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.atomic import temp_beside
-from dipbatch.checkpoint import checkpoint_path, load_checkpoint, remove_checkpoints, save_checkpoint
+from dipbatch.checkpoint import (
+    checkpoint_path,
+    load_checkpoint,
+    remove_checkpoints,
+    resumed,
+    save_checkpoint,
+)
 from dipbatch.device import memory_bytes, resolve_device
 from dipbatch.ensemble import check_ensemble, combine, member_seeds, resolve_ensemble
 from dipbatch.errors import DipbatchError, FieldError
@@ -248,9 +254,8 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
                                      preset, options, device)
         notes = options.warm.start(fitter, notes[::k])
         state = load_checkpoint(ckpt, key)
-        if state is not None:
-            fitter.load_state_dict(state)
-            notes = [{**note, "resumed_from_iteration": state["iteration"]} for note in notes]
+        if state is not None and resumed(ckpt, fitter.load_state_dict, state):
+            notes = [{**note, "resumed_from_iteration": fitter.iteration} for note in notes]
         with progress_bar(label, fitter.cap, options.show_progress, start=fitter.iteration,
                           state=lambda: stop_state(fitter.stopper, len(group))) as hook:
             results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from dipbatch.checkpoint import load_checkpoint, save_checkpoint
+from dipbatch.checkpoint import load_checkpoint, resumed, save_checkpoint
 from dipbatch.errors import FieldError
 from dipbatch.fit import FitResult, Fitter, Problem, ProgressHook
 from dipbatch.operators import Identity
@@ -157,14 +157,18 @@ class TileCheckpoints:
 
     def load(self, b: int) -> dict[str, Any] | None:
         entry = load_checkpoint(self.paths[b], self.key)
-        if entry is not None and "results" in entry:
-            entry["results"] = [FitResult.from_state(r) for r in entry["results"]]
-        return entry
+        done = entry is not None and "results" in entry
+        return None if done and not resumed(self.paths[b], _results_from_state, entry) else entry
 
     def save(self, b: int, entry: dict[str, Any]) -> None:
         if "results" in entry:  # a checkpoint holds tensors and plain values only
             entry = {**entry, "results": [r.state_dict() for r in entry["results"]]}
         save_checkpoint(self.paths[b], self.key, entry)
+
+
+def _results_from_state(entry: dict[str, Any]) -> None:
+    """A done batch's entry with its results as FitResults (they are saved as plain states)."""
+    entry["results"] = [FitResult.from_state(r) for r in entry["results"]]
 
 
 def fit_tiled(problem: Problem, plan: TilePlan, make_fitter: Callable[[list[Problem]], Fitter],
@@ -178,16 +182,16 @@ def fit_tiled(problem: Problem, plan: TilePlan, make_fitter: Callable[[list[Prob
     batches = plan.batches
     blend = Blend(problem.channels, plan.size, plan.window())
     results: list[FitResult] = []
-    resumed = 0
+    resumed_batches = 0
     for b, batch in enumerate(batches):
         saved = store.load(b)
-        resumed += saved is not None
+        resumed_batches += saved is not None
         if saved is not None and "results" in saved:
             done = saved["results"]
         else:
             fitter = make_fitter([crop(problem, box) for box in batch])
-            if saved is not None:
-                fitter.load_state_dict(saved["fit"])
+            if saved is not None and not resumed(store.paths[b], fitter.load_state_dict, saved.get("fit")):
+                resumed_batches -= 1
             done = fitter.run(progress=_offset(progress, b, len(batches)),
                               checkpoint=lambda state, b=b: store.save(b, {"fit": state}),
                               checkpoint_every=checkpoint_every)[:len(batch)]
@@ -195,7 +199,8 @@ def fit_tiled(problem: Problem, plan: TilePlan, make_fitter: Callable[[list[Prob
         for box, result in zip(batch, done, strict=True):
             blend.add(result.estimate, box)
         results += done
-    record = {"tiling": {**plan.record(), "batches_resumed": resumed, "overlap_rms": blend.disagreement(),
+    record = {"tiling": {**plan.record(), "batches_resumed": resumed_batches,
+                         "overlap_rms": blend.disagreement(),
                          "tile_stop_iterations": [r.stop_iteration for r in results]}}
     return _combined(results, blend.result(), record)
 

@@ -133,6 +133,51 @@ def test_a_checkpoint_of_another_job_is_ignored_with_a_warning(tmp_path: Path,
     assert "cannot load the checkpoint" in capsys.readouterr().err
 
 
+def _foreign_states() -> dict[str, dict]:
+    """States that pass the header check but are not the job's: another image's fit (1 channel of
+    16², one member), and one whose values have unexpected types."""
+    opts = TaskOptions()
+    other = Fitter([make_problem(np.full((1, 16, 16), 0.5, np.float32), opts)],
+                   task_preset(opts, "tiny", 20), [0], "cpu")
+    other.run(checkpoint=lambda s: None)
+    odd = {**other.state_dict(), "iteration": "ten", "loss_log": [1.0, 2.0]}
+    return {"another image": other.state_dict(), "odd types": odd}
+
+
+@pytest.mark.parametrize("kind", ["another image", "odd types"])
+def test_a_checkpoint_holding_another_fits_state_is_a_warning_among_good_inputs(tmp_path: Path,
+                                                                                kind: str) -> None:
+    a, b = _png(tmp_path / "a.png", 11), _png(tmp_path / "b.png", 12, (24, 24))
+    out = tmp_path / "out"
+    out.mkdir()
+    planted = checkpoint_path(out / "a.png")
+    with open(planted, "wb") as fh:  # the job's own header: only the state is wrong
+        fh.write(MAGIC + _job_key_of(a, 20).encode() + b"\n")
+        torch.save(_foreign_states()[kind], fh)
+    code, err = run("restore", a, b, "-o", out, "--jobs", "1", *FAST)
+    assert code == 0 and "Traceback" not in err, err
+    lines = err.splitlines()
+    assert lines[-1] == f"2 ok, 0 failed; outputs in {out}"
+    assert [line.endswith("ignored, the fit starts over") for line in lines
+            if line.startswith(f"warning: {planted}: cannot resume from the checkpoint")] == [True]
+    assert "resumed_from_iteration" not in json.loads(sidecar_path(out / "a.png").read_text())
+    assert read_image(out / "a.png").data.shape == (3, 32, 32)
+    assert not planted.exists()  # so a rerun is not stuck on it either
+
+
+def test_a_state_that_does_not_fit_leaves_the_fitter_as_it_was() -> None:
+    fitter = _fitter()
+    before = copy.deepcopy(fitter.state_dict())
+    for state in _foreign_states().values():
+        with pytest.raises(ValueError, match="the saved state is not this fit's"):
+            fitter.load_state_dict(state)
+    after = fitter.state_dict()
+    assert after["iteration"] == 0 and after["ema"] is None
+    for (name, was), now in zip(before["net"].items(), after["net"].values(), strict=True):
+        assert torch.equal(was, now), name
+    fitter.run()  # and it still fits
+
+
 # ---- 3. --checkpoint-every N means every N iterations -----------------------------------------
 
 
