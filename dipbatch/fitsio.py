@@ -93,7 +93,7 @@ def read(path: Path, hdu: int | str | None, max_pixels: int):
         index, h = _select(hdul, hdu, path)
         header = h.header.copy()
         shape = _image_shape(header, path)
-        check_pixels(path, shape, max_pixels)  # before the data are read
+        check_pixels(path, shape, max_pixels, bits=abs(int(header.get("BITPIX", 8))))  # before reading
         raw = np.asarray(h.data)
     raw = raw.reshape(shape)
     raw = raw[None] if raw.ndim == 2 else raw

@@ -40,6 +40,11 @@ HOLDABLE: dict[str, tuple[str, ...]] = {
 }
 _NAMES = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "fits": "FITS"}
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
+#: Samples per pixel by PNG colour type, as decoded (a palette becomes RGBA).
+_PNG_SAMPLES = {0: 1, 2: 3, 3: 4, 4: 2, 6: 4}
+#: The most a compressed PNG metadata chunk (zTXt, iTXt, iCCP) may inflate to: a 1 MB file could
+#: otherwise ask for gigabytes (Pillow's own text limit is 1 MB; ICC profiles stay well below this).
+PNG_METADATA_CAP = 16 << 20
 
 
 
@@ -211,15 +216,29 @@ def _png_chunks(buf: bytes):
     raise ValueError("PNG data ends before its IEND chunk")
 
 
+class _MetadataBomb(ValueError):
+    """A PNG metadata chunk that inflates past PNG_METADATA_CAP."""
+
+
+def _inflate(kind: bytes, data: bytes) -> bytes:
+    """A metadata chunk's compressed payload, inflated up to PNG_METADATA_CAP bytes."""
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, PNG_METADATA_CAP)
+    if inflater.unconsumed_tail:
+        raise _MetadataBomb(f"its {kind.decode('latin-1')} metadata chunk inflates past "
+                            f"{PNG_METADATA_CAP >> 20} MiB; refused as a decompression bomb")
+    return out
+
+
 def _png_text(kind: bytes, body: bytes) -> tuple[str, str]:
     key, _, rest = body.partition(b"\0")
     if kind == b"tEXt":
         return key.decode("latin-1"), rest.decode("latin-1")
     if kind == b"zTXt":
-        return key.decode("latin-1"), zlib.decompress(rest[1:]).decode("latin-1")
+        return key.decode("latin-1"), _inflate(kind, rest[1:]).decode("latin-1")
     compressed, rest = rest[0], rest[2:]  # iTXt: flag, method, language\0, translated key\0, text
     text = rest.split(b"\0", 2)[2]
-    return key.decode("latin-1"), (zlib.decompress(text) if compressed else text).decode("utf-8")
+    return key.decode("latin-1"), (_inflate(kind, text) if compressed else text).decode("utf-8")
 
 
 def _png_metadata(buf: bytes) -> tuple[tuple[int, int, int, int], dict[str, Any]]:
@@ -230,7 +249,7 @@ def _png_metadata(buf: bytes) -> tuple[tuple[int, int, int, int], dict[str, Any]
         if kind == b"IHDR":
             ihdr = struct.unpack(">IIBB", body[:10])
         elif kind == b"iCCP":
-            meta["icc_profile"] = zlib.decompress(body.partition(b"\0")[2][1:])
+            meta["icc_profile"] = _inflate(kind, body.partition(b"\0")[2][1:])
         elif kind == b"eXIf":
             meta["exif"] = b"Exif\0\0" + body
         elif kind == b"pHYs":
@@ -251,8 +270,11 @@ def _png_metadata(buf: bytes) -> tuple[tuple[int, int, int, int], dict[str, Any]
 
 def _read_png(p: Path, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None, dict[str, Any]]:
     buf = p.read_bytes()
-    (width, height, depth, ctype), meta = _png_metadata(buf)
-    check_pixels(p, (height, width), max_pixels)
+    try:
+        (width, height, depth, ctype), meta = _png_metadata(buf)
+    except _MetadataBomb as exc:
+        raise DipbatchError(p, str(exc)) from None
+    check_pixels(p, (height, width), max_pixels, samples=_PNG_SAMPLES.get(ctype, 4), bits=max(depth, 8))
     if depth == 16:
         import cv2
 
@@ -311,9 +333,11 @@ def _read_tiff(p: Path, max_pixels: int) -> tuple[np.ndarray, np.ndarray | None,
 
     with tifffile.TiffFile(p) as tif:
         page = tif.pages[0]
-        check_pixels(p, (page.imagedepth, page.imagelength, page.imagewidth), max_pixels)
+        samples = {"samples": page.samplesperpixel, "bits": page.bitspersample}
+        check_pixels(p, (page.imagedepth, page.imagelength, page.imagewidth), max_pixels, **samples)
         if page.is_tiled:  # each tile is decoded whole, whatever the image's size
-            check_pixels(p, (page.tiledepth, page.tilelength, page.tilewidth), max_pixels, "TIFF tile")
+            check_pixels(p, (page.tiledepth, page.tilelength, page.tilewidth), max_pixels, "TIFF tile",
+                         **samples)
         try:
             arr = page.asarray()
         except ValueError as exc:
@@ -425,6 +449,26 @@ def _convert_alpha(alpha: np.ndarray, name: str) -> np.ndarray:
     return np.rint(np.clip(unit, 0.0, 1.0) * np.iinfo(np.dtype(name)).max).astype(name)
 
 
+def check_holdable(path: str | Path, channels: int, dtype: str) -> str:
+    """Refuse an output whose format cannot hold `channels` colour channels of `dtype` samples (so
+    that it is refused before the fit, not after); return the sample type's name."""
+    p = Path(path)
+    fmt = _SUFFIX_FORMAT.get(_suffix(p))
+    if fmt is None:
+        raise _unsupported(p)
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        raise DipbatchError(p, f"unknown sample type '{dtype}'") from None
+    if name not in HOLDABLE[fmt]:
+        raise DipbatchError(p, f"{_NAMES[fmt]} cannot hold {name} samples; it holds "
+                               f"{', '.join(HOLDABLE[fmt])}: choose one with --output-dtype")
+    if fmt in ("png", "jpeg") and channels not in (1, 3):
+        raise DipbatchError(p, f"{_NAMES[fmt]} holds 1 (gray) or 3 (RGB) colour channels, not "
+                               f"{channels}; write a .tif or .fits instead")
+    return name
+
+
 def write_image(path: str | Path, data: np.ndarray, source: Source, *, dtype: str | None = None,
                 history: str | None = None, companions: dict[Path, bytes] | None = None) -> None:
     """Write `data` (C×H×W on `source`'s [0,1] scale) in the format of `path`'s suffix.
@@ -440,21 +484,12 @@ def write_image(path: str | Path, data: np.ndarray, source: Source, *, dtype: st
         raise DipbatchError(p, "is a folder, not an image file")
     if not p.parent.is_dir():
         raise DipbatchError(p, "the output folder does not exist")
-    try:
-        name = np.dtype(dtype or source.dtype).name
-    except TypeError:
-        raise DipbatchError(p, f"unknown sample type '{dtype or source.dtype}'") from None
-    if name not in HOLDABLE[fmt]:
-        raise DipbatchError(p, f"{_NAMES[fmt]} cannot hold {name} samples; it holds "
-                               f"{', '.join(HOLDABLE[fmt])}: choose one with --output-dtype")
     data = np.asarray(data)
     data = data[None] if data.ndim == 2 else data
     if data.ndim != 3 or data.shape[0] < 1:
         raise DipbatchError(p, f"expected a C×H×W array, got shape {data.shape}")
     channels, height, width = data.shape
-    if fmt in ("png", "jpeg") and channels not in (1, 3):
-        raise DipbatchError(p, f"{_NAMES[fmt]} holds 1 (gray) or 3 (RGB) colour channels, not "
-                               f"{channels}; write a .tif or .fits instead")
+    name = check_holdable(p, channels, dtype or source.dtype)
     lo, hi = _target_range(source, name, fmt)
     alpha = source.alpha
     if fmt in ("jpeg", "fits") or alpha is None or alpha.shape != (height, width):

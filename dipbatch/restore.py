@@ -30,7 +30,7 @@ from dipbatch.device import memory_bytes, resolve_device
 from dipbatch.ensemble import check_ensemble, combine, member_seeds, resolve_ensemble
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit import FitResult, Fitter, Problem
-from dipbatch.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, read_image, write_image
+from dipbatch.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_holdable, read_image, write_image
 from dipbatch.interrupt import Interrupted
 from dipbatch.metrics import noise_sigma
 from dipbatch.presets import Preset, preset_for_device
@@ -196,6 +196,7 @@ def _prepare(outcome: Outcome, options: RestoreOptions, inputs: list[Path], repo
         image = read_image(outcome.input, hdu=options.astro.hdu_key, max_pixels=options.max_pixels)
         frame = prepare(image, options.astro)
         job = Job(outcome, frame, frame.problem(options.task))
+        check_holdable(outcome.output, job.problem.channels, options.output_dtype or image.source.dtype)
         check_free_space(outcome.output, output_bytes(
             job.problem.channels + (image.source.alpha is not None), job.problem.size,
             options.output_dtype or image.source.dtype))

@@ -216,9 +216,10 @@ def _png16_bomb(path: Path, side: int = 20000) -> Path:
     return path
 
 
-def _tiff_claiming(path: Path, width: int, length: int, tile: int | None = None) -> Path:
-    """A tiny hand-made little-endian TIFF header claiming a width×length image (one byte of data)."""
-    tags = {256: (4, width), 257: (4, length), 258: (3, 8), 259: (3, 1), 262: (3, 1), 277: (3, 1)}
+def _tiff_claiming(path: Path, width: int, length: int, tile: int | None = None, samples: int = 1) -> Path:
+    """A tiny hand-made little-endian TIFF header claiming a width×length image of `samples` 8-bit
+    samples per pixel (one byte of data)."""
+    tags = {256: (4, width), 257: (4, length), 258: (3, 8), 259: (3, 1), 262: (3, 1), 277: (3, samples)}
     data_at = 8 + 2 + 12 * (len(tags) + 3) + 4
     if tile is None:
         tags.update({273: (4, data_at), 278: (4, length), 279: (4, 1)})
@@ -245,6 +246,7 @@ BOMBS = {
     "TIFF 100000²": lambda tmp: _tiff_claiming(tmp / "bomb.tif", 100000, 100000),
     "TIFF of 16² in one 65536² tile": lambda tmp: _tiff_claiming(tmp / "tile.tif", 16, 16, tile=65536),
     "FITS 100000²": lambda tmp: _fits_claiming(tmp / "bomb.fits", 100000),
+    "TIFF 2000² of 250 samples": lambda tmp: _tiff_claiming(tmp / "deep.tif", 2000, 2000, samples=250),
 }
 
 
@@ -255,6 +257,64 @@ def test_a_header_claiming_too_many_pixels_is_refused_before_decoding(tmp_path: 
     with pytest.raises(DipbatchError, match="too large") as caught:
         read_image(bomb)
     assert caught.value.where == str(bomb) and f"{DEFAULT_MAX_PIXELS:,}" in str(caught.value)
+
+
+def test_samples_and_bits_count_in_the_pixel_limit(tmp_path: Path) -> None:
+    deep = _tiff_claiming(tmp_path / "deep.tif", 2000, 2000, samples=250)
+    with pytest.raises(DipbatchError) as caught:
+        read_image(deep)
+    assert str(caught.value) == (
+        f"{deep}: image too large: 2000×2000 = 4,000,000 pixels of 250 × 8-bit samples, which count as "
+        f"250,000,000, over the limit of {DEFAULT_MAX_PIXELS:,} (max_pixels)")
+    rgba16 = tmp_path / "rgba16.tif"  # 64 bits a pixel count twice; 32 bits or fewer once
+    tifffile.imwrite(rgba16, np.zeros((10, 10, 4), np.uint16), photometric="rgb", extrasamples=["unassalpha"])
+    assert read_image(rgba16, max_pixels=200).data.shape == (3, 10, 10)
+    with pytest.raises(DipbatchError, match="count as 200, over the limit of 199"):
+        read_image(rgba16, max_pixels=199)
+
+
+def _png_with_metadata_bomb(path: Path, kind: bytes, inflated: int) -> Path:
+    """A small 8-bit PNG whose zTXt or iCCP chunk inflates to `inflated` bytes of zeros."""
+    deflate, chunks = zlib.compressobj(9), []
+    for _ in range(inflated >> 20):
+        chunks.append(deflate.compress(b"\0" * (1 << 20)))
+    payload = b"".join(chunks) + deflate.flush()
+    body = (b"Comment\0\0" if kind == b"zTXt" else b"ICC profile\0\0") + payload
+    ihdr = struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\0" * 5 * 4)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(kind, body)
+                     + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("kind", [b"zTXt", b"iCCP"])
+def test_a_metadata_chunk_that_inflates_without_bound_is_refused_in_bounded_memory(tmp_path: Path,
+                                                                                  kind: bytes) -> None:
+    bomb = _png_with_metadata_bomb(tmp_path / "bomb.png", kind, 512 << 20)
+    assert bomb.stat().st_size < 1 << 20
+    probe = ("import resource, sys\nfrom dipbatch.errors import DipbatchError\n"
+             "from dipbatch.imageio import read_image\n"
+             "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+             "try:\n    read_image(sys.argv[1])\nexcept DipbatchError as exc:\n    print(exc)\n"
+             "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)")
+    out = subprocess.run([sys.executable, "-c", probe, str(bomb)], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == (f"{bomb}: its {kind.decode()} metadata chunk inflates past 16 MiB; refused as a "
+                      "decompression bomb")
+    assert int(out[1]) < 100, f"reading grew by {out[1]} MiB"
+    small = _png_with_metadata_bomb(tmp_path / "ok.png", b"zTXt", 1 << 20)  # 1 MiB of text is fine
+    assert read_image(small).source.metadata["text"]["Comment"] == "\0" * (1 << 20)
+
+
+def test_an_output_that_cannot_hold_the_channels_is_refused_before_the_fit(tmp_path: Path) -> None:
+    five = tmp_path / "five.tif"
+    tifffile.imwrite(five, np.random.default_rng(0).integers(0, 255, (24, 24, 5), np.uint8),
+                     photometric="minisblack", planarconfig="contig")
+    out = tmp_path / "out.png"
+    code, err = run("restore", five, "-o", out, "--checkpoint-every", "1", "--stop", "fixed", *FAST)
+    assert code == 1 and err == (f"error: {out}: PNG holds 1 (gray) or 3 (RGB) colour channels, not 5; "
+                                 "write a .tif or .fits instead\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["five.tif"]  # no fit ran: no checkpoint
 
 
 def test_the_pixel_limit_is_an_option_for_every_format(tmp_path: Path) -> None:
