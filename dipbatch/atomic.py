@@ -1,8 +1,10 @@
-"""Atomic file writes: temporary files in the target folder, then renames."""
+"""Atomic and durable file writes: temporary files in the target folder, flushed to the disk, then
+renamed, and the folder flushed after each rename (so a power cut leaves whole files, in order)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -19,22 +21,53 @@ def temp_beside(final: str | Path) -> Path:
     return Path(tmp)
 
 
+#: Errors of an fsync that the filesystem does not offer (some network and FUSE filesystems):
+#: the write then is atomic but not durable, as it would be without the call.
+_NO_FSYNC = (errno.EINVAL, errno.ENOTSUP, errno.EROFS)
+
+
+def fsync_path(path: str | Path) -> None:
+    """Flush a file's data, or a folder's entries, to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in _NO_FSYNC:
+            raise
+    finally:
+        os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_paths(*finals: str | Path) -> Iterator[list[Path]]:
-    """Yield a temporary path beside each of `finals`; rename them all into place only if the block
-    succeeds. The older companions (all but the first) are removed before the first is renamed, so
-    the files of this write never sit beside a companion left by another write (an interruption
-    leaves the first file without companions, never with stale ones)."""
+    """Yield a temporary path beside each of `finals`; put them all into place only if the block
+    succeeds, durably and in an order that keeps the first file and its companions a pair:
+
+    1. every temporary file is flushed to the disk;
+    2. the older companions (all but the first) are removed, and their folders flushed, so the
+       files of this write never sit beside a companion left by another write;
+    3. each file is renamed into place, the first one first, and its folder flushed before the next.
+
+    A kill or a power cut at any moment leaves the old files, the first file without companions
+    (which counts as not done), or the new set, never a companion beside the wrong first file, and
+    never a file renamed into place before its data reached the disk."""
     tmps: list[Path] = []
     try:
         for final in finals:
             tmps.append(temp_beside(final))
         yield tmps
+        for tmp in tmps:
+            fsync_path(tmp)
+        removed = set()
         for final in finals[1:]:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(final)
+                removed.add(Path(final).parent)
+        for folder in removed:
+            fsync_path(folder)
         for tmp, final in zip(tmps, finals, strict=True):
             os.replace(tmp, final)
+            fsync_path(Path(final).parent)
     finally:
         for tmp in tmps:
             with contextlib.suppress(FileNotFoundError):

@@ -412,6 +412,49 @@ def test_a_disk_that_fills_during_the_fit_keeps_the_old_pair(tmp_path: Path, sma
     assert sorted(after) == [".out.png.ckpt", "out.png", "out.png.json"]  # no temporary left
 
 
+def test_a_pair_reaches_the_disk_before_its_renames_and_in_pair_order(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A power cut cannot be staged here, so the system calls are watched: each file's data are
+    flushed before it is renamed into place, and the folder after each step, the image first."""
+    out = tmp_path / "out.png"
+    sidecar = sidecar_path(out)
+    source = read_image(_png(tmp_path / "in.png", 13)).source
+    write_image(out, np.zeros((3, 32, 32), np.float32), source, companions={sidecar: b"{}"})  # an old pair
+    events: list[tuple[str, str]] = []
+    opened: dict[int, str] = {}
+    real_open, real_fsync, real_replace, real_unlink = os.open, os.fsync, os.replace, os.unlink
+
+    def name(path: object) -> str:
+        shown = Path(os.fsdecode(path))  # type: ignore[arg-type]
+        return "folder" if shown == tmp_path else "part" if shown.name.endswith(".part.png") or \
+            shown.name.endswith(".part.json") else shown.name
+
+    def spy_open(path, flags, *rest, **kw):  # type: ignore[no-untyped-def]
+        fd = real_open(path, flags, *rest, **kw)
+        opened[fd] = name(path)
+        return fd
+
+    def spy_fsync(fd: int) -> None:
+        events.append(("fsync", opened[fd]))
+        real_fsync(fd)
+
+    def spy_replace(src, dst) -> None:  # type: ignore[no-untyped-def]
+        events.append(("rename", name(dst)))
+        real_replace(src, dst)
+
+    def spy_unlink(path, *rest, **kw) -> None:  # type: ignore[no-untyped-def]
+        events.append(("unlink", name(path)))
+        real_unlink(path, *rest, **kw)
+
+    for call, spy in (("open", spy_open), ("fsync", spy_fsync), ("replace", spy_replace), ("unlink", spy_unlink)):
+        monkeypatch.setattr(os, call, spy)
+    write_image(out, np.ones((3, 32, 32), np.float32), source, companions={sidecar: b"{}"})
+    done = [e for e in events if e != ("unlink", "part")]  # the clean-up of temporaries already renamed
+    assert done == [("fsync", "part"), ("fsync", "part"), ("unlink", sidecar.name), ("fsync", "folder"),
+                    ("rename", out.name), ("fsync", "folder"), ("rename", sidecar.name), ("fsync", "folder")]
+    assert read_image(out).data.min() == 1.0 and sidecar.read_bytes() == b"{}"
+
+
 # ---- 6. the minor points ----------------------------------------------------------------------
 
 

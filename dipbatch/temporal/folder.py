@@ -1,4 +1,4 @@
-"""Output folders that appear whole or not at all."""
+"""Output folders that appear whole or not at all, with their files on the disk first."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from dipbatch.atomic import fsync_path
+
 
 @contextlib.contextmanager
 def staged_folder(out: Path) -> Iterator[Path]:
@@ -16,10 +18,15 @@ def staged_folder(out: Path) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent))
     try:
         yield stage
+        for folder, _, files in os.walk(stage):
+            for name in files:
+                fsync_path(Path(folder) / name)
+            fsync_path(folder)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
             os.replace(out, old / out.name)
             shutil.rmtree(old)
         os.replace(stage, out)
+        fsync_path(out.parent)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
