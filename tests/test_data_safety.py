@@ -446,7 +446,8 @@ def test_a_pair_reaches_the_disk_before_its_renames_and_in_pair_order(tmp_path: 
         events.append(("unlink", name(path)))
         real_unlink(path, *rest, **kw)
 
-    for call, spy in (("open", spy_open), ("fsync", spy_fsync), ("replace", spy_replace), ("unlink", spy_unlink)):
+    spies = {"open": spy_open, "fsync": spy_fsync, "replace": spy_replace, "unlink": spy_unlink}
+    for call, spy in spies.items():
         monkeypatch.setattr(os, call, spy)
     write_image(out, np.ones((3, 32, 32), np.float32), source, companions={sidecar: b"{}"})
     done = [e for e in events if e != ("unlink", "part")]  # the clean-up of temporaries already renamed
