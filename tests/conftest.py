@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,3 +35,19 @@ def clean_rgb() -> np.ndarray:
 @pytest.fixture(scope="session")
 def noisy_rgb(clean_rgb: np.ndarray) -> np.ndarray:
     return add_gaussian_noise(clean_rgb, SIGMA, seed=2)
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path):
+    """A 4 MiB tmpfs: a disk that really fills up (root only; skipped where mounting is refused)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or 'not permitted'}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+

@@ -3,11 +3,9 @@ bombs and full disks fail one file with a one-line error, outputs and sidecars c
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys
@@ -20,6 +18,7 @@ import pytest
 import tifffile
 import torch
 from click.testing import CliRunner
+from disks import fill
 from PIL import Image as PILImage
 
 from dipbatch.checkpoint import MAGIC, checkpoint_path, load_checkpoint, save_checkpoint
@@ -346,32 +345,9 @@ def test_a_bomb_among_several_inputs_fails_only_itself(tmp_path: Path) -> None:
 # ---- 5. full disks and partial writes ---------------------------------------------------------
 
 
-@pytest.fixture()
-def small_disk(tmp_path: Path):
-    """A 4 MiB tmpfs: a disk that really fills up (root only; skipped where mounting is refused)."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(disk)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip() or 'not permitted'}")
-    try:
-        yield disk
-    finally:
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def _fill(disk: Path, leave: int = 0) -> None:
-    """Take the disk's free space, all but about `leave` bytes."""
-    with open(disk / "filler", "ab") as fh, contextlib.suppress(OSError):
-        while shutil.disk_usage(disk).free > leave:
-            fh.write(b"\0" * min(65536, max(4096, shutil.disk_usage(disk).free - leave)))
-            fh.flush()
-
-
 def test_a_full_disk_is_found_before_the_fit(tmp_path: Path, small_disk: Path) -> None:
     noisy, out = _png(tmp_path / "noisy.png", 6, (96, 96)), small_disk / "out.png"
-    _fill(small_disk, leave=64 * 1024)
+    fill(small_disk, leave=64 * 1024)
     code, err = run("restore", noisy, "-o", out, "--checkpoint-every", "5", *FAST)
     assert code == 1 and err.count("\n") == 1 and err.startswith(f"error: {out}: not enough free space")
     assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]  # no fit, so no checkpoint
@@ -399,7 +375,7 @@ def test_a_disk_that_fills_during_the_fit_keeps_the_old_pair(tmp_path: Path, sma
         assert proc.poll() is None, proc.stderr.read()
         assert time.monotonic() < deadline
         time.sleep(0.02)
-    _fill(small_disk)
+    fill(small_disk)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 1 and "Traceback" not in err, err
     lines = err.strip().splitlines()

@@ -7,6 +7,7 @@ a handful of iterations, so the whole module takes about a minute on two cores.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from disks import fill
 from PIL import Image
 
 from dipbatch.results import read_table as read_summary
@@ -600,6 +602,56 @@ def test_a_killed_controller_is_named_with_the_commands_and_frees_its_output(tmp
     assert "Nothing to be done" not in snakemake(second, "--dry-run").stdout  # the output is free
     snakemake(first, "--unlock")
     assert "d/slow.png" in restore_jobs(snakemake(first, "--dry-run", "--rerun-incomplete").stdout)
+
+
+@pytest.mark.parametrize("where", ["two working folders", "one working folder"])
+def test_two_controllers_started_in_the_same_second_do_not_both_run(tmp_path, where):
+    """The output folder is claimed when it is checked: of two controllers started together on one
+    output, one runs and the other stops before any job, naming the first."""
+    first = copy_workflow(tmp_path / "first")
+    save_png(first / "data" / "slow.png", noisy((16, 16), seed=72))
+    write_config(first, dataset("d", "data").replace(f"iterations: {ITERATIONS}", "iterations: 1000000")
+                 + "    options: {stop: fixed}\n")  # the winner still runs when the loser has given up
+    second = first
+    if where == "two working folders":
+        second = copy_workflow(tmp_path / "second")
+        shutil.copytree(first / "data", second / "data")
+        (second / "config.yaml").write_text(f"output: {first / 'results'}\n"
+                                            + (first / "config.yaml").read_text())
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    controllers = [subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=work, env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                    start_new_session=True) for work in (first, second)]
+    try:
+        deadline = time.monotonic() + 300
+        while all(c.poll() is None for c in controllers):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        loser = next(c for c in controllers if c.poll() is not None)
+        winner = next(c for c in controllers if c is not loser)
+        out = loser.stdout.read()
+        assert loser.returncode != 0 and "rule restore" not in out, out
+        assert re.search(rf"error: \S*results: is being written by the snakemake run {winner.pid} on "
+                         rf"{re.escape(socket.gethostname())} in ", out), out
+        assert winner.poll() is None  # and it goes on
+    finally:
+        for controller in controllers:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(controller.pid, signal.SIGKILL)
+            controller.wait()
+
+
+def test_a_full_output_disk_is_one_line_before_any_job(tmp_path, small_disk):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "x.png", noisy((8, 8), seed=73))
+    (work / "config.yaml").write_text(f"output: {small_disk / 'results'}\nthreads: 1\ndevice: cpu\n"
+                                      "datasets:\n" + dataset("d", "data"))
+    fill(small_disk)
+    proc = snakemake(work, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Traceback" not in out and "rule restore" not in out, out
+    assert (f"error: {small_disk / 'results'}: cannot record this run in the output folder (No space "
+            "left on device); free some space there") in out
 
 
 # --- your own archive -----------------------------------------------------------------------------

@@ -170,8 +170,10 @@ def dataset_warnings(name, dataset, images, refused):
 replace_datasets(config, workflow.overwrite_configfiles, workflow.config_settings.overwrite_config)
 validate_config(config)
 if workflow.is_main_process:  # not inside a job (SLURM jobs parse the workflow too)
+    # A run claims its output folder here, when it checks it (a dry run only checks): two controllers
+    # started in the same second cannot both pass.
     try:
-        stale = runlock.check(config["output"])
+        stale = runlock.acquire(config["output"], claim=runlock.claims_output(sys.argv[1:]))
     except DipbatchError as exc:
         raise WorkflowError(f"error: {exc}") from None
     if stale:
