@@ -15,6 +15,7 @@ from dipbatch.atomic import write_bytes_atomic
 SUMMARY = "summary.tsv"  # one row per image
 TEMPORAL_TABLE = "temporal.tsv"  # one row per sequence (kind: sequence datasets)
 CONSISTENT = "consistent"  # consistent/<sequence>/: a sequence's temporal pass
+DECODED = "decoded"  # decoded/<video>/: the frames of a video in a sequence dataset
 REPORT = "report.html"
 INDEX = "index.html"  # in the results folder: links every dataset's report
 

@@ -274,3 +274,13 @@ def test_a_job_ended_by_a_signal_is_interrupted_not_failed(tmp_path):
 ])
 def test_result_warnings(meta, expected):
     assert result_warnings(meta) == expected
+
+
+def test_the_schema_refuses_the_names_the_layout_reserves() -> None:
+    import yaml
+
+    from dipbatch.workflow.config import SCHEMA
+    from dipbatch.workflow.layout import RESERVED_DATASET_NAMES
+
+    names = yaml.safe_load(SCHEMA.read_text())["properties"]["datasets"]["propertyNames"]
+    assert tuple(names["not"]["enum"]) == RESERVED_DATASET_NAMES

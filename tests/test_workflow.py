@@ -539,6 +539,37 @@ def test_odd_names_and_dangling_links_fail_alone_and_tabs_round_trip(tmp_path):
     assert statuses == {name: "ok" if name in restorable else "failed" for name in rows}
 
 
+def test_an_input_folder_named_like_a_workflow_file_fails_alone(tmp_path):
+    """summary.tsv/, report.html/, consistent/ or temporal.tsv/ under the input would collide with the
+    files the workflow writes in the dataset's results folder: their images fail alone."""
+    work = copy_workflow(tmp_path / "w")
+    clashing = ["summary.tsv/a.png", "report.html/b.png", "Consistent/c.png", "temporal.tsv/d.png"]
+    for k, name in enumerate(["fine.png", "deeper/summary.tsv/e.png", *clashing]):
+        save_png(work / "data" / name, noisy((8, 8), seed=60 + k))
+    write_config(work, dataset("r", "data"))
+    proc = snakemake(work)
+    assert "ChildIOException" not in proc.stdout + proc.stderr
+    rows = {r["image"]: r for r in read_summary(work / "results" / "r" / "summary.tsv")}
+    assert rows["fine.png"]["status"] == rows["deeper/summary.tsv/e.png"]["status"] == "ok"
+    for name in clashing:
+        folder = name.split("/")[0]
+        assert rows[name]["status"] == "failed", name
+        assert rows[name]["error"] == (f"error: data/{name}: its folder {folder!r} has the name of a file "
+                                       "the workflow writes in the dataset's results folder; rename the "
+                                       "folder")
+    assert (work / "results" / "r" / "report.html").is_file()
+
+
+def test_a_dataset_named_like_a_workflow_file_is_refused_before_any_job(tmp_path):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "x.png", noisy((8, 8), seed=66))
+    write_config(work, dataset("index.html", "data"))
+    proc = snakemake(work, check=False)
+    assert proc.returncode != 0 and "rule restore" not in proc.stdout + proc.stderr
+    assert ("Invalid configuration: datasets.index.html: not a usable dataset name: the workflow writes "
+            "a file of that name") in proc.stdout + proc.stderr
+
+
 def test_a_report_that_cannot_be_rewritten_does_not_stay_behind(tmp_path):
     """A full disk (here: a file size limit) while the report is rewritten: the old report, which
     knows nothing of the new failure, is removed rather than left claiming success."""

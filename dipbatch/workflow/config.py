@@ -25,6 +25,13 @@ from dipbatch.errors import DipbatchError, short
 WORKFLOW_CONFIG = "config.yaml"
 #: The schema that validates a configuration and fills in its defaults.
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: Why the schema refuses a dataset's name (by the failing keyword of its propertyNames).
+NAME_RULES = {
+    "pattern": "not a usable dataset name: use letters, digits, '.', '_' and '-', not starting with "
+               "'.' or '-' (the name becomes a folder)",
+    "not": "not a usable dataset name: the workflow writes a file of that name beside the datasets' "
+           "folders (<output>/index.html, <logs>/index.log); choose another",
+}
 #: The dataset keys that name folders the workflow reads.
 FOLDER_KEYS = ("input", "reference", "mask_dir")
 
@@ -76,6 +83,9 @@ def validate_schema(config: dict[str, Any]) -> None:
         if not isinstance(error, jsonschema.ValidationError):
             raise
         key = ".".join(str(part) for part in error.absolute_path) or "config"
+        if "propertyNames" in error.schema_path:  # a bad key: name it, and say which names work
+            raise DipbatchError(f"{key}.{error.instance}", NAME_RULES.get(error.validator, error.message)) \
+                from None
         raise DipbatchError(key, error.message) from None
 
 

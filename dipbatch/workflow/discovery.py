@@ -19,6 +19,7 @@ from typing import Any
 from dipbatch.errors import DipbatchError
 from dipbatch.filenames import is_skipped, natural_key
 from dipbatch.imageio import IMAGE_SUFFIXES, has_image_suffix
+from dipbatch.workflow.layout import RESERVED_IN_DATASET
 
 __all__ = ["DEFAULT_PATTERNS", "IMAGE_PATH_REGEX", "IMAGE_SUFFIXES", "dataset_images", "discover",
            "is_inside", "is_skipped", "mask_for", "mask_regex", "natural_key", "pack", "refused_files",
@@ -122,6 +123,10 @@ def refusal(root: str | Path, relpath: str) -> str | None:
     if found:
         return (f"error: {shown}: Snakemake cannot carry a file name holding {found.group()!r} "
                 "(a path variable, a wildcard or a line break); rename the file")
+    top, _, rest = relpath.partition("/")
+    if rest and top.lower() in RESERVED_IN_DATASET:
+        return (f"error: {shown}: its folder {top!r} has the name of a file the workflow writes in the "
+                "dataset's results folder; rename the folder")
     return None
 
 

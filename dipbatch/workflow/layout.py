@@ -9,8 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dipbatch.results import CONSISTENT, INDEX, REPORT, SUMMARY, TEMPORAL_TABLE
+from dipbatch.results import CONSISTENT, DECODED, INDEX, REPORT, SUMMARY, TEMPORAL_TABLE
 from dipbatch.sidecar import sidecar_path
+
+#: Names the workflow writes beside the datasets' folders (results/index.html, logs/index.log): no
+#: dataset may take one (the schema refuses them; a test ties the two lists).
+RESERVED_DATASET_NAMES: tuple[str, ...] = (INDEX, "index.log")
+#: Names the workflow writes at the top of a dataset's results folder: an input subfolder of one of
+#: these names would collide with them, so its images fail alone (discovery.refusal).
+RESERVED_IN_DATASET: tuple[str, ...] = (SUMMARY, REPORT, TEMPORAL_TABLE, CONSISTENT, DECODED)
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ class Layout:
 
     def decoded(self, dataset: str, video: str) -> str:
         """The frames of a video, as extract-frames wrote them."""
-        return f"{self.dataset(dataset)}/decoded/{video}"
+        return f"{self.dataset(dataset)}/{DECODED}/{video}"
 
     def decode_log(self, dataset: str, video: str) -> str:
-        return f"{self.logs}/{dataset}/decoded/{video}.log"
+        return f"{self.logs}/{dataset}/{DECODED}/{video}.log"
