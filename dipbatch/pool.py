@@ -22,11 +22,17 @@ from pathlib import Path
 import torch
 
 from dipbatch import interrupt
-from dipbatch.ensemble import check_ensemble
 from dipbatch.errors import DipbatchError
 from dipbatch.interrupt import Interrupted
-from dipbatch.restore import Outcome, Report, RestoreOptions, check_inputs, resolve_device, restore_files
-from dipbatch.warmstart import WarmStartOptions
+from dipbatch.restore import (
+    Outcome,
+    Report,
+    RestoreOptions,
+    check_inputs,
+    check_restore_options,
+    resolve_device,
+    restore_files,
+)
 
 Note = Callable[[str], None]
 
@@ -77,8 +83,8 @@ def restore_with_jobs(pairs: list[tuple[Path, Path]], options: RestoreOptions, j
     `Interrupted` naming the unfinished images; each fit saved its checkpoint first.
     """
     device = resolve_device(options.device)
-    # the option's own refusals are usage errors here, not one failed image per worker
-    check_ensemble(options.ensemble, warm_start=options.warm != WarmStartOptions())
+    # the options' own refusals are usage errors here, not one failed image per worker
+    check_restore_options(options, device.type)
     plan = plan_workers(jobs, threads, usable_cores(), len(pairs), device.type)
     failed: list[Outcome] = []
     if plan.jobs > 1:  # every bad input named before the first fit, and no worker for it

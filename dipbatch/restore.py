@@ -140,6 +140,18 @@ def check_apart_from_inputs(output: Path, inputs: list[Path], folders: tuple[Pat
 Report = Callable[[Outcome], None]
 
 
+def check_restore_options(options: RestoreOptions, device_kind: str) -> Preset:
+    """Refuse option values that cannot work whatever the image, as one FieldError naming its field:
+    the task's and its preset's, the ensemble's, the stop rule's, tiling's. Return the recipe that
+    runs on a device of `device_kind` (cpu, cuda)."""
+    preset = task_preset(options.task, preset_for_device(options.preset, device_kind), options.iterations)
+    check_ensemble(options.ensemble, warm_start=options.warm != WarmStartOptions())
+    if options.stop.rule == "sure" and options.task.kind != "denoise":
+        raise FieldError("`stop` sure", "SURE stopping needs the denoise task (Gaussian noise)")
+    options.tiling.check()
+    return preset
+
+
 def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions,
                   report: Report | None = None) -> list[Outcome]:
     """Restore every (input, output) pair; a bad file fails only its own outcome.
@@ -150,8 +162,7 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions,
     """
     report = report or (lambda _: None)
     device = resolve_device(options.device)
-    preset = task_preset(options.task, preset_for_device(options.preset, device.type), options.iterations)
-    check_ensemble(options.ensemble, warm_start=options.warm != WarmStartOptions())
+    preset = check_restore_options(options, device.type)
     outcomes = [Outcome(Path(i), Path(o)) for i, o in pairs]
     inputs = _all_inputs(outcomes, options)
     groups: dict[tuple, list[Job]] = defaultdict(list)
@@ -329,8 +340,6 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], seeds: list[int], pre
 
 def _sure_sigmas(jobs: list[Job], options: RestoreOptions, notes: list[dict[str, Any]]) -> list[float]:
     """SURE's Gaussian σ per image on the [0,1] scale: given, or estimated; both noted for the sidecar."""
-    if options.task.kind != "denoise":
-        raise FieldError("`stop` sure", "SURE stopping needs the denoise task (Gaussian noise)")
     sigmas = []
     for job, note in zip(jobs, notes, strict=True):
         if options.stop.sigma is not None:

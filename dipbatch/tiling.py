@@ -34,6 +34,12 @@ class TilingOptions:
         """Whether a frame of (height, width) is fitted in tiles."""
         return self.tile > 0 and max(size) > self.tile
 
+    def check(self) -> None:
+        """Refuse an overlap that leaves a tile nothing of its own (before any frame is read)."""
+        if self.tile > 0 and self.tile_overlap >= self.tile:
+            raise FieldError(f"`tile_overlap` {self.tile_overlap}",
+                             f"must be smaller than `tile` {self.tile}")
+
 
 @dataclass(frozen=True)
 class Box:

@@ -119,3 +119,18 @@ def test_no_config_and_bad_usage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 def test_preset_auto_is_planned_as_the_preset_it_runs_as_on_this_device(archive: Path) -> None:
     write_config(archive / "config.yaml", {"small": {"input": "small", "iterations": 40}})  # preset: auto
     assert by_name(plan())["small"]["preset"] == "fast"  # a CPU's preset (docs/stopping.md, Defaults)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"stop": "fixd"}, "datasets.small.options.stop: 'fixd' is not one of 'auto', 'fixed', 'sure'."),
+    ({"sigma": -5}, "datasets.small.options.sigma: -5.0 is not in the range x>0."),
+    ({"facter": 4}, "datasets.small.options.facter: dipbatch restore has no option --facter; did you "
+                    "mean factor?"),
+])
+def test_the_plan_refuses_the_options_the_workflow_refuses(archive: Path, options: dict,
+                                                           message: str) -> None:
+    config = yaml.safe_load((archive / "config.yaml").read_text())
+    config["datasets"]["small"]["options"] = options
+    (archive / "config.yaml").write_text(yaml.safe_dump(config))
+    result = CliRunner().invoke(main, ["plan", "--device", "cpu", "--steps", "1"])
+    assert result.exit_code == 1 and result.stderr == f"error: {message}\n"

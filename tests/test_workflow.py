@@ -445,11 +445,30 @@ def test_a_misspelt_option_stops_before_any_job_with_the_near_miss(tmp_path, opt
     assert not (work / "logs").exists() and not (work / "results").exists()
 
 
+@pytest.mark.parametrize(("task", "options", "message"), [
+    ("denoise", "{stop: fixd}", "datasets.d.options.stop: 'fixd' is not one of 'auto', 'fixed', 'sure'."),
+    ("denoise", "{sigma: -5}", "datasets.d.options.sigma: -5.0 is not in the range x>0."),
+    ("sr", "{factor: 3}", "datasets.d.options.factor 3: the SR factor must be 2, 4 or 8"),
+    ("denoise", "{deterministic: 3}", "datasets.d.options.deterministic: 3: --deterministic is a switch: "
+                                      "true or false"),
+    ("sr", "{stop: sure}", "datasets.d.options.stop sure: SURE stopping needs the denoise task"),
+])
+def test_a_bad_option_value_stops_before_any_job_naming_its_key(tmp_path, task, options, message):
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "x.png", noisy((8, 8), seed=9))
+    write_config(work, dataset("d", "data") + f"    task: {task}\n    options: {options}\n")
+    proc = snakemake(work, check=False)
+    assert proc.returncode != 0
+    assert f"Invalid configuration: {message}" in proc.stdout + proc.stderr
+    assert not (work / "logs").exists() and not (work / "results").exists()
+
+
 def test_valid_options_pass_the_check(tmp_path):
     work = copy_workflow(tmp_path / "w")
     save_png(work / "data" / "x.png", noisy((8, 8), seed=9))
     write_config(work, dataset("d", "data")
-                 + "    options: {read_noise: 2, protect-stars: 0.5, deterministic: true}\n")
+                 + "    options: {noise: poisson-gaussian, read_noise: 2, protect-stars: 0.5, "
+                   "deterministic: true}\n")
     proc = snakemake(work, "--dry-run")
     assert restore_jobs(proc.stdout + proc.stderr) == ["d/x.png"]
 

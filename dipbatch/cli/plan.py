@@ -44,6 +44,18 @@ def print_plan(plan) -> None:  # dipbatch.workflow.plan.Plan (imported lazily: i
         click.echo(f"note: {line}")
 
 
+def checked_config(configfiles: tuple[Path, ...]) -> dict:
+    """The run's configuration as the workflow reads it, with every dataset's `options:` checked as
+    the workflow checks them before any job (dipbatch.cli.checks)."""
+    from dipbatch.cli.checks import check_dataset_options
+    from dipbatch.workflow.config import read_config
+
+    config = read_config(configfiles)
+    for name, dataset in config["datasets"].items():
+        check_dataset_options(name, dataset, config["device"])
+    return config
+
+
 @click.command()
 @click.option("--configfile", "configfiles", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -61,14 +73,13 @@ def plan(configfiles: tuple[Path, ...], device: str, steps: int, as_json: bool, 
     each dataset's net at its median image size. Run it where the workflow runs (config.yaml's folder).
     """
     from dipbatch.device import resolve_device
-    from dipbatch.workflow.config import read_config
     from dipbatch.workflow.plan import make_plan
 
     try:
         where = resolve_device(device)
     except FieldError as exc:
         raise click.UsageError(message(exc)) from None
-    result = guarded("plan", debug, lambda: make_plan(read_config(configfiles), where, steps))
+    result = guarded("plan", debug, lambda: make_plan(checked_config(configfiles), where, steps))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

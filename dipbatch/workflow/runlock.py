@@ -81,6 +81,8 @@ def acquire(output: str | Path, claim: bool, locks: str | Path = ".snakemake/loc
     look at a live run of its own working folder). Return a warning naming the commands to run when
     a dead controller left this folder's Snakemake locks."""
     folder = Path(output)
+    if not claim and not folder.is_dir():
+        return None  # nobody writes there yet; a look creates nothing
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o666)

@@ -5,7 +5,6 @@ SLURM job, so it only lists folders: images are opened (headers only) inside the
 functions, lazily, one job at a time.
 """
 
-import difflib
 import math
 import os
 import re
@@ -29,6 +28,7 @@ from dipbatch.workflow.discovery import (
 )
 from dipbatch.errors import DipbatchError
 from dipbatch.workflow import runlock
+from dipbatch.workflow.restore_args import dataset_args as configured_args
 from dipbatch.workflow.config import check_folders, dataset_ensemble, replace_datasets, validate_schema
 from dipbatch.workflow.layout import Layout
 from dipbatch.results import INTERRUPTED_MARK
@@ -71,8 +71,11 @@ def validate_config(config):
         with config_errors():
             check_folders(name, dataset)
         refuse_overlaps(name, dataset, config)
-        if dataset["options"]:
-            check_options(name, dataset["options"])
+        if dataset["options"]:  # parsed by dipbatch restore itself (imports torch: only then)
+            from dipbatch.cli.checks import check_dataset_options
+
+            with config_errors():
+                check_dataset_options(name, dataset, config["device"])
 
 
 def overlap(folder, other):
@@ -100,42 +103,6 @@ def refuse_overlaps(name, dataset, config):
                     f"the {where} folder {config[where]!r}; the workflow writes there and would "
                     "overwrite or delete the originals: keep the two folders apart"
                 )
-
-
-#: The `dipbatch restore` options the workflow sets itself, and where a configuration sets them.
-WORKFLOW_OPTIONS = {
-    "output": "output", "overwrite": None, "threads": "threads", "device": "device",
-    "task": "datasets.<name>.task", "preset": "datasets.<name>.preset",
-    "iterations": "datasets.<name>.iterations", "seed": "datasets.<name>.seed",
-    "ensemble": "datasets.<name>.ensemble",
-    "mask": "datasets.<name>.mask or mask_dir", "init_weights": "datasets.<name>.warm_start",
-    "save_weights": "datasets.<name>.warm_start",
-}
-
-
-def restore_options():
-    """The long options of `dipbatch restore`, as options: keys (read_noise for --read-noise)."""
-    from dipbatch.cli.app import restore  # imports torch: only done for datasets with options
-
-    return sorted(opt[2:].replace("-", "_") for param in restore.params
-                  for opt in param.opts if opt.startswith("--"))
-
-
-def check_options(name, options):
-    """Every options: key must be a `dipbatch restore` option the workflow does not set itself,
-    or each image's job would fail on it (one GPU job per image on SLURM)."""
-    known = restore_options()
-    for key in options:
-        option = key.replace("-", "_")
-        where = f"Invalid configuration: datasets.{name}.options.{key}"
-        if option in WORKFLOW_OPTIONS:
-            home = WORKFLOW_OPTIONS[option]
-            raise WorkflowError(f"{where}: the workflow sets --{key.replace('_', '-')} itself"
-                                + (f"; use {home.replace('<name>', name)}" if home else ""))
-        if option not in known:
-            near = difflib.get_close_matches(option, known, n=1)
-            raise WorkflowError(f"{where}: dipbatch restore has no option --{key.replace('_', '-')}"
-                                + (f"; did you mean {near[0]}?" if near else ""))
 
 
 def discover_dataset(name, dataset):
@@ -250,20 +217,7 @@ def restore_input(wildcards):
 
 def dataset_args(name):
     """A dataset's options for `dipbatch restore` (all but the mask), as a list."""
-    dataset = DATASETS[name]
-    args = ["--task", dataset["task"], "--preset", dataset["preset"]]
-    args += ["--seed", str(dataset["seed"]), "--device", config["device"]]
-    if "iterations" in dataset:
-        args += ["--iterations", str(dataset["iterations"])]
-    if dataset["ensemble"] != "auto":
-        args += ["--ensemble", str(dataset["ensemble"])]
-    for key, value in dataset["options"].items():
-        flag = f"--{key.replace('_', '-')}"
-        if value is True:
-            args.append(flag)
-        elif value is not False:
-            args += [flag, str(value)]
-    return args
+    return configured_args(DATASETS[name], config["device"])
 
 
 def interrupt_note(log):
