@@ -405,6 +405,50 @@ def test_an_output_folder_over_the_inputs_is_refused_and_the_originals_survive(t
         assert snapshot(work / "archive") == before
 
 
+def _link(path: Path, target: str | Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.symlink_to(target)
+
+
+#: Ways a planned output can reach the inputs, at every level: (what to make, the output it names).
+REACHING_LINKS = {
+    "the dataset's folder": (lambda w: _link(w / "results" / "probe", "../in"), "results/probe"),
+    "the output folder": (lambda w: _link(w / "results", "in/deeper"), None),  # the folders' own check
+    "a subfolder": (lambda w: _link(w / "results" / "probe" / "sub", "../../in/sub"), "results/probe/sub"),
+    "an image": (lambda w: _link(w / "results" / "probe" / "a.png", "../../in/a.png"),
+                 "results/probe/a.png"),
+    "a sidecar": (lambda w: _link(w / "results" / "probe" / "b.png.json", "../../in/b.png"),
+                  "results/probe/b.png.json"),
+    "the logs": (lambda w: _link(w / "logs" / "probe", "../in"), "logs/probe"),
+    "a hard link": (lambda w: (w / "results" / "probe").mkdir(parents=True)
+                    or os.link(w / "in" / "a.png", w / "results" / "probe" / "a.png"), "results/probe/a.png"),
+    "a link to a linked input": (lambda w: _link(w / "results" / "probe" / "c.png", w / "elsewhere.png"),
+                                 "results/probe/c.png"),
+}
+
+
+@pytest.mark.parametrize("level", list(REACHING_LINKS))
+def test_a_planned_output_that_reaches_an_input_through_a_link_is_refused(tmp_path, level):
+    """The issue's reproducer and its kin: `ln -s ../in results/probe` made Snakemake delete inputs."""
+    work = copy_workflow(tmp_path / "w")
+    for k, name in enumerate(["a.png", "b.png", "sub/d.png", "deeper/e.png"]):
+        save_png(work / "in" / name, noisy((8, 8), seed=80 + k))
+    save_png(work / "elsewhere.png", noisy((8, 8), seed=85))
+    (work / "in" / "c.png").symlink_to(work / "elsewhere.png")  # an input read through a link
+    make, output = REACHING_LINKS[level]
+    make(work)
+    before = {**snapshot(work / "in"), "elsewhere.png": (work / "elsewhere.png").read_bytes()}
+    write_config(work, dataset("probe", "in"))
+    for _ in range(2):  # each rerun used to delete one more original
+        proc = snakemake(work, check=False)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode != 0 and "rule restore" not in out, out
+        expected = (rf"error: {re.escape(output)}\S*: this planned output (is|lies in|is a hard link to) "
+                    if output else "Invalid configuration: datasets.probe.input: 'in' holds the output")
+        assert re.search(expected, out), out
+        assert {**snapshot(work / "in"), "elsewhere.png": (work / "elsewhere.png").read_bytes()} == before
+
+
 @pytest.mark.parametrize(("config", "message"), [
     ("output: data/restored\n", "datasets.d.input: 'data' holds the output folder 'data/restored'"),
     ("output: data\n", "datasets.d.input: 'data' is the output folder 'data'"),

@@ -105,6 +105,16 @@ class SequenceWorkflow:
     def targets(self) -> list[str]:
         return [self.layout.temporal_table(name) for name in self.sequences]
 
+    def planned(self) -> tuple[list[str], list[str]]:
+        """The folders and files the sequences' jobs write (for the check that keeps them apart
+        from the inputs): consistent and decoded folders, and the temporal logs."""
+        folders, files = [], []
+        for name in self.sequences:
+            folders += [self.layout.consistent(name, s) for s in self.names(name)]
+            folders += [self.layout.decoded(name, v) for v in self.videos[name]]
+            files += [self.layout.temporal_log(name, s) for s in self.names(name)]
+        return folders, files
+
     def names(self, dataset: str) -> list[str]:
         """Every sequence of a dataset: its folders of frames, then its videos."""
         return [*self.sequences[dataset], *self.videos[dataset]]
