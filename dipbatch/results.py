@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +17,7 @@ SUMMARY = "summary.tsv"  # one row per image
 TEMPORAL_TABLE = "temporal.tsv"  # one row per sequence (kind: sequence datasets)
 CONSISTENT = "consistent"  # consistent/<sequence>/: a sequence's temporal pass
 DECODED = "decoded"  # decoded/<video>/: the frames of a video in a sequence dataset
+PACKED = ".packed"  # .packed/<first image>/: a packed job's results, before each is put in place
 REPORT = "report.html"
 INDEX = "index.html"  # in the results folder: links every dataset's report
 
@@ -58,3 +60,25 @@ def read_table(path: str | Path) -> list[dict[str, str]]:
     with open(path, encoding="utf-8", newline="") as fh:
         header, *rows = csv.reader(fh, delimiter="\t")
     return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+#: The format of `dipbatch restore --outcomes`: every input's outcome, for the workflow's packed jobs.
+OUTCOMES_FORMAT = "dipbatch-outcomes-1"
+
+
+def write_outcomes(path: str | Path, rows: Sequence[Mapping[str, str]]) -> None:
+    """Each input's outcome (input, output, status ok or failed, and its done: or error: line)."""
+    payload = {"format": OUTCOMES_FORMAT, "outcomes": list(rows)}
+    write_bytes_atomic(path, json.dumps(payload, indent=1).encode())
+
+
+def read_outcomes(path: str | Path) -> dict[str, dict[str, str]]:
+    """The outcomes `write_outcomes` wrote, by output path; {} for a file that is not one."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("format") != OUTCOMES_FORMAT:
+        return {}
+    rows = data.get("outcomes", [])
+    return {row["output"]: row for row in rows if isinstance(row, dict) and "output" in row}

@@ -164,6 +164,24 @@ def test_touching_one_input_reruns_only_that_image(good):
     assert [rel for rel in GOOD_IMAGES if after[rel] != before[rel]] == ["frames/frame_10.png"]
 
 
+def test_a_deleted_output_is_restored_by_a_rerun(tmp_path):
+    """Delete an image (with its sidecar, or alone) and rerun: the banner's promise is kept."""
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "a.png", noisy((12, 12, 3), seed=5))
+    save_png(work / "data" / "b.png", noisy((12, 12, 3), seed=6))
+    write_config(work, dataset("d", "data"))
+    snakemake(work)
+    out = work / "results" / "d"
+    for deleted in (["a.png", "a.png.json"], ["a.png"], ["b.png.json"]):
+        for name in deleted:
+            (out / name).unlink()
+        proc = snakemake(work)
+        log = proc.stdout + proc.stderr
+        assert "1 to restore" in log and restore_jobs(log) == [f"d/{deleted[0].removesuffix('.json')}"], log
+        assert (out / "a.png").is_file() and (out / "b.png.json").is_file()
+        assert [r["status"] for r in read_summary(out / "summary.tsv")] == ["ok", "ok"]
+
+
 def test_resources_grow_with_pixels(good, tmp_path):
     big = copy_workflow(tmp_path / "big")
     save_png(big / "data" / "small.png", noisy((10, 10), seed=5))
@@ -269,56 +287,71 @@ def test_fixing_the_image_completes_the_summary(mixed):
 
 @pytest.fixture(scope="module")
 def packed(tmp_path_factory):
-    """A run under --keep-going of a dataset packed 3 to a job, where one of seven images is corrupt."""
+    """A run under --keep-going of a dataset packed 3 to a job, where two of seven images, in one
+    chunk, are corrupt: one truncated, one empty."""
     work = copy_workflow(tmp_path_factory.mktemp("wf") / "packed")
     names = [f"img_{k}.png" for k in range(7)]
     for k, name in enumerate(names):
         save_png(work / "data" / name, noisy((16, 20, 3), seed=20 + k))
     (work / "data" / names[3]).write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    (work / "data" / names[5]).write_bytes(b"")
     write_config(work, dataset("p", "data") + "    batch: 3\n")
+    before = snapshot(work / "data")
     proc = snakemake(work, "--keep-going", check=False)
+    assert snapshot(work / "data") == before
     return work, proc, names
 
 
-def test_a_packed_dataset_runs_one_job_per_chunk(packed):
+CORRUPT = {"img_3.png": "truncated or corrupt image", "img_5.png": "empty file"}
+
+
+def test_a_packed_dataset_runs_one_job_per_chunk_and_keeps_every_good_image(packed):
     work, _, names = packed
     chunks = pack(names, 3)
     assert 2 <= len(chunks) < len(names)
+    assert any(set(CORRUPT) <= set(chunk) for chunk in chunks)  # both bad ones share a chunk
     assert sorted(p.name for p in (work / "logs" / "p" / "restore_batch").iterdir()) == sorted(
         f"{chunk[0]}.log" for chunk in chunks)
-    bad_chunk = next(chunk for chunk in chunks if names[3] in chunk)
     sizes = set()
     for name in names:
         sidecar = work / "results" / "p" / f"{name}.json"
-        assert sidecar.is_file() == (name not in bad_chunk), name
+        assert sidecar.is_file() == (name not in CORRUPT), name
         if sidecar.is_file():
-            sizes.add(json.loads(sidecar.read_text())["batch_size"])
+            record = json.loads(sidecar.read_text())
+            sizes.add(record["batch_size"])
+            assert record["output"] == f"results/p/{name}"
             assert pixels(work / "results" / "p" / name).shape == (16, 20, 3)
     assert max(sizes) > 1  # images of one chunk were fitted together
 
 
-def test_a_corrupt_image_fails_its_chunk_and_the_summary_names_it(packed):
+def test_each_corrupt_image_of_a_packed_chunk_fails_alone_with_its_own_error(packed):
     work, proc, names = packed
     assert proc.returncode != 0
-    bad_chunk = next(chunk for chunk in pack(names, 3) if names[3] in chunk)
     rows = {r["image"]: r for r in read_summary(work / "results" / "p" / "summary.tsv")}
     for name in names:
-        if name in bad_chunk:
-            assert rows[name]["status"] == "failed" and names[3] in rows[name]["error"], name
+        if name in CORRUPT:
+            assert rows[name]["status"] == "failed", name
+            assert rows[name]["error"].startswith(f"error: data/{name}: {CORRUPT[name]}"), rows[name]
         else:
             assert rows[name]["status"] == "ok", name
 
 
-def test_fixing_the_image_reruns_only_its_chunk(packed):
-    work, _, names = packed
-    save_png(work / "data" / names[3], noisy((16, 20, 3), seed=99))
+def test_fixing_the_images_reruns_only_their_chunk(packed):
+    work, _, _ = packed
+    for k, name in enumerate(CORRUPT):
+        save_png(work / "data" / name, noisy((16, 20, 3), seed=99 + k))
     proc = snakemake(work)
-    bad_chunk = next(chunk for chunk in pack(names, 3) if names[3] in chunk)
     done = re.findall(r"rule (restore\w*):", proc.stdout + proc.stderr)
     assert len(done) == 1 and done[0].startswith("restore_p_batch")
     assert [r["status"] for r in read_summary(work / "results" / "p" / "summary.tsv")] == ["ok"] * 7
-    assert all((work / "results" / "p" / name).is_file() for name in bad_chunk)
+    assert all((work / "results" / "p" / name).is_file() for name in CORRUPT)
     assert "Nothing to be done" in snakemake(work, "--dry-run").stdout
+    restored = pixels(work / "results" / "p" / "img_0.png")
+    (work / "results" / "p" / "img_0.png").unlink()  # a deleted output comes back, without a refit
+    proc = snakemake(work)
+    rules = re.findall(r"rule (\w+):", proc.stdout + proc.stderr)
+    assert "place_packed" in rules and not any(r.startswith("restore") for r in rules), rules
+    assert np.array_equal(pixels(work / "results" / "p" / "img_0.png"), restored)
 
 
 # --- configuration and lint -----------------------------------------------------------------------

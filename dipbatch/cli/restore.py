@@ -34,7 +34,7 @@ from dipbatch.interrupt import Interrupted
 from dipbatch.presets import PRESET_CHOICES
 from dipbatch.progress import duration
 from dipbatch.restore import Outcome, RestoreOptions
-from dipbatch.results import INTERRUPTED_MARK
+from dipbatch.results import INTERRUPTED_MARK, write_outcomes
 from dipbatch.speed import SpeedOptions
 from dipbatch.stopping import StopOptions
 from dipbatch.tasks import TaskOptions
@@ -170,11 +170,14 @@ def _interrupted_line(stop: Interrupted) -> str:
     click.option("--input-folder", "input_folders", multiple=True, type=click.Path(path_type=Path),
                  help="A folder the inputs come from (repeatable); an output inside it is refused. "
                       "The workflow passes each dataset's input folder; a folder input counts as one."),
+    click.option("--outcomes", type=click.Path(dir_okay=False, path_type=Path),
+                 help="Also write each input's outcome (ok or failed, with its done: or error: line) "
+                      "to this JSON file, for scripts (the workflow's packed jobs read it)."),
     click.option("--debug", is_flag=True, help="Show the full traceback on errors."),
 )
 def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[str, ...],
-            threads: int | None, jobs: int | None, input_folders: tuple[Path, ...], debug: bool,
-            **params: Any) -> None:
+            threads: int | None, jobs: int | None, input_folders: tuple[Path, ...], outcomes: Path | None,
+            debug: bool, **params: Any) -> None:
     """Restore INPUTS (PNG, JPEG, TIFF, FITS files, or folders of them) into OUTPUT.
 
     Every input is checked before the first fit. Several inputs each get their own net and early
@@ -201,14 +204,18 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[
 
     try:
         with interrupt.handled():
-            outcomes = guarded(where, debug, lambda: _usage_errors(debug, lambda: restore_with_jobs(
+            done = guarded(where, debug, lambda: _usage_errors(debug, lambda: restore_with_jobs(
                 pairs, options, jobs, threads, lambda line: click.echo(line, err=True), report)))
     except Interrupted as stop:
         click.echo(_interrupted_line(stop), err=True)
         sys.exit(stop.exit_code)
-    if len(outcomes) > 1:
-        click.echo(_closing_line(outcomes), err=True)
-    if any(o.error for o in outcomes):
+    if outcomes is not None:
+        guarded(str(outcomes), debug, lambda: write_outcomes(outcomes, [
+            {"input": str(o.input), "output": str(o.output), "status": "failed" if o.error else "ok",
+             "line": _done_line(o)} for o in done]))
+    if len(done) > 1:
+        click.echo(_closing_line(done), err=True)
+    if any(o.error for o in done):
         sys.exit(EXIT_DATA_ERROR)
 
 

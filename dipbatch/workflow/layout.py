@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dipbatch.results import CONSISTENT, DECODED, INDEX, REPORT, SUMMARY, TEMPORAL_TABLE
+from dipbatch.results import CONSISTENT, DECODED, INDEX, PACKED, REPORT, SUMMARY, TEMPORAL_TABLE
 from dipbatch.sidecar import sidecar_path
 
 #: Names the workflow writes beside the datasets' folders (results/index.html, logs/index.log): no
@@ -46,6 +46,15 @@ class Layout:
 
     def batch_benchmark(self, dataset: str, first: str) -> str:
         return f"{self.logs}/{dataset}/benchmark_batch/{first}.tsv"
+
+    def staged(self, dataset: str, first: str, relpath: str) -> str:
+        """Where a packed job (named by its chunk's first image) writes an image, before the image's
+        own job puts it in place: a failed chunk-mate then never costs a good image its output."""
+        return f"{self.dataset(dataset)}/{PACKED}/{first}/{relpath}"
+
+    def outcomes(self, dataset: str, first: str) -> str:
+        """A packed job's output: every image's outcome (`dipbatch restore --outcomes`)."""
+        return f"{self.dataset(dataset)}/{PACKED}/{first}.outcomes.json"
 
     def weights(self, dataset: str, relpath: str) -> str:
         """A frame's final generator weights, for the next frame's warm start."""

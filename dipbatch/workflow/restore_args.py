@@ -12,7 +12,7 @@ WORKFLOW_OPTIONS: dict[str, str | None] = {
     "iterations": "datasets.<name>.iterations", "seed": "datasets.<name>.seed",
     "ensemble": "datasets.<name>.ensemble",
     "mask": "datasets.<name>.mask or mask_dir", "init_weights": "datasets.<name>.warm_start",
-    "save_weights": "datasets.<name>.warm_start",
+    "save_weights": "datasets.<name>.warm_start", "outcomes": None,
 }
 
 

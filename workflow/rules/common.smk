@@ -31,6 +31,7 @@ from dipbatch.workflow import runlock
 from dipbatch.workflow.restore_args import dataset_args as configured_args
 from dipbatch.workflow.config import check_folders, dataset_ensemble, replace_datasets, validate_schema
 from dipbatch.workflow.layout import Layout
+from dipbatch.workflow.packed import chunk_of, place, staged_outputs
 from dipbatch.results import INTERRUPTED_MARK
 from dipbatch.workflow.summary import start_count, summarize_dataset
 
@@ -166,8 +167,9 @@ if any(arg == "--report" or arg.startswith("--report=") for arg in sys.argv):
     # in the same report, lists it with its error and log).
     IMAGES = {name: [rel for rel in rels if os.path.exists(LAYOUT.sidecar(name, rel))]
               for name, rels in IMAGES.items()}
-#: The chunks of the packed datasets (batch > 1), restored by rules/batch.smk.
+#: The chunks of the packed datasets (batch > 1), restored by rules/batch.smk, and each image's chunk.
 CHUNKS = {name: pack(IMAGES[name], ds["batch"]) for name, ds in DATASETS.items() if ds["batch"] > 1}
+CHUNK_OF = {name: chunk_of(chunks) for name, chunks in CHUNKS.items()}
 
 
 wildcard_constraints:
@@ -183,8 +185,12 @@ def restored_sidecars(dataset):
 
 
 def all_targets():
-    """One summary per dataset; each summary needs every image of its dataset."""
-    return [LAYOUT.summary(dataset) for dataset in DATASETS]
+    """One summary per dataset, and every image with its sidecar. The summaries need the images
+    too, but a file that only feeds others is an intermediate, which Snakemake (since 7.7) does not
+    remake while the files built from it are newer: asked for itself, a deleted image is redone."""
+    return [LAYOUT.summary(dataset) for dataset in DATASETS] + [
+        path for dataset, rels in IMAGES.items() for rel in rels
+        for path in (LAYOUT.image(dataset, rel), LAYOUT.sidecar(dataset, rel))]
 
 
 # --- rule restore --------------------------------------------------------------------------------
@@ -342,9 +348,17 @@ def packed_rule_name(dataset, index):
     return f"restore_{re.sub(r'[^A-Za-z0-9_]', '_', dataset)}_batch{index}"
 
 
-def packed_outputs(dataset, chunk):
-    """The -o options of a packed job, one per image, in the order of its inputs."""
-    return " ".join(f"-o {shlex.quote(LAYOUT.image(dataset, rel))}" for rel in chunk)
+def packed_datasets_regex():
+    """The packed datasets, whose images rule place_packed puts in place."""
+    return "|".join(re.escape(name) for name in CHUNKS) or "(?!)"
+
+
+def place_packed(dataset, rel):
+    """Rule place_packed's work: one packed image in place, or its own error as the job's failure."""
+    try:
+        place(LAYOUT, dataset, CHUNK_OF[dataset][rel], rel, input_path(dataset, rel))
+    except DipbatchError as exc:
+        raise WorkflowError(f"error: {exc}") from None
 
 
 # --- rule summary --------------------------------------------------------------------------------
