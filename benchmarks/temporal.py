@@ -1,9 +1,9 @@
 """Temporal consistency at real sizes: which pass to trust after per-frame restoration, and warm starts.
 
-Six synthetic sequences (scikit-image photos, rendered frame by frame; nothing downloaded), each
-restored frame by frame by the real fit (the `fast` preset, automatic stop, the same seed and z for
-every frame). That per-frame restoration is the baseline, measured in the same run; every temporal
-method runs over its frames, and each is reported as
+Seven synthetic sequences (scikit-image photos, rendered frame by frame; nothing downloaded), each
+restored frame by frame by the real fit (the `fast` preset, or --preset; the automatic stop; the
+same seed and z for every frame). That per-frame restoration is the baseline, measured in the same
+run; every temporal method runs over its frames, and each is reported as
 - PSNR against the clean frames and its difference to the baseline's;
 - warping error (DIS flow on the input frames, Lai's occlusion check) and flicker index (temporal
   deviation over static pixels), as ratios to the baseline's;
@@ -17,6 +17,7 @@ The per-frame and warm results are cached (--cache-out, uint16 npz) so that the 
 compared again without refitting (--cache-in).
 
     python benchmarks/temporal.py --frames 24 --size 128 --device cuda --out results/
+    python benchmarks/temporal.py --frames 12 --size 64 --preset tiny --cap 300   # the small sequences
     python benchmarks/temporal.py --frames 6 --size 48 --cap 200 --sequences pan,stars   # a smoke run
 """
 
@@ -41,9 +42,10 @@ from dipbatch.fit import Fitter, Problem, StatelessObserver
 from dipbatch.metrics import psnr
 from dipbatch.nets import load_member, member_state
 from dipbatch.presets import get_preset
-from dipbatch.stopping import StopOptions, WindowedVariance
+from dipbatch.stopping import StopOptions, make_stop_rule
 from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise
 from dipbatch.temporal.dvp import DVPOptions, deep_video_prior
+from dipbatch.temporal.fidelity import blend, guarded_strength
 from dipbatch.temporal.flowfilter import flow_filter
 from dipbatch.temporal.metrics import measure, sequence_flows, static_mask
 from dipbatch.temporal.run import DEFAULT_METHOD
@@ -106,6 +108,13 @@ def zoom(frames: int, size: int) -> list[np.ndarray]:
     return _chw([_view(source, size, scale=1.4 ** (t / max(frames - 1, 1))) for t in range(frames)])
 
 
+def pan_turn(frames: int, size: int) -> list[np.ndarray]:
+    """astronaut (RGB), panned 1.5 px per frame while turning 0.75° per frame (a pan with a slow turn)."""
+    source = _photo(data.astronaut, 2 * size)
+    return _chw([_view(source, size, angle=0.75 * t, scale=1.2, shift=(1.5 * t - frames, 0.5 * t))
+                 for t in range(frames)])
+
+
 def pan(frames: int, size: int) -> list[np.ndarray]:
     """camera (gray), panned 2 px per frame (the old benchmark's motion, for reference)."""
     source = _photo(data.camera, 2 * size)
@@ -158,7 +167,8 @@ def stars(frames: int, size: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     return clean, noisy
 
 
-GAUSSIAN = {"rotate": rotate, "zoom": zoom, "object": moving_object, "handheld": handheld, "pan": pan}
+GAUSSIAN = {"rotate": rotate, "zoom": zoom, "object": moving_object, "handheld": handheld, "pan": pan,
+            "panturn": pan_turn}
 SEQUENCES = (*GAUSSIAN, "stars")
 
 
@@ -205,14 +215,16 @@ class PsnrCurve(StatelessObserver):
         return [(i, round(v[k], 3)) for i, v in self.curve]
 
 
+PRESET = "fast"  # the per-frame fits' recipe (--preset)
+
+
 def fit(noisy: list[np.ndarray], clean: list[np.ndarray], cap: int, device: torch.device,
         states: list[dict] | None = None) -> tuple[Fitter, list[dict]]:
-    """Fit the frames as one batch (one member each) with the automatic stop, from `states` if given."""
-    preset = get_preset("denoise", "fast", iterations=cap)
+    """Fit the frames as one batch (one member each) with the automatic stop (`--stop auto`, as
+    dipbatch restore), from `states` if given."""
+    preset = get_preset("denoise", PRESET, iterations=cap)
     problems = [Problem(torch.from_numpy(n)) for n in noisy]
-    window, patience, min_start = StopOptions().resolved(cap)
-    shape = (problems[0].channels, *problems[0].size)
-    stopper = WindowedVariance(len(noisy), cap, window, patience, min_start, shape, device, seed=SEED)
+    stopper = make_stop_rule(StopOptions(), problems, cap, device, seed=SEED).stopper
     curve = PsnrCurve(clean, device)
     fitter = Fitter(problems, preset, [SEED] * len(noisy), device, stopper, cap, observers=[curve])
     if states is not None:
@@ -306,8 +318,20 @@ def methods(device: torch.device) -> dict[str, Callable[[Sequence], list[np.ndar
     def flow(radius: int, tolerance: float = 0.1) -> Callable[[Sequence], list[np.ndarray]]:
         return lambda s: flow_filter(s.per_frame, radius, tolerance)
 
+    def guarded(method: Callable[[Sequence], list[np.ndarray]], tolerance: float
+                ) -> Callable[[Sequence], list[np.ndarray]]:
+        def run(s: Sequence) -> list[np.ndarray]:
+            consistent = method(s)
+            check = guarded_strength(s.noisy, s.per_frame, consistent, tolerance)
+            return consistent if check is None else blend(s.per_frame, consistent, check.strength)
+        return run
+
     return {
         "none": lambda s: [f.copy() for f in s.per_frame],
+        "flow r2 guarded 0": guarded(flow(2), 0.0),
+        "flow r2 guarded 0.05": guarded(flow(2), 0.05),
+        "flow r2 guarded 0.1": guarded(flow(2), 0.1),
+        "flow r2 guarded 0.2": guarded(flow(2), 0.2),
         "flow r1": flow(1),
         "flow r2": flow(2),
         "flow r3": flow(3),
@@ -422,7 +446,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=24)
     parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--cap", type=int, default=1200, help="iteration cap of every fit (fast preset)")
+    parser.add_argument("--cap", type=int, default=1200, help="iteration cap of every fit")
+    parser.add_argument("--preset", default="fast", help="the per-frame fits' preset (tiny: the small case)")
     parser.add_argument("--sequences", default=",".join(SEQUENCES))
     parser.add_argument("--methods", default="", help="comma-separated labels (default: all)")
     parser.add_argument("--warm-frames", type=int, default=10**6,
@@ -435,6 +460,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="folder for results.json and table.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    global PRESET
+    PRESET = args.preset
     device = torch.device(args.device)
     seqs = [make_sequence(n, args.frames, args.size) for n in args.sequences.split(",")]
     only = [m.strip() for m in args.methods.split(",") if m.strip()] or None

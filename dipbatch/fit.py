@@ -131,7 +131,8 @@ class Fitter:
     def __init__(self, problems: list[Problem], preset: Preset, seeds: list[int],
                  device: torch.device | str = "cpu", stopper: Stopper | None = None,
                  iterations: int | None = None, check_every: int = 50,
-                 observers: list[Observer] | None = None, speed: SpeedOptions | None = None) -> None:
+                 observers: list[Observer] | None = None, speed: SpeedOptions | None = None,
+                 limit: int | None = None) -> None:
         sizes = {(p.size, p.channels) for p in problems}
         if len(sizes) != 1:
             raise ValueError(f"a batch needs one estimate size and channel count, got {sizes}")
@@ -140,6 +141,8 @@ class Fitter:
         self.members = len(problems)
         self.device = torch.device(device)
         self.cap = iterations or preset.fit.iterations
+        self.base_cap = self.cap  # the cap as asked; `limit`: how far the stopper may extend it
+        self.limit = max(limit or self.cap, self.cap)
         self.check_every = check_every
         self.size = problems[0].size
         self.channels = problems[0].channels
@@ -170,7 +173,7 @@ class Fitter:
         self.observers = observers or []
         self.iteration = 0
         self.ema: torch.Tensor | None = None
-        self.loss_log = torch.zeros(self.cap, self.members, device=self.device)
+        self.loss_log = torch.zeros(self.limit, self.members, device=self.device)
         self.restores = [0] * self.members
         self._good_level = [math.inf] * self.members
         self._snapshot: dict[str, Any] | None = None
@@ -259,6 +262,9 @@ class Fitter:
                 if checkpoint and checkpoint_every and self.iteration % checkpoint_every == 0 \
                         and self.iteration < self.cap and not all(self.stopper.stopped):
                     checkpoint(self.state_dict())  # every N iterations, whatever check_every is
+                if self.iteration == self.cap and self.cap < self.limit and not all(self.stopper.stopped) \
+                        and self.stopper.wants_more(self.iteration, self.base_cap):
+                    self.cap = min(self.limit, self.cap + self.base_cap // 2)  # still far off, and closing in
                 if interrupt.pending() is not None:  # checked last: the iteration is complete
                     self._stop_for_signal(checkpoint)
         assert self.ema is not None
@@ -291,6 +297,8 @@ class Fitter:
 
     def _record(self, k: int) -> dict[str, Any]:
         record = {"member_layout": self.member_layout, **self.stopper.record(k)}
+        if self.cap > self.base_cap:  # the data-fit was still far above the noise floor and falling
+            record["cap_extended"] = {"from": self.base_cap, "to": self.cap, "limit": self.limit}
         for observer in self.observers:
             record.update(observer.record(k, self.stopper.stop_iteration[k]))
         return record
@@ -350,6 +358,7 @@ class Fitter:
     def state_dict(self) -> dict[str, Any]:
         return {
             "iteration": self.iteration,
+            "cap": self.cap,
             "net": self.net.state_dict(),
             "opt": self.opt.state_dict(),
             "ema": self.ema,
@@ -391,6 +400,7 @@ class Fitter:
 
     def _load(self, state: dict[str, Any]) -> None:
         self.iteration = state["iteration"]
+        self.cap = state["cap"]
         self.net.load_state_dict(state["net"])
         self.opt.load_state_dict(state["opt"])
         self.ema = on_device(state["ema"], self.device)  # a checkpoint is read onto the CPU
@@ -403,8 +413,8 @@ class Fitter:
         self.stopper.load_state_dict(on_device(state["stopper"], self.device))
         for observer, saved in zip(self.observers, state["observers"], strict=True):
             observer.load_state_dict(on_device(saved, self.device))
-        if not 0 <= self.iteration <= self.cap:
-            raise ValueError(f"iteration {self.iteration} is outside 0..{self.cap}")
+        if not self.base_cap <= self.cap <= self.limit or not 0 <= self.iteration <= self.cap:
+            raise ValueError(f"iteration {self.iteration} of cap {self.cap} is outside 0..{self.limit}")
 
 
 def on_device(state: Any, device: torch.device) -> Any:

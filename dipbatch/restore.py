@@ -331,10 +331,10 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], seeds: list[int], pre
                                for p, twin in zip(problems, rule.twins, strict=True)]
         seeds = seeds + seeds  # a twin has its member's seed
     observations = torch.stack([p.observation for p in problems])
-    observers = [SpectralRecorder(observations.to(device), cap)] \
+    observers = [SpectralRecorder(observations.to(device), rule.limit)] \
         if observations.shape[-2:] == torch.Size(problems[0].size) else []
     fitter = Fitter(problems, preset, seeds, device, rule.stopper,
-                    observers=observers, speed=options.speed)
+                    observers=observers, speed=options.speed, limit=rule.limit)
     return fitter, notes
 
 
@@ -429,4 +429,4 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     problems = [problem] * ensemble
     rule = make_stop_rule(StopOptions(rule=stop), problems, recipe.fit.iterations, torch_device,
                           seed=seed, denoising=task == "denoise")
-    return combine(Fitter(problems, recipe, seeds, torch_device, rule.stopper).run(), seeds)
+    return combine(Fitter(problems, recipe, seeds, torch_device, rule.stopper, limit=rule.limit).run(), seeds)

@@ -16,6 +16,9 @@ from scipy.ndimage import uniform_filter
 from scipy.stats import poisson
 
 WINDOW = 100  # the variance window at the usual caps (cap/10, at most 100)
+#: A data-fit that ends above this many times the noise floor has not reached the noise: the fit
+#: stopped far from the data (a warning on the result; `AutoRule.far`).
+FAR_ABOVE_FLOOR = 1.5
 
 
 @lru_cache(maxsize=1)
@@ -72,6 +75,9 @@ class AutoRule:
     discrepancy: float | None = 0.97
     guard: float = 1.1
     tolerance: float = 0.3
+    extend_limit: int = 4  # a cap may grow to this many times itself (`extends`), never further
+    far: float = FAR_ABOVE_FLOOR  # an estimate whose data-fit ends above this × the floor is doubtful
+    falling: float = 0.95  # extend only while the data-fit fell below this × its level a quarter cap ago
 
 
 @dataclass(frozen=True)
@@ -120,3 +126,16 @@ def replay(variance: np.ndarray, fit: np.ndarray, floor: float | None, rule: Aut
         if t == cap:
             break
     return cap, cap, f"cap: reached {cap} iterations with no stop signal"
+
+
+def extends(fit: np.ndarray, floor: float | None, rule: AutoRule, lookback: int) -> bool:
+    """Whether a fit at its cap is worth more iterations: its data-fit (`fit`, the prefix up to the
+    cap, NaN where not measured) is still above `rule.far` × the floor and still falling (below
+    `rule.falling` × its level `lookback` iterations earlier). Pure, like `decide`."""
+    if not floor:
+        return False
+    measured = np.flatnonzero(np.isfinite(fit))
+    if len(measured) < 2 or fit[measured[-1]] <= rule.far * floor:
+        return False
+    earlier = measured[measured <= measured[-1] - lookback]
+    return bool(len(earlier)) and bool(fit[measured[-1]] < rule.falling * fit[earlier[-1]])

@@ -14,7 +14,7 @@ from dipbatch import losses
 from dipbatch.curves import subsample
 from dipbatch.errors import FieldError
 from dipbatch.metrics import noise_sigma
-from dipbatch.stop_signals import AutoRule, decide, noise_floor
+from dipbatch.stop_signals import AutoRule, decide, extends, noise_floor
 
 if TYPE_CHECKING:
     from dipbatch.fit import Problem
@@ -38,6 +38,9 @@ class Stopper(Protocol):
 
     def finish(self, iteration: int, smoothed: torch.Tensor) -> None:
         """The cap was reached: every member still running stops here."""
+
+    def wants_more(self, iteration: int, cap: int) -> bool:
+        """At the cap `cap`: whether a running member is worth more iterations (auto only)."""
 
     def estimate(self, k: int) -> torch.Tensor:
         """Member k's returned estimate (C×H×W)."""
@@ -72,6 +75,9 @@ class FixedStop:
                 self.stopped[k] = True
                 self.stop_iteration[k] = iteration
                 self.stop_reason[k] = f"fixed: ran all {iteration} iterations"
+
+    def wants_more(self, iteration: int, cap: int) -> bool:
+        return False
 
     def estimate(self, k: int) -> torch.Tensor:
         assert self._final is not None, "estimate() before finish()"
@@ -162,6 +168,9 @@ class _MinimumRule:
             else:
                 self._stop(k, iteration, f"cap: reached {iteration} iterations with no {self.name} "
                                          "minimum after the warm-up")
+
+    def wants_more(self, iteration: int, cap: int) -> bool:
+        return False
 
     def estimate(self, k: int) -> torch.Tensor:
         assert self._final is not None, "estimate() before finish()"
@@ -296,6 +305,13 @@ class AutoStop(WindowedVariance):
                 if floor and len(level) else ""
             self._stop(k, iteration, f"cap: reached {iteration} iterations with no stop signal{where}")
 
+    def wants_more(self, iteration: int, cap: int) -> bool:
+        """Whether a running member's data-fit is still far above its floor and falling at the cap
+        (`stop_signals.extends`, looking back a quarter of the cap)."""
+        return any(not self.stopped[k]
+                   and extends(self.fit[:iteration, k], self.floors[k], self.rule, cap // 4)
+                   for k in range(self.members))
+
     def estimate(self, k: int) -> torch.Tensor:
         assert self._final is not None and self.best is not None, "estimate() before finish()"
         return self._final[k] if self.stop_reason[k].startswith("cap") else self.best[k]
@@ -304,8 +320,11 @@ class AutoStop(WindowedVariance):
         record = super().record(k)
         record["stop_settings"] = {**asdict(self.rule), "window": self.window}
         if self.floors[k]:
+            measured = self.fit[: self.stop_iteration[k], k]
+            measured = measured[np.isfinite(measured)]
             record["noise_floor"] = self.floors[k]
             record["datafit_curve"] = subsample(self.fit[:, k], 300)
+            record["datafit_ratio"] = float(measured[-1] / self.floors[k]) if len(measured) else None
         return record
 
     def _state_keys(self) -> tuple[str, ...]:
@@ -374,6 +393,7 @@ class StopRule:
 
     stopper: Stopper
     twins: torch.Tensor | None = None
+    limit: int = 0  # the most iterations the rule may take the fit to (auto extends its cap up to it)
 
 
 def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, device: torch.device, *,
@@ -386,7 +406,7 @@ def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, 
     """
     members = len(problems)
     if options.rule == "fixed":
-        return StopRule(FixedStop(members))
+        return StopRule(FixedStop(members), limit=cap)
     window, patience, min_start = options.resolved(cap)
     sigmas = list(sigmas) if sigmas is not None else [None] * members
     shape = (problems[0].channels, *problems[0].size)
@@ -399,8 +419,10 @@ def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, 
             return torch.stack([p.datafit(p.operator(smoothed[k:k + 1]), observations[k][None], weights[k])
                                 for k, p in enumerate(problems)])
 
-        return StopRule(AutoStop(members, cap, window, AutoRule(patience, min_start), floors, datafit, shape,
-                                 device, seed=seed))
+        rule = AutoRule(patience, min_start)
+        limit = cap * rule.extend_limit  # the buffers hold an extended fit
+        return StopRule(AutoStop(members, limit, window, rule, floors, datafit, shape, device, seed=seed),
+                        limit=limit)
     if options.rule == "sure":
         if any(s is None for s in sigmas):
             raise ValueError("the sure rule needs each image's noise sigma")
@@ -409,7 +431,7 @@ def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, 
         probes = torch.stack([torch.randn(y.shape, generator=gen) for y in observations])
         stopper = MonteCarloSure(members, cap, patience, min_start, observations, probes, sigmas,
                                  SURE_EPSILON, device)
-        return StopRule(stopper, observations + SURE_EPSILON * probes)
+        return StopRule(stopper, observations + SURE_EPSILON * probes, limit=cap)
     raise FieldError(f"`stop` {options.rule}",
                      f"unknown stopping rule; choose one of {', '.join(STOP_RULES)}")
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from cli_lines import closing_line
 from click.testing import CliRunner
 from PIL import Image as PILImage
 
@@ -187,7 +188,8 @@ def test_a_folder_input_restores_its_images_into_an_output_folder(tmp_path: Path
     code, err = run("restore", folder, "-o", tmp_path / "out", *FAST)
     assert code == 0, err
     assert _tree(tmp_path / "out") == ["night/two.PNG", "night/two.PNG.json", "one.tif", "one.tif.json"]
-    assert err.strip().splitlines()[-1] == f"2 ok, 0 failed; outputs in {tmp_path / 'out'}"
+    lines = err.strip().splitlines()
+    assert lines[-1] == closing_line(lines, 2, 0, tmp_path / "out")
     code, err = run("restore", folder, "-o", tmp_path / "tifs", "--pattern", "*.tif", *FAST)
     assert code == 0, err
     assert _tree(tmp_path / "tifs") == ["one.tif", "one.tif.json"]
@@ -199,9 +201,12 @@ def test_an_output_ending_in_a_slash_is_a_new_folder_for_one_input(tmp_path: Pat
     code, err = run("restore", noisy_tif, "-o", f"{tmp_path / 'new' / 'folder'}/", *FAST)
     assert code == 0, err
     assert _tree(tmp_path / "new") == ["folder/noisy.tif", "folder/noisy.tif.json"]
-    last = err.strip().splitlines()[-1]  # one input: the log ends with its output, stop and time
-    assert last.startswith(f"done: {tmp_path / 'new' / 'folder' / 'noisy.tif'}: stopped at iteration ")
-    assert "20 run" in last and last.endswith(" s")
+    out = tmp_path / "new" / "folder" / "noisy.tif"
+    lines = err.strip().splitlines()  # one input: the log ends with its output, stop and time
+    done = next(k for k, line in enumerate(lines) if line.startswith("done: "))
+    assert lines[done].startswith(f"done: {out}: stopped at iteration ")
+    assert "20 run" in lines[done] and lines[done].endswith(" s")
+    assert all(line.startswith(f"warning: {out}: ") for line in lines[done + 1:])  # then its doubts
 
 
 def test_a_missing_input_is_reported_before_the_first_fit(tmp_path: Path, noisy_tif: Path) -> None:
@@ -210,7 +215,7 @@ def test_a_missing_input_is_reported_before_the_first_fit(tmp_path: Path, noisy_
     lines = err.strip().splitlines()
     assert lines[0] == f"error: {tmp_path / 'nope.tif'}: no such file"
     assert lines[1].startswith(f"done: {tmp_path / 'out' / 'noisy.tif'}")
-    assert lines[-1] == f"1 ok, 1 failed; outputs in {tmp_path / 'out'}"
+    assert lines[-1] == closing_line(lines, 1, 1, tmp_path / "out")
 
 
 def test_the_default_preset_on_a_cpu_is_fast_and_the_sidecar_names_it(tmp_path: Path,
@@ -246,3 +251,20 @@ def test_presets_prints_a_table_and_json_on_request() -> None:
 def test_an_unknown_task_is_a_usage_error(command: list[str]) -> None:
     result = CliRunner().invoke(main, [*command, "--task", "foo"])
     assert result.exit_code == 2 and "'foo' is not one of" in result.stderr
+
+
+def test_doubtful_outputs_get_warning_lines_and_their_own_count(tmp_path: Path, noisy_tif: Path) -> None:
+    """20 iterations end at the cap, far from the noise floor: written, but said, and counted apart."""
+    other = tmp_path / "other.tif"
+    other.write_bytes(noisy_tif.read_bytes())
+    code, err = run("restore", noisy_tif, other, "-o", tmp_path / "out", *FAST)
+    lines = err.strip().splitlines()
+    assert code == 0, err
+    for name in ("noisy.tif", "other.tif"):
+        assert f"warning: {tmp_path / 'out' / name}: ran to the cap (20 iterations): no stop fired" in lines
+    assert lines[-1] == f"0 ok, 2 with warnings, 0 failed; outputs in {tmp_path / 'out'}"
+    code, err = run("restore", noisy_tif, other, "-o", tmp_path / "fixed", "--stop", "fixed", *FAST)
+    assert code == 0 and "warning:" not in err  # a fixed budget is no doubt
+    assert err.strip().splitlines()[-1] == f"2 ok, 0 failed; outputs in {tmp_path / 'fixed'}"
+    code, err = run("restore", noisy_tif, "-o", tmp_path / "strict.tif", "--strict", *FAST)
+    assert code == 3 and (tmp_path / "strict.tif").is_file()  # --strict: exit 3, the output stays

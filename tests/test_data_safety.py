@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import tifffile
 import torch
+from cli_lines import closing_line
 from click.testing import CliRunner
 from disks import fill
 from PIL import Image as PILImage
@@ -156,7 +157,7 @@ def test_a_checkpoint_holding_another_fits_state_is_a_warning_among_good_inputs(
     code, err = run("restore", a, b, "-o", out, "--jobs", "1", *FAST)
     assert code == 0 and "Traceback" not in err, err
     lines = err.splitlines()
-    assert lines[-1] == f"2 ok, 0 failed; outputs in {out}"
+    assert lines[-1] == closing_line(lines, 2, 0, out)
     assert [line.endswith("ignored, the fit starts over") for line in lines
             if line.startswith(f"warning: {planted}: cannot resume from the checkpoint")] == [True]
     assert "resumed_from_iteration" not in json.loads(sidecar_path(out / "a.png").read_text())
@@ -337,7 +338,7 @@ def test_a_bomb_among_several_inputs_fails_only_itself(tmp_path: Path) -> None:
     assert [line for line in lines if line.startswith("error:")] == [
         f"error: {bomb}: image too large: 20000×20000 = 400,000,000 pixels, "
         "over the limit of 1,024 (--max-pixels)"]
-    assert lines[-1] == f"2 ok, 1 failed; outputs in {tmp_path / 'out'}"
+    assert lines[-1] == closing_line(lines, 2, 1, tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "good.png", "good.png.json", "small.png", "small.png.json"]
 

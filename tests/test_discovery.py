@@ -271,6 +271,9 @@ def test_a_job_ended_by_a_signal_is_interrupted_not_failed(tmp_path):
     ({"guard_restores": 2}, ["guard restored the weights 2 times"]),
     ({"sigma_input": 0.05, "sigma_output": 0.08}, ["output sigma 0.08 above the input's 0.05"]),
     ({"sigma_input": 0.08, "sigma_output": 0.01, "guard_restores": 0}, []),
+    ({"datafit_ratio": 3680.4}, ["the data-fit ended at 3.68e+03× the noise floor: the fit never reached the "
+                                 "noise (try a larger preset, or the noise model the data have)"]),
+    ({"datafit_ratio": 0.97}, []),
 ])
 def test_result_warnings(meta, expected):
     assert result_warnings(meta) == expected

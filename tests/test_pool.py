@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_lines import closing_line
 from click.testing import CliRunner
 from PIL import Image as PILImage
 
@@ -78,7 +79,7 @@ def test_a_bad_file_among_good_ones_fails_alone(tmp_path: Path, noisy_rgb: np.nd
     lines = result.stderr.splitlines()
     assert "restoring 2 images in 2 processes of 1 threads" in lines
     assert sum(line.startswith("done: ") for line in lines) == 2
-    assert lines[-1] == f"2 ok, 1 failed; outputs in {out}"
+    assert lines[-1] == closing_line(lines, 2, 1, out)
     errors = [line for line in lines if line.startswith("error:")]
     assert len(errors) == 1 and "broken.png" in errors[0]
 

@@ -27,7 +27,7 @@ def main() -> None:
 
     Each image gets its own randomly initialised generator, fitted to the corrupted image and
     stopped before it fits the corruption. Exit codes: 0 success, 1 a data error (a bad file,
-    mask or value), 2 a usage error.
+    mask or value), 2 a usage error, 3 (restore --strict) outputs written with warnings.
     """
 
 

@@ -22,7 +22,8 @@ from dipbatch.workflow.restore_args import WORKFLOW_OPTIONS, dataset_args, optio
 #: Stand-ins for the files of a job: the check reads no file.
 _FILES = ["input.png", "-o", "output.png"]
 #: `restore`'s parameters that are no library options (files, processes, tracebacks).
-_NOT_OPTIONS = ("inputs", "outputs", "patterns", "threads", "jobs", "input_folders", "outcomes", "debug")
+_NOT_OPTIONS = ("inputs", "outputs", "patterns", "threads", "jobs", "input_folders", "outcomes", "strict",
+                "debug")
 
 
 def restore_flags() -> dict[str, click.Parameter]:

@@ -11,6 +11,7 @@ import click
 from dipbatch.errors import DipbatchError, FieldError
 
 EXIT_DATA_ERROR = 1
+EXIT_WARNINGS = 3  # every output written, but some with warnings, under --strict
 
 
 def flag(field: str) -> str:

@@ -14,7 +14,7 @@ import click
 
 from dipbatch import interrupt
 from dipbatch.astro import AstroOptions
-from dipbatch.cli.errors import EXIT_DATA_ERROR, guarded, message
+from dipbatch.cli.errors import EXIT_DATA_ERROR, EXIT_WARNINGS, guarded, message
 from dipbatch.cli.help import PanelCommand, panel
 from dipbatch.cli.options import (
     astro_options,
@@ -35,6 +35,7 @@ from dipbatch.presets import PRESET_CHOICES
 from dipbatch.progress import duration
 from dipbatch.restore import Outcome, RestoreOptions
 from dipbatch.results import INTERRUPTED_MARK, write_outcomes
+from dipbatch.sidecar import result_warnings
 from dipbatch.speed import SpeedOptions
 from dipbatch.stopping import StopOptions
 from dipbatch.tasks import TaskOptions
@@ -98,17 +99,25 @@ def _done_line(outcome: Outcome) -> str:
             f"({record['stop_reason']}), {record['iterations']} run, {duration(record['wall_time_s'])}")
 
 
+def _warnings(outcome: Outcome) -> list[str]:
+    """The doubts about a written output (`result_warnings`), none for a failed one."""
+    return result_warnings(outcome.record) if outcome.error is None and outcome.record else []
+
+
 def _closing_line(outcomes: list[Outcome]) -> str:
-    """`n ok, n failed; outputs in FOLDER`, for a run of several inputs."""
+    """`n ok, n with warnings, n failed; outputs in FOLDER` (no warnings: not said), for a run of
+    several inputs."""
     failed = sum(o.error is not None for o in outcomes)
+    warned = sum(bool(_warnings(o)) for o in outcomes)
+    counts = f"{len(outcomes) - failed - warned} ok, " + (f"{warned} with warnings, " if warned else "")
     folders = [o.output.parent for o in outcomes if o.error is None]
     if not folders:
-        return f"0 ok, {failed} failed"
+        return f"{counts}{failed} failed"
     try:
         common = os.path.commonpath(folders)
     except ValueError:  # relative and absolute folders
         common = os.path.commonpath([f.resolve() for f in folders])
-    return f"{len(outcomes) - failed} ok, {failed} failed; outputs in {common}"
+    return f"{counts}{failed} failed; outputs in {common}"
 
 
 def _interrupted_line(stop: Interrupted) -> str:
@@ -173,17 +182,21 @@ def _interrupted_line(stop: Interrupted) -> str:
     click.option("--outcomes", type=click.Path(dir_okay=False, path_type=Path),
                  help="Also write each input's outcome (ok or failed, with its done: or error: line) "
                       "to this JSON file, for scripts (the workflow's packed jobs read it)."),
+    click.option("--strict", is_flag=True,
+                 help="Exit 3 when an output was written with a warning (it ran to its cap, its data-fit "
+                      "ended far above the noise floor, ...), for scripts; the outputs stay."),
     click.option("--debug", is_flag=True, help="Show the full traceback on errors."),
 )
 def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[str, ...],
             threads: int | None, jobs: int | None, input_folders: tuple[Path, ...], outcomes: Path | None,
-            debug: bool, **params: Any) -> None:
+            strict: bool, debug: bool, **params: Any) -> None:
     """Restore INPUTS (PNG, JPEG, TIFF, FITS files, or folders of them) into OUTPUT.
 
     Every input is checked before the first fit. Several inputs each get their own net and early
     stop: on a CPU in worker processes (--jobs), on a GPU as one batched computation per size. The
-    inputs are never modified; outputs are written atomically. Each output gets a `done:` line;
-    several inputs end with `N ok, N failed; outputs in FOLDER`. On SIGINT or SIGTERM the fit
+    inputs are never modified; outputs are written atomically. Each output gets a `done:` line, and
+    a `warning:` line for each doubt about it; several inputs end with `N ok, N with warnings,
+    N failed; outputs in FOLDER`. On SIGINT or SIGTERM the fit
     saves its checkpoint, prints an `interrupted:` line and exits 130 or 143; the same command
     resumes it.
     """
@@ -201,6 +214,8 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[
 
     def report(outcome: Outcome) -> None:
         click.echo(_done_line(outcome), err=True)
+        for warning in _warnings(outcome):
+            click.echo(f"warning: {outcome.output}: {warning}", err=True)
 
     try:
         with interrupt.handled():
@@ -217,6 +232,8 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[
         click.echo(_closing_line(done), err=True)
     if any(o.error for o in done):
         sys.exit(EXIT_DATA_ERROR)
+    if strict and any(_warnings(o) for o in done):
+        sys.exit(EXIT_WARNINGS)
 
 
 def restore_options(params: dict[str, Any], **fields: Any) -> RestoreOptions:

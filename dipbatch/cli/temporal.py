@@ -43,6 +43,10 @@ from dipbatch.temporal.run import TemporalOptions
 @click.option("--fallback", is_flag=True,
               help="If the pass raises the warping error or the flicker of the sequence, write the "
                    "per-frame frames instead (the pass is flagged either way).")
+@click.option("--fidelity-guard/--no-fidelity-guard", default=True, show_default=True,
+              help="Weaken the pass (or keep the per-frame frames) where it would move the frames "
+                   "further from the noisy input than the noise explains: the data-fit against the "
+                   "noise floor, for results of the input's size (denoising, deblocking).")
 @click.option("--device", default="auto", show_default=True, type=click.Choice(DEVICES),
               help="Where the DVP net runs; auto picks CUDA when available.")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for torch (default: torch's).")
@@ -50,8 +54,9 @@ from dipbatch.temporal.run import TemporalOptions
 @click.option("--quiet", is_flag=True, help="No progress line per epoch.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 def temporal(sequence: Path, restored: Path, output: Path, method: str, epochs: int | None, lr: float,
-             features: int, seed: int, irt: bool, radius: int, tolerance: float, fallback: bool, device: str,
-             threads: int | None, overwrite: bool, quiet: bool, debug: bool) -> None:
+             features: int, seed: int, irt: bool, radius: int, tolerance: float, fallback: bool,
+             fidelity_guard: bool, device: str, threads: int | None, overwrite: bool, quiet: bool,
+             debug: bool) -> None:
     """Make the per-frame results in RESTORED temporally consistent.
 
     SEQUENCE is the folder of input frames (natural order: frame_2 before frame_10) or the input
@@ -66,7 +71,8 @@ def temporal(sequence: Path, restored: Path, output: Path, method: str, epochs: 
     if threads:
         torch.set_num_threads(threads)
     options = TemporalOptions(method=method, dvp=DVPOptions(epochs, lr, features, seed, irt), radius=radius,
-                              tolerance=tolerance, device=device, overwrite=overwrite, fallback=fallback)
+                              tolerance=tolerance, device=device, overwrite=overwrite, fallback=fallback,
+                              fidelity_guard=fidelity_guard)
 
     def progress(epoch: int, epochs: int, loss: float) -> None:
         if not quiet:

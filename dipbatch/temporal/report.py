@@ -24,12 +24,14 @@ if TYPE_CHECKING:
 VERSIONS = ("input", "frames", "consistent")  # frames: the per-frame results
 FRAME_COLUMNS = ("frame", *(f"warp_error_{v}" for v in VERSIONS), *(f"flicker_{v}" for v in VERSIONS),
                  "fidelity_psnr")
-SEQUENCE_FIELDS = ("frames", "method", "check", *(f"warp_error_{v}" for v in VERSIONS),
+SEQUENCE_FIELDS = ("frames", "method", "check", "strength", *(f"warp_error_{v}" for v in VERSIONS),
                    *(f"flicker_{v}" for v in VERSIONS), "fidelity_psnr", "wall_time_s")
 TABLE, RECORD, PLOT = "temporal.tsv", "temporal.json", "temporal.svg"
 # The pass's check of its own result: it lowered (or kept) both metrics; it raised the warping
-# error or the flicker; it raised one and the per-frame frames were kept instead (fallback).
-CHECK_OK, CHECK_RAISED, CHECK_FELL_BACK = "ok", "raised", "fell back"
+# error or the flicker; it raised one and the per-frame frames were kept instead (fallback). And its
+# fidelity guard (dipbatch.temporal.fidelity): it weakened the pass to keep the frames as close to
+# the observations as the noise allows (the per-frame frames kept: fell back).
+CHECK_OK, CHECK_RAISED, CHECK_FELL_BACK, CHECK_WEAKENED = "ok", "raised", "fell back", "weakened"
 
 
 @dataclass
@@ -45,11 +47,14 @@ class TemporalReport:
     check: str = CHECK_OK
     wall_time_s: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
+    strength: float = 1.0  # how much of the pass was applied (the fidelity guard's α)
+    guard: dict[str, float] = field(default_factory=dict)  # the fidelity guard's figures, if it ran
 
     def figures(self) -> dict[str, Any]:
         """The sequence's figures, keyed by SEQUENCE_FIELDS."""
         finite = self.fidelity[np.isfinite(self.fidelity)]
-        values: dict[str, Any] = {"frames": len(self.frame_names), "method": self.method, "check": self.check}
+        values: dict[str, Any] = {"frames": len(self.frame_names), "method": self.method, "check": self.check,
+                                  "strength": self.strength}
         for version in VERSIONS:
             values[f"warp_error_{version}"] = self.metrics[version].mean_warp_error
         for version in VERSIONS:
@@ -86,7 +91,7 @@ def _json_value(value: Any) -> Any:
 def write_record(path: Path, report: TemporalReport) -> None:
     figures = {k: _json_value(v) for k, v in report.figures().items()}
     record = {"sequence": report.sequence, **figures, "warnings": report.warnings,
-              "options": report.options}
+              "fidelity_guard": report.guard, "options": report.options}
     write_bytes_atomic(path, (json.dumps(record, indent=2, default=str) + "\n").encode())
 
 

@@ -18,10 +18,18 @@ from dipbatch.imageio import Image, write_image
 from dipbatch.metrics import psnr
 from dipbatch.temporal import DEFAULT_METHOD, METHODS
 from dipbatch.temporal.dvp import DVPOptions, EpochHook, deep_video_prior
+from dipbatch.temporal.fidelity import FidelityCheck, blend, guarded_strength
 from dipbatch.temporal.flowfilter import flow_filter
 from dipbatch.temporal.folder import staged_folder
 from dipbatch.temporal.metrics import measure, sequence_flows, static_mask
-from dipbatch.temporal.report import CHECK_FELL_BACK, CHECK_RAISED, TemporalReport, write_report
+from dipbatch.temporal.report import (
+    CHECK_FELL_BACK,
+    CHECK_OK,
+    CHECK_RAISED,
+    CHECK_WEAKENED,
+    TemporalReport,
+    write_report,
+)
 from dipbatch.temporal.sequence import list_frames, numbering_gaps, read_frames
 from dipbatch.temporal.video import VideoInfo, frame_name, is_video, read_video, write_video
 
@@ -37,6 +45,7 @@ class TemporalOptions:
     device: str = "auto"
     overwrite: bool = False
     fallback: bool = False  # a pass that raises the warping error or the flicker keeps the per-frame frames
+    fidelity_guard: bool = True  # weaken a pass that moves the frames away from the observations
 
 
 @dataclass
@@ -144,6 +153,33 @@ def check_pass(seq: LoadedSequence, consistent: list[np.ndarray], options: Tempo
     return consistent, report
 
 
+def guard_fidelity(seq: LoadedSequence, consistent: list[np.ndarray], options: TemporalOptions
+                   ) -> tuple[list[np.ndarray], FidelityCheck | None]:
+    """The pass at the strength that keeps its fidelity to the observations (temporal.fidelity)."""
+    if not options.fidelity_guard or options.method == "none":
+        return consistent, None
+    frames = [image.data for image in seq.results]
+    guard = guarded_strength(seq.inputs, frames, consistent)
+    if guard is None:
+        return consistent, None
+    return blend(frames, consistent, guard.strength), guard
+
+
+def note_guard(report: TemporalReport, guard: FidelityCheck, method: str) -> None:
+    """The guard's figures in the report, and a warning when it weakened the pass."""
+    report.strength, report.guard = guard.strength, guard.record()
+    if guard.strength >= 1.0:
+        return
+    what = (f"the {method} pass took the frames' data-fit to {guard.full:.3g}× the noise floor (per-frame "
+            f"{guard.frames:.3g}×), away from the observations")
+    if guard.strength > 0:
+        report.warnings.append(f"{what}; it was applied at {guard.strength:.0%} strength to keep fidelity")
+        report.check = report.check if report.check != CHECK_OK else CHECK_WEAKENED
+    else:
+        report.warnings.append(f"{what}; the per-frame frames were kept")
+        report.check = CHECK_FELL_BACK
+
+
 def check_target(out: Path, sources: tuple[Path, ...], overwrite: bool) -> None:
     """OUT must be a new folder (or, with overwrite, an old one), apart from the inputs."""
     for source in sources:
@@ -166,7 +202,10 @@ def run_temporal(sequence: Path, restored: Path, out: Path, options: TemporalOpt
     check_target(out, (sequence, restored), options.overwrite)
     started = time.perf_counter()
     seq = load_sequence(sequence, restored)
-    consistent, report = check_pass(seq, make_consistent(seq, options, progress), options)
+    consistent, guard = guard_fidelity(seq, make_consistent(seq, options, progress), options)
+    consistent, report = check_pass(seq, consistent, options)
+    if guard is not None:
+        note_guard(report, guard, options.method)
     report.wall_time_s = time.perf_counter() - started
     report.options = {**asdict(options), "dipbatch_version": __version__, "input": str(sequence),
                       "restored": str(restored)}

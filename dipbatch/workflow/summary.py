@@ -28,8 +28,15 @@ from dipbatch.results import (
     read_table,
     write_table,
 )
-from dipbatch.sidecar import read_sidecar
-from dipbatch.temporal.report import CHECK_FELL_BACK, CHECK_RAISED, FRAME_COLUMNS, RECORD, TABLE
+from dipbatch.sidecar import read_sidecar, result_warnings
+from dipbatch.temporal.report import (
+    CHECK_FELL_BACK,
+    CHECK_RAISED,
+    CHECK_WEAKENED,
+    FRAME_COLUMNS,
+    RECORD,
+    TABLE,
+)
 from dipbatch.workflow.layout import Layout
 
 #: Column order of ``summary.tsv``.
@@ -97,29 +104,12 @@ def error_line(log: str | Path) -> str:
     return job_end(log)[1]
 
 
-def number(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def result_warnings(meta: dict[str, Any]) -> list[str]:
-    """The doubts about one restored image, from its sidecar: it ran to the cap (the stop rule
-    never fired), the blow-up guard rolled back, or the output is noisier than the input."""
-    warnings = []
-    if str(meta.get("stop_reason", "")).startswith("cap:"):
-        warnings.append(f"ran to the cap ({meta.get('stop_iteration')} iterations): no stop fired")
-    restores = number(meta.get("guard_restores")) or 0
-    if restores:
-        warnings.append(f"guard restored the weights {int(restores)} times")
-    before, after = number(meta.get("sigma_input")), number(meta.get("sigma_output"))
-    if before is not None and after is not None and after > before:
-        warnings.append(f"output sigma {after:.3g} above the input's {before:.3g}")
-    return warnings
-
-
 #: The temporal pass's doubtful checks (the record's `check`), as a frame's warning.
 TEMPORAL_CHECK_WARNINGS = {
     CHECK_RAISED: "temporal pass raised the flicker or warping error",
-    CHECK_FELL_BACK: "temporal pass raised the flicker or warping error; fell back to the per-frame result",
+    CHECK_FELL_BACK: "temporal pass raised the flicker or warping error, or lost fidelity; fell back to the "
+                     "per-frame result",
+    CHECK_WEAKENED: "temporal pass weakened to keep the frames' fidelity to the observations",
 }
 
 

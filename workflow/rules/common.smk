@@ -137,15 +137,6 @@ def dataset_warnings(name, dataset, images, refused):
 # to them (dipbatch.workflow.config).
 replace_datasets(config, workflow.overwrite_configfiles, workflow.config_settings.overwrite_config)
 validate_config(config)
-if workflow.is_main_process:  # not inside a job (SLURM jobs parse the workflow too)
-    # A run claims its output folder here, when it checks it (a dry run only checks): two controllers
-    # started in the same second cannot both pass.
-    try:
-        stale = runlock.acquire(config["output"], claim=runlock.claims_output(sys.argv[1:]))
-    except DipbatchError as exc:
-        raise WorkflowError(f"error: {exc}") from None
-    if stale:
-        logger.warning(f"dipbatch: {stale}")
 
 LAYOUT = Layout(results=config["output"], logs=config["logs"])
 DATASETS = config["datasets"]
