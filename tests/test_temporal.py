@@ -392,3 +392,22 @@ def test_workflow_makes_consistent_sequences_of_frames_and_videos(tmp_path: Path
     second = json.loads((work / "results/seq/clip/frame_2.png.json").read_text())
     assert second["init_weights"] == "results/seq/clip/frame_1.png.weights.pt"
     assert not list((work / "results").rglob("*.weights.pt"))  # temporary, removed once used
+
+
+@pytest.mark.parametrize("guard", [True, False])
+def test_the_fidelity_guard_is_recorded_and_can_be_turned_off(tmp_path: Path, panned: Panned,
+                                                              guard: bool) -> None:
+    names = [f"frame_{n}.png" for n in range(1, FRAMES + 1)]
+    save_frames(tmp_path / "in", names, panned.noisy)
+    save_frames(tmp_path / "restored", names, panned.results)
+    code, _, err = run("temporal", tmp_path / "in", tmp_path / "restored", "-o", tmp_path / "out",
+                       "--method", "flow", *([] if guard else ["--no-fidelity-guard"]))
+    assert code == 0, err
+    record = json.loads((tmp_path / "out" / "temporal.json").read_text())
+    assert record["options"]["fidelity_guard"] is guard
+    if guard:  # the data-fits it weighed, over the noise floor, and the strength it applied
+        assert set(record["fidelity_guard"]) == {"strength", "noise_floor", "datafit_frames", "datafit_pass",
+                                                 "datafit_kept"}
+        assert record["strength"] == record["fidelity_guard"]["strength"] > 0
+    else:
+        assert record["fidelity_guard"] == {} and record["strength"] == 1.0
