@@ -1,9 +1,9 @@
 """Does extending the cap ever cost quality? Star fields and 16-bit plates, with and without it.
 
-    python benchmarks/cap_extension.py [--presets tiny fast] [--append]
+    python benchmarks/cap_extension.py [--presets tiny fast] [--cap 600] [--append]
 
 `--stop auto` extends a fit's cap (by half the cap at a time, up to 4×) while the data-fit is still
-far above the noise floor and falling (`dipbatch.stop_signals.extends`). This fits each case twice in
+far above the noise floor and falling (`dipbatch.fit.signals.extends`). This fits each case twice in
 the same run, with the cap fixed (the baseline, the behaviour before the extension) and extendable,
 and prints PSNR against the truth in the stored 16-bit units, the iterations run and the data-fit
 over the floor at the returned estimate. Cases, all 64², 16-bit, Poisson noise (Gaussian data-fit,
@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dipbatch.fit import Fitter
-from dipbatch.stopping import StopOptions, make_stop_rule
-from dipbatch.synthetic import add_poisson_noise, star_field
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.stopping import StopOptions, make_stop_rule
+from dipbatch.physics.synthetic import add_poisson_noise, star_field
 from dipbatch.tasks import TaskOptions, make_problem, task_preset
 
 FULL = 65535.0
@@ -46,10 +46,11 @@ CASES = (
 )
 
 
-def fit(observed: np.ndarray, preset: str, extend: bool) -> tuple[np.ndarray, int, float | None]:
+def fit(observed: np.ndarray, preset: str, extend: bool,
+        cap: int | None) -> tuple[np.ndarray, int, float | None]:
     """(estimate in stored units, iterations run, data-fit ratio at the estimate)."""
     options = TaskOptions()
-    recipe = task_preset(options, preset)
+    recipe = task_preset(options, preset, cap)
     problem = make_problem((observed / FULL).astype(np.float32), options)
     rule = make_stop_rule(StopOptions(), [problem], recipe.fit.iterations, torch.device("cpu"))
     limit = rule.limit if extend else recipe.fit.iterations
@@ -64,6 +65,7 @@ def psnr(truth: np.ndarray, estimate: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["tiny", "fast"])
+    parser.add_argument("--cap", type=int, help="the presets' cap instead of their own (a cap too short)")
     parser.add_argument("--append", action="store_true", help="append the table to benchmarks/RESULTS.md")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -74,8 +76,8 @@ def main() -> None:
         truth = star_field(64, 64, stars=10, background=case.background, peak=case.peak, seed=case.seed)[0]
         observed = np.clip(add_poisson_noise(truth, seed=case.seed + 100), 0, FULL)
         for preset in args.presets:
-            fixed, ran_fixed, ratio_fixed = fit(observed, preset, extend=False)
-            grown, ran_grown, ratio_grown = fit(observed, preset, extend=True)
+            fixed, ran_fixed, ratio_fixed = fit(observed, preset, False, args.cap)
+            grown, ran_grown, ratio_grown = fit(observed, preset, True, args.cap)
             delta = psnr(truth, grown) - psnr(truth, fixed)
             deltas.append(delta)
             shown = " → ".join(f"{r:.3g}" if r is not None else "-" for r in (ratio_fixed, ratio_grown))

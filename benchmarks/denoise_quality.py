@@ -14,9 +14,9 @@ import numpy as np
 from photos import photo_crop
 from skimage.restoration import denoise_nl_means, denoise_tv_chambolle, estimate_sigma
 
-from dipbatch.metrics import psnr
-from dipbatch.restore import restore_array
-from dipbatch.synthetic import add_gaussian_noise
+from dipbatch.physics.metrics import psnr
+from dipbatch.physics.synthetic import add_gaussian_noise
+from dipbatch.run.restore import restore_array
 
 
 def hwc(x: np.ndarray) -> np.ndarray:

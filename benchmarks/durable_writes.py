@@ -3,7 +3,7 @@
     python benchmarks/durable_writes.py [--images 1000] [--size 64] [--folder /scratch/x]
 
 Every output dipbatch writes is flushed to the disk before it is renamed into place, and its folder
-after (`dipbatch.atomic.atomic_paths`). This writes `--images` PNGs of `--size`² with their sidecars
+after (`dipbatch.io.atomic.atomic_paths`). This writes `--images` PNGs of `--size`² with their sidecars
 through `write_image`, as a restore job does, twice in the same run: durably (the default) and with
 the flushes turned off (the baseline, atomic only), and prints the ratio. `--folder` measures another
 filesystem (a network one is where the cost shows); the default is a temporary folder.
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from dipbatch import atomic
-from dipbatch.imageio import Source, write_image
-from dipbatch.sidecar import sidecar_bytes, sidecar_path
+from dipbatch.io import atomic
+from dipbatch.io.images import Source, write_image
+from dipbatch.io.sidecar import sidecar_bytes, sidecar_path
 
 
 def write_all(folder: Path, images: int, size: int) -> float:

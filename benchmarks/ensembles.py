@@ -32,12 +32,12 @@ import numpy as np
 import torch
 from trajectories import NOISES, SCENES, Case, clean_image, noisy_image, problem_for
 
-from dipbatch.device import synchronize
-from dipbatch.ensemble import combine, member_seeds
-from dipbatch.fit import Fitter
-from dipbatch.metrics import psnr
-from dipbatch.presets import get_preset
-from dipbatch.stopping import StopOptions, make_stop_rule
+from dipbatch.fit.ensemble import combine, member_seeds
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.presets import get_preset
+from dipbatch.fit.stopping import StopOptions, make_stop_rule
+from dipbatch.physics.metrics import psnr
+from dipbatch.run.device import synchronize
 
 
 def fit(case: Case, k: int, device: str, threads: int) -> dict[str, float]:

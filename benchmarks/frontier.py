@@ -33,12 +33,12 @@ from replay import evaluate, rules
 from speed import fitter_step, interleaved, peak_mb
 from trajectories import NOISES, Case, clean_image, load_cache, noisy_image, problem_for, record_cases
 
-from dipbatch.device import synchronize
-from dipbatch.ensemble import member_seeds
-from dipbatch.fit import Fitter
-from dipbatch.presets import PRESET_NAMES, get_preset
-from dipbatch.speed import SpeedOptions
-from dipbatch.stopping import StopOptions, make_stop_rule
+from dipbatch.fit.ensemble import member_seeds
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.presets import PRESET_NAMES, get_preset
+from dipbatch.fit.speed import SpeedOptions
+from dipbatch.fit.stopping import StopOptions, make_stop_rule
+from dipbatch.run.device import synchronize
 
 HERE = Path(__file__).parent
 CACHE = HERE / "frontier_cache.npz"  # the trajectories (recorded on an H100, 2026-11-24)

@@ -44,9 +44,9 @@ def child(path: str, tile: int, batch: int, iterations: int) -> None:
     import torch
 
     from dipbatch.astro import AstroOptions
-    from dipbatch.restore import RestoreOptions, restore_files
-    from dipbatch.stopping import StopOptions
-    from dipbatch.tiling import TilingOptions
+    from dipbatch.fit.stopping import StopOptions
+    from dipbatch.fit.tiling import TilingOptions
+    from dipbatch.run.restore import RestoreOptions, restore_files
 
     torch.set_num_threads(1)
     options = RestoreOptions(preset="tiny", iterations=iterations, device="cpu", checkpoint_every=0,

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dipbatch.results import read_table
+from dipbatch.io.results import read_table
 
 REPO = Path(__file__).resolve().parents[1]
 CORRUPTIONS = ("truncated", "empty", "not an image")

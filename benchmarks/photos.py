@@ -6,7 +6,7 @@ import numpy as np
 from skimage import data
 from skimage.transform import resize
 
-from dipbatch.synthetic import star_field
+from dipbatch.physics.synthetic import star_field
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "camera", "rocket", "immunohistochemistry", "cat",
           "hubble_deep_field")

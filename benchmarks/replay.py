@@ -8,8 +8,8 @@ from dataclasses import replace
 import numpy as np
 from trajectories import Case, case_floor
 
-from dipbatch.stop_signals import AutoRule, replay
-from dipbatch.stopping import StopOptions
+from dipbatch.fit.signals import AutoRule, replay
+from dipbatch.fit.stopping import StopOptions
 
 CHECK_EVERY = 50  # the fit's check points (Fitter.check_every)
 

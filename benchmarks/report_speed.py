@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from dipbatch.imageio import read_image
+from dipbatch.io.images import read_image
+from dipbatch.io.sidecar import FORMAT as SIDECAR_FORMAT
+from dipbatch.physics.synthetic import add_gaussian_noise, scene
 from dipbatch.report.build import write_report
 from dipbatch.report.collect import Locations
-from dipbatch.sidecar import FORMAT as SIDECAR_FORMAT
-from dipbatch.synthetic import add_gaussian_noise, scene
 from dipbatch.workflow.summary import Row, write_summary
 
 ITERATIONS = 3000

@@ -34,12 +34,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dipbatch.device import synchronize
-from dipbatch.fit import Fitter, Problem
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.presets import get_preset
+from dipbatch.fit.problem import Problem
+from dipbatch.fit.speed import SpeedOptions
 from dipbatch.nets import build_generator
 from dipbatch.nets.pointwise import PointwiseConv
-from dipbatch.presets import get_preset
-from dipbatch.speed import SpeedOptions
+from dipbatch.run.device import synchronize
 
 
 def peak_mb(device: torch.device) -> float:
@@ -136,7 +137,7 @@ def throughput(args: argparse.Namespace) -> None:
     """Images per hour of `dipbatch restore` on 8 images: 1 process × 2 threads against 2 × 1."""
     from PIL import Image
 
-    from dipbatch.synthetic import add_gaussian_noise, scene
+    from dipbatch.physics.synthetic import add_gaussian_noise, scene
 
     runs = {"sequential, --jobs 1 --threads 2": ["--jobs", "1", "--threads", "2"],
             "--jobs 2 --threads 1": ["--jobs", "2", "--threads", "1"]}

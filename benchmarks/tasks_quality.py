@@ -20,9 +20,9 @@ from photos import photo_crop
 from PIL import Image
 from skimage.restoration import inpaint_biharmonic
 
-from dipbatch.metrics import psnr
-from dipbatch.restore import restore_array
-from dipbatch.synthetic import add_gaussian_noise
+from dipbatch.physics.metrics import psnr
+from dipbatch.physics.synthetic import add_gaussian_noise
+from dipbatch.run.restore import restore_array
 
 
 def resized(x: np.ndarray, size: int, method: Image.Resampling) -> np.ndarray:

@@ -38,12 +38,13 @@ from skimage import data
 from skimage.color import rgb2gray
 from skimage.transform import AffineTransform, resize, warp
 
-from dipbatch.fit import Fitter, Problem, StatelessObserver
-from dipbatch.metrics import psnr
+from dipbatch.fit.loop import Fitter, StatelessObserver
+from dipbatch.fit.presets import get_preset
+from dipbatch.fit.problem import Problem
+from dipbatch.fit.stopping import StopOptions, make_stop_rule
 from dipbatch.nets import load_member, member_state
-from dipbatch.presets import get_preset
-from dipbatch.stopping import StopOptions, make_stop_rule
-from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise
+from dipbatch.physics.metrics import psnr
+from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise
 from dipbatch.temporal.dvp import DVPOptions, deep_video_prior
 from dipbatch.temporal.fidelity import blend, guarded_strength
 from dipbatch.temporal.flowfilter import flow_filter

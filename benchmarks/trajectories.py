@@ -20,13 +20,14 @@ import numpy as np
 import torch
 from photos import PHOTOS, photo_crop, star_crop
 
-from dipbatch import losses
-from dipbatch.fit import Fitter, Problem, StatelessObserver
-from dipbatch.metrics import noise_sigma, psnr
-from dipbatch.presets import get_preset
-from dipbatch.stop_signals import WINDOW, noise_floor
-from dipbatch.stopping import SURE_EPSILON, StopOptions, WindowedVariance, make_stop_rule
-from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise
+from dipbatch.fit.loop import Fitter, StatelessObserver
+from dipbatch.fit.presets import get_preset
+from dipbatch.fit.problem import Problem
+from dipbatch.fit.signals import WINDOW, noise_floor
+from dipbatch.fit.stopping import SURE_EPSILON, StopOptions, WindowedVariance, make_stop_rule
+from dipbatch.physics import losses
+from dipbatch.physics.metrics import noise_sigma, psnr
+from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise
 
 RECORD_VERSION = 1  # bump when what a record holds, or how it is computed, changes
 SCENES = (*PHOTOS, "stars")

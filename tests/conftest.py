@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from dipbatch.synthetic import add_gaussian_noise, scene
+from dipbatch.physics.synthetic import add_gaussian_noise, scene
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 torch.set_num_threads(min(2, os.cpu_count() or 1))

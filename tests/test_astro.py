@@ -15,8 +15,8 @@ from dipbatch.astro import AstroOptions, prepare
 from dipbatch.astro.masks import sigma_clip_mask
 from dipbatch.astro.stretch import fit_stretch
 from dipbatch.cli import main
-from dipbatch.imageio import read_image, write_image
-from dipbatch.synthetic import add_poisson_noise, star_field
+from dipbatch.io.images import read_image, write_image
+from dipbatch.physics.synthetic import add_poisson_noise, star_field
 
 fits = pytest.importorskip("astropy.io.fits")
 

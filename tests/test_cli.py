@@ -14,7 +14,7 @@ from PIL import Image as PILImage
 
 from dipbatch.cli import main
 from dipbatch.errors import DipbatchError
-from dipbatch.imageio import read_image
+from dipbatch.io.images import read_image
 
 FAST = ["--preset", "tiny", "--iterations", "20", "--quiet"]
 
@@ -230,7 +230,7 @@ def test_the_default_preset_on_a_cpu_is_fast_and_the_sidecar_names_it(tmp_path: 
 
 
 def test_auto_is_paper_on_a_gpu_and_fast_elsewhere() -> None:
-    from dipbatch.presets import preset_for_device
+    from dipbatch.fit.presets import preset_for_device
 
     assert [preset_for_device("auto", d) for d in ("cuda", "cpu", "mps")] == ["paper", "fast", "fast"]
     assert preset_for_device("tiny", "cuda") == "tiny"

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -11,15 +15,15 @@ import yaml
 
 from dipbatch.cli import main
 from dipbatch.cli.errors import message
-from dipbatch.device import DEVICES
-from dipbatch.ensemble import MEMORY_MB_PER_MPX
 from dipbatch.errors import DipbatchError, FieldError
-from dipbatch.presets import DEVICE_PRESETS, PRESET_CHOICES, PRESET_NAMES, PRESETS
-from dipbatch.sidecar import FORMAT, read_sidecar, sidecar_bytes, sidecar_path
-from dipbatch.stopping import STOP_RULES
+from dipbatch.fit.ensemble import MEMORY_MB_PER_MPX
+from dipbatch.fit.presets import DEVICE_PRESETS, PRESET_CHOICES, PRESET_NAMES, PRESETS
+from dipbatch.fit.stopping import STOP_RULES
+from dipbatch.fit.tiling import tile_starts
+from dipbatch.io.sidecar import FORMAT, read_sidecar, sidecar_bytes, sidecar_path
+from dipbatch.run.device import DEVICES
 from dipbatch.tasks import TASKS
 from dipbatch.temporal import METHODS
-from dipbatch.tiling import tile_starts
 
 SCHEMA = yaml.safe_load((Path(__file__).parents[1] / "workflow/schemas/config.schema.yaml").read_text())
 DATASET = SCHEMA["$defs"]["dataset"]["properties"]
@@ -89,3 +93,29 @@ def test_library_errors_cross_process_boundaries_whole() -> None:
     assert type(field) is FieldError and field.spelled(lambda n: f"--{n}") == ("--tile 8", "too small")
     in_file = pickle.loads(pickle.dumps(FieldError("w.pt", "not a weights file", in_file=True)))
     assert in_file.in_file and not field.in_file
+
+
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+@pytest.mark.parametrize(("path", "source", "contract"), [
+    ("dipbatch/fit/sneaky.py", "import click\n", "click lives in the CLI alone"),
+    ("dipbatch/io/upward.py", "from dipbatch.run import restore\n", "Layers"),
+    ("dipbatch/newthing.py", "VALUE = 1\n", "Layers"),  # a new top-level module must take a layer
+])
+def test_the_contracts_cover_new_code_by_construction(tmp_path: Path, path: str, source: str,
+                                                     contract: str) -> None:
+    """A new module that imports click outside the CLI, reaches up a layer, or sits outside every
+    layer breaks lint-imports (so CI), with no list of module names to keep by hand."""
+    root = Path(__file__).parents[1]
+    shutil.copytree(root / "dipbatch", tmp_path / "dipbatch", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(root / "pyproject.toml", tmp_path / "pyproject.toml")
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    clean = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=tmp_path, env=env, capture_output=True,
+                           text=True)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    (tmp_path / path).write_text(source)
+    broken = subprocess.run([str(LINT_IMPORTS), "--no-cache"], cwd=tmp_path, env=env, capture_output=True,
+                            text=True)
+    assert broken.returncode != 0, broken.stdout
+    assert contract in broken.stdout and "BROKEN" in broken.stdout

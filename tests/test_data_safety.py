@@ -22,13 +22,13 @@ from click.testing import CliRunner
 from disks import fill
 from PIL import Image as PILImage
 
-from dipbatch.checkpoint import MAGIC, checkpoint_path, load_checkpoint, save_checkpoint
 from dipbatch.cli import main
 from dipbatch.errors import DipbatchError
-from dipbatch.fit import Fitter
-from dipbatch.imageio import DEFAULT_MAX_PIXELS, read_image, write_image
-from dipbatch.restore import SIDECAR_ALLOWANCE, check_free_space, output_bytes
-from dipbatch.sidecar import sidecar_bytes, sidecar_path
+from dipbatch.fit.checkpoint import MAGIC, checkpoint_path, load_checkpoint, save_checkpoint
+from dipbatch.fit.loop import Fitter
+from dipbatch.io.images import DEFAULT_MAX_PIXELS, read_image, write_image
+from dipbatch.io.sidecar import sidecar_bytes, sidecar_path
+from dipbatch.run.restore import SIDECAR_ALLOWANCE, check_free_space, output_bytes
 from dipbatch.tasks import TaskOptions, make_problem, task_preset
 
 FAST = ["--preset", "tiny", "--iterations", "20", "--quiet"]
@@ -92,9 +92,9 @@ class _Planted:
 
 def _job_key_of(noisy: Path, iterations: int) -> str:
     """The key the CLI run below gives its checkpoint (so the planted file passes the key check)."""
-    from dipbatch.ensemble import default_ensemble
-    from dipbatch.restore import RestoreOptions, _job_key
-    from dipbatch.sidecar import sha256_of
+    from dipbatch.fit.ensemble import default_ensemble
+    from dipbatch.io.sidecar import sha256_of
+    from dipbatch.run.restore import RestoreOptions, _job_key
 
     options = RestoreOptions(preset="tiny", iterations=iterations, ensemble=default_ensemble("cpu"))
     return _job_key([sha256_of(noisy)], task_preset(TaskOptions(), "tiny", iterations), options)
@@ -293,7 +293,7 @@ def test_a_metadata_chunk_that_inflates_without_bound_is_refused_in_bounded_memo
     bomb = _png_with_metadata_bomb(tmp_path / "bomb.png", kind, 512 << 20)
     assert bomb.stat().st_size < 1 << 20
     probe = ("import resource, sys\nfrom dipbatch.errors import DipbatchError\n"
-             "from dipbatch.imageio import read_image\n"
+             "from dipbatch.io.images import read_image\n"
              "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
              "try:\n    read_image(sys.argv[1])\nexcept DipbatchError as exc:\n    print(exc)\n"
              "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)")

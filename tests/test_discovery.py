@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from dipbatch import imageio
 from dipbatch.errors import DipbatchError
-from dipbatch.results import read_table as read_summary
-from dipbatch.sidecar import FORMAT as SIDECAR_FORMAT
+from dipbatch.io import images as imageio
+from dipbatch.io.results import read_table as read_summary
+from dipbatch.io.sidecar import FORMAT as SIDECAR_FORMAT
 from dipbatch.workflow.discovery import (
     DEFAULT_PATTERNS,
     IMAGE_PATH_REGEX,

@@ -11,11 +11,11 @@ import tifffile
 from click.testing import CliRunner
 
 from dipbatch.cli import main
-from dipbatch.ensemble import DEVICE_ENSEMBLES, default_ensemble
 from dipbatch.errors import FieldError
-from dipbatch.metrics import psnr
-from dipbatch.restore import restore_array
-from dipbatch.synthetic import add_gaussian_noise, scene
+from dipbatch.fit.ensemble import DEVICE_ENSEMBLES, default_ensemble
+from dipbatch.physics.metrics import psnr
+from dipbatch.physics.synthetic import add_gaussian_noise, scene
+from dipbatch.run.restore import restore_array
 
 FAST = ["--preset", "tiny", "--iterations", "20", "--quiet"]
 

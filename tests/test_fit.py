@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from dipbatch.fit import Fitter, Problem
-from dipbatch.metrics import psnr
-from dipbatch.presets import get_preset
-from dipbatch.speed import SpeedOptions
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.presets import get_preset
+from dipbatch.fit.problem import Problem
+from dipbatch.fit.speed import SpeedOptions
+from dipbatch.physics.metrics import psnr
 
 
 def _fit(noisy: np.ndarray, seed: int = 0, iterations: int = 300):

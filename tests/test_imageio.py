@@ -1,4 +1,4 @@
-"""Round trips and bad input for dipbatch.imageio, on real files written and read by real codecs."""
+"""Round trips and bad input for dipbatch.io.images, on real files written and read by real codecs."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import tifffile
 from PIL import Image as PILImage
 from PIL.PngImagePlugin import PngInfo
 
-from dipbatch import imageio
 from dipbatch.errors import DipbatchError
-from dipbatch.imageio import SUPPORTED_SUFFIXES, Source, image_size, read_image, write_image
+from dipbatch.io import images as imageio
+from dipbatch.io.images import SUPPORTED_SUFFIXES, Source, image_size, read_image, write_image
 
 fits = pytest.importorskip("astropy.io.fits")
 
@@ -95,7 +95,7 @@ def test_png16_roundtrip_bit_exact(tmp_path, channels):
 @pytest.mark.parametrize("dtype", ["uint8", "uint16"])
 def test_png_encoder_is_read_right_by_other_decoders(tmp_path, dtype):
     """Noise, a smooth scene and a diagonal ramp make the encoder use all five PNG filters."""
-    from dipbatch.synthetic import scene
+    from dipbatch.physics.synthetic import scene
 
     top = np.iinfo(dtype).max
     smooth = np.moveaxis((scene(48, 40, 3) * top).round(), 0, -1)
@@ -170,7 +170,7 @@ def _described(text: str) -> PngInfo:
 
 @pytest.mark.parametrize("mode", ["L", "RGB"])
 def test_jpeg_roundtrip(tmp_path, mode):
-    from dipbatch.synthetic import scene
+    from dipbatch.physics.synthetic import scene
 
     clean = (scene(32, 40, 1 if mode == "L" else 3) * 255).round().astype(np.uint8)
     arr = clean[0] if mode == "L" else np.moveaxis(clean, 0, -1)

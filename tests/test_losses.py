@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dipbatch import losses
-from dipbatch.losses import Photometry
+from dipbatch.physics import losses
+from dipbatch.physics.losses import Photometry
 
 
 def test_masked_mse_ignores_weight_zero_pixels() -> None:

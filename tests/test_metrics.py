@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from dipbatch.metrics import noise_sigma, psnr, ssim
+from dipbatch.physics.metrics import noise_sigma, psnr, ssim
 
 MAD_TO_SIGMA = 0.6744897501960817  # the 75th percentile of the standard normal distribution
 

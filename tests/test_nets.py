@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dipbatch.fit import Fitter, Problem
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.presets import get_preset
+from dipbatch.fit.problem import Problem
 from dipbatch.nets import NetSpec, build_generator, canvas_size, member_state
 from dipbatch.nets.pointwise import PointwiseConv
-from dipbatch.presets import get_preset
 
 
 def test_paper_net_has_the_papers_parameter_count() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dipbatch.operators import Downsampler, Identity, lanczos2_kernel
+from dipbatch.physics.operators import Downsampler, Identity, lanczos2_kernel
 
 
 def original_lanczos_kernel(factor: int) -> np.ndarray:

@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from PIL import Image as PILImage
 
 from dipbatch.cli import main
-from dipbatch.imageio import read_image
-from dipbatch.pool import WorkerPlan, plan_workers, usable_cores
+from dipbatch.io.images import read_image
+from dipbatch.run.pool import WorkerPlan, plan_workers, usable_cores
 
 TINY = ["--preset", "tiny", "--quiet", "--checkpoint-every", "0"]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import tifffile
 
-from dipbatch.progress import PlainProgress
-from dipbatch.synthetic import add_gaussian_noise, scene
+from dipbatch.physics.synthetic import add_gaussian_noise, scene
+from dipbatch.run.progress import PlainProgress
 
 CLI = [sys.executable, "-c", "from dipbatch.cli import main; main()"]
 

@@ -17,13 +17,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from dipbatch.cli import main
-from dipbatch.imageio import read_image
-from dipbatch.metrics import psnr, ssim
+from dipbatch.io.images import read_image
+from dipbatch.io.sidecar import FORMAT as SIDECAR_FORMAT
+from dipbatch.physics.metrics import psnr, ssim
+from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
 from dipbatch.report import build, pictures, plots
 from dipbatch.report.collect import Locations
 from dipbatch.report.render import duration, number, sort_value
-from dipbatch.sidecar import FORMAT as SIDECAR_FORMAT
-from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
 from dipbatch.workflow.summary import Row, write_summary
 
 DATASET = "photos"

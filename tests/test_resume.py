@@ -17,11 +17,11 @@ import numpy as np
 import tifffile
 from click.testing import CliRunner
 
-from dipbatch.checkpoint import checkpoint_path
 from dipbatch.cli import main
-from dipbatch.imageio import read_image
-from dipbatch.results import INTERRUPTED_MARK
-from dipbatch.synthetic import add_gaussian_noise, scene
+from dipbatch.fit.checkpoint import checkpoint_path
+from dipbatch.io.images import read_image
+from dipbatch.io.results import INTERRUPTED_MARK
+from dipbatch.physics.synthetic import add_gaussian_noise, scene
 
 CLI = [sys.executable, "-c", "from dipbatch.cli import main; main()"]
 COMMON = ["--preset", "tiny", "--stop", "fixed", "--checkpoint-every", "50", "--threads", "1", "--quiet"]

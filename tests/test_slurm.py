@@ -21,7 +21,7 @@ import yaml
 from needs import missing
 from PIL import Image
 
-from dipbatch.results import read_table as read_summary
+from dipbatch.io.results import read_table as read_summary
 
 pytestmark = pytest.mark.slow
 

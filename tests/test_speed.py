@@ -11,11 +11,12 @@ import pytest
 import tifffile
 import torch
 
-from dipbatch.fit import Fitter, Problem
-from dipbatch.metrics import psnr
-from dipbatch.presets import get_preset
-from dipbatch.restore import RestoreOptions, restore_files
-from dipbatch.speed import SpeedOptions
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.presets import get_preset
+from dipbatch.fit.problem import Problem
+from dipbatch.fit.speed import SpeedOptions
+from dipbatch.physics.metrics import psnr
+from dipbatch.run.restore import RestoreOptions, restore_files
 
 
 def test_bf16_autocast_and_channels_last_on_cpu(clean_rgb: np.ndarray, noisy_rgb: np.ndarray) -> None:

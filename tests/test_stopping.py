@@ -13,15 +13,16 @@ import torch
 from click.testing import CliRunner
 
 from dipbatch.cli import main
-from dipbatch.curves import subsample
-from dipbatch.fit import Fitter, Problem
-from dipbatch.metrics import psnr
-from dipbatch.presets import get_preset
-from dipbatch.restore import restore_array
-from dipbatch.spectral import SpectralRecorder, band_index, band_power, cutoff
-from dipbatch.stop_signals import AutoRule, extends, replay
-from dipbatch.stopping import StopOptions, WindowedVariance, _MinimumRule
-from dipbatch.synthetic import add_poisson_noise, star_field
+from dipbatch.fit.curves import subsample
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.presets import get_preset
+from dipbatch.fit.problem import Problem
+from dipbatch.fit.signals import AutoRule, extends, replay
+from dipbatch.fit.spectral import SpectralRecorder, band_index, band_power, cutoff
+from dipbatch.fit.stopping import StopOptions, WindowedVariance, _MinimumRule
+from dipbatch.physics.metrics import psnr
+from dipbatch.physics.synthetic import add_poisson_noise, star_field
+from dipbatch.run.restore import restore_array
 
 CPU = torch.device("cpu")
 

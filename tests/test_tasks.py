@@ -17,14 +17,14 @@ from click.testing import CliRunner
 from PIL import Image as PILImage
 
 from dipbatch.cli import main
-from dipbatch.fit import Fitter
-from dipbatch.imageio import read_image
-from dipbatch.metrics import psnr
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.presets import get_preset
+from dipbatch.io.images import read_image
 from dipbatch.nets import build_generator
-from dipbatch.operators import Downsampler
-from dipbatch.presets import get_preset
-from dipbatch.restore import restore_array
-from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
+from dipbatch.physics.metrics import psnr
+from dipbatch.physics.operators import Downsampler
+from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
+from dipbatch.run.restore import restore_array
 from dipbatch.tasks import TaskOptions, build_problem, task_preset
 
 QUICK = ["--preset", "tiny", "--iterations", "20", "--quiet"]

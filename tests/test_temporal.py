@@ -25,11 +25,12 @@ from skimage import data
 from skimage.transform import resize
 
 from dipbatch.cli import main
-from dipbatch.fit import Fitter, Problem
-from dipbatch.imageio import read_image
-from dipbatch.metrics import psnr
-from dipbatch.presets import get_preset
-from dipbatch.synthetic import add_gaussian_noise
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.presets import get_preset
+from dipbatch.fit.problem import Problem
+from dipbatch.io.images import read_image
+from dipbatch.physics.metrics import psnr
+from dipbatch.physics.synthetic import add_gaussian_noise
 from dipbatch.temporal.dvp import DVPOptions, deep_video_prior
 from dipbatch.temporal.flowfilter import flow_filter
 from dipbatch.temporal.metrics import measure, sequence_flows, static_mask

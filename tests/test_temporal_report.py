@@ -24,8 +24,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from dipbatch.cli import main
-from dipbatch.results import read_table as read_summary
-from dipbatch.synthetic import add_gaussian_noise, scene
+from dipbatch.io.results import read_table as read_summary
+from dipbatch.physics.synthetic import add_gaussian_noise, scene
 from dipbatch.workflow.layout import Layout
 from dipbatch.workflow.sequences import sequence_row, write_temporal_table
 from dipbatch.workflow.summary import COLUMNS, TEMPORAL_COLUMNS, summarize_dataset

@@ -12,12 +12,13 @@ from click.testing import CliRunner
 from scipy.ndimage import gaussian_filter
 
 from dipbatch.cli import main
-from dipbatch.fit import Fitter, Problem
-from dipbatch.imageio import read_image
-from dipbatch.metrics import psnr
-from dipbatch.presets import get_preset
-from dipbatch.synthetic import add_gaussian_noise
-from dipbatch.tiling import Blend, TileCheckpoints, TilePlan, TilingOptions, fit_tiled, taper, tile_boxes
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.presets import get_preset
+from dipbatch.fit.problem import Problem
+from dipbatch.fit.tiling import Blend, TileCheckpoints, TilePlan, TilingOptions, fit_tiled, taper, tile_boxes
+from dipbatch.io.images import read_image
+from dipbatch.physics.metrics import psnr
+from dipbatch.physics.synthetic import add_gaussian_noise
 
 fits = pytest.importorskip("astropy.io.fits")
 

@@ -27,7 +27,7 @@ import tifffile
 from disks import fill
 from PIL import Image
 
-from dipbatch.results import read_table as read_summary
+from dipbatch.io.results import read_table as read_summary
 from dipbatch.workflow.discovery import pack
 
 pytestmark = pytest.mark.slow

@@ -18,8 +18,8 @@ import numpy as np
 
 from dipbatch.astro.masks import read_bad_pixels, sigma_clip_mask
 from dipbatch.astro.stretch import Stretch, fit_stretch
-from dipbatch.fit import Problem
-from dipbatch.imageio import Image
+from dipbatch.fit.problem import Problem
+from dipbatch.io.images import Image
 from dipbatch.tasks import TaskOptions, build_problem, datafit_for
 
 __all__ = ["AstroOptions", "Frame", "prepare"]

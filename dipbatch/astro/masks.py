@@ -10,7 +10,7 @@ from scipy.ndimage import median_filter
 
 from dipbatch.astro.stretch import MAD_TO_SIGMA
 from dipbatch.errors import DipbatchError
-from dipbatch.imageio import read_image
+from dipbatch.io.images import read_image
 
 # A bad sample must stand this many times further off its 3×3 median than that median stands off
 # the 7×7 median around it (L.A.Cosmic's fine-structure test, its objlim): a star's core is smooth

@@ -42,7 +42,7 @@ def _channels(net: NetSpec) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print every field as JSON (for programs).")
 def presets(task: str | None, as_json: bool) -> None:
     """Print the presets: the network and fit recipe per task."""
-    from dipbatch.presets import DEVICE_PRESETS, PRESETS
+    from dipbatch.fit.presets import DEVICE_PRESETS, PRESETS
 
     chosen = {t: by_name for t, by_name in PRESETS.items() if task in (None, t)}
     if as_json:

@@ -57,7 +57,7 @@ def check_dataset_options(name: str, dataset: Mapping[str, Any], device: str) ->
 def _check_values(name: str, args: list[str], device_kind: str) -> None:
     """Parse `args` with `dipbatch restore` itself and run the library's checks of the options."""
     from dipbatch.cli.restore import restore, restore_options
-    from dipbatch.restore import check_restore_options
+    from dipbatch.run.restore import check_restore_options
 
     def key(field: str) -> str:
         return option_key(name, field)

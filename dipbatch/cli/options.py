@@ -16,9 +16,9 @@ import click
 
 from dipbatch.astro.stretch import STRETCHES
 from dipbatch.cli.help import panel
-from dipbatch.presets import NETS
-from dipbatch.speed import PRECISIONS
-from dipbatch.stopping import STOP_RULES
+from dipbatch.fit.presets import NETS
+from dipbatch.fit.speed import PRECISIONS
+from dipbatch.fit.stopping import STOP_RULES
 from dipbatch.tasks import DEFAULT_FACTOR, NOISES, TASKS
 
 Options = TypeVar("Options")

@@ -12,9 +12,9 @@ from rich.console import Console
 from rich.table import Table
 
 from dipbatch.cli.errors import guarded, message
-from dipbatch.device import DEVICES
 from dipbatch.errors import FieldError
-from dipbatch.progress import duration
+from dipbatch.run.device import DEVICES
+from dipbatch.run.progress import duration
 
 
 def _preset(preset: str, ensemble: int) -> str:
@@ -72,7 +72,7 @@ def plan(configfiles: tuple[Path, ...], device: str, steps: int, as_json: bool, 
     images, megapixels, preset, and the fit time and GPU-hours estimated from a few timed steps of
     each dataset's net at its median image size. Run it where the workflow runs (config.yaml's folder).
     """
-    from dipbatch.device import resolve_device
+    from dipbatch.run.device import resolve_device
     from dipbatch.workflow.plan import make_plan
 
     try:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from dipbatch.atomic import write_bytes_atomic
 from dipbatch.cli.errors import fail
+from dipbatch.io.atomic import write_bytes_atomic
 
 #: The site profiles that ship with the workflow: profiles/<name>/config.yaml in the repository.
 PROFILES = Path(__file__).resolve().parents[2] / "profiles"

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from dipbatch.cli.errors import guarded
-from dipbatch.results import REPORT
+from dipbatch.io.results import REPORT
 
 
 @click.command()

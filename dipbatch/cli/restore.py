@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 
-from dipbatch import interrupt
 from dipbatch.astro import AstroOptions
 from dipbatch.cli.errors import EXIT_DATA_ERROR, EXIT_WARNINGS, guarded, message
 from dipbatch.cli.help import PanelCommand, panel
@@ -27,20 +26,21 @@ from dipbatch.cli.options import (
     tiling_options,
     warm_start_options,
 )
-from dipbatch.device import DEVICES
 from dipbatch.errors import DipbatchError, FieldError
-from dipbatch.imageio import DEFAULT_MAX_PIXELS
-from dipbatch.interrupt import Interrupted
-from dipbatch.presets import PRESET_CHOICES
-from dipbatch.progress import duration
-from dipbatch.restore import Outcome, RestoreOptions
-from dipbatch.results import INTERRUPTED_MARK, write_outcomes
-from dipbatch.sidecar import result_warnings
-from dipbatch.speed import SpeedOptions
-from dipbatch.stopping import StopOptions
+from dipbatch.fit import interrupt
+from dipbatch.fit.interrupt import Interrupted
+from dipbatch.fit.presets import PRESET_CHOICES
+from dipbatch.fit.speed import SpeedOptions
+from dipbatch.fit.stopping import StopOptions
+from dipbatch.fit.tiling import TilingOptions
+from dipbatch.fit.warmstart import WarmStartOptions
+from dipbatch.io.images import DEFAULT_MAX_PIXELS
+from dipbatch.io.results import INTERRUPTED_MARK, write_outcomes
+from dipbatch.run.device import DEVICES
+from dipbatch.run.doubts import result_warnings
+from dipbatch.run.progress import duration
+from dipbatch.run.restore import Outcome, RestoreOptions
 from dipbatch.tasks import TaskOptions
-from dipbatch.tiling import TilingOptions
-from dipbatch.warmstart import WarmStartOptions
 from dipbatch.workflow.discovery import discover
 
 
@@ -200,8 +200,8 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[
     saves its checkpoint, prints an `interrupted:` line and exits 130 or 143; the same command
     resumes it.
     """
-    from dipbatch.pool import restore_with_jobs
-    from dipbatch.restore import check_apart_from_inputs
+    from dipbatch.run.pool import restore_with_jobs
+    from dipbatch.run.restore import check_apart_from_inputs
 
     options = restore_options(params, input_folders=input_folders, debug=debug)
     where = str(inputs[0])

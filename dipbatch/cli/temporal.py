@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from dipbatch.cli.errors import guarded
-from dipbatch.device import DEVICES
+from dipbatch.run.device import DEVICES
 from dipbatch.temporal import DEFAULT_METHOD, METHODS
 from dipbatch.temporal.dvp import DVPOptions
 from dipbatch.temporal.run import TemporalOptions

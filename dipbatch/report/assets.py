@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import quote
 
-from dipbatch.atomic import write_bytes_atomic
+from dipbatch.io.atomic import write_bytes_atomic
 
 
 @dataclass(frozen=True)

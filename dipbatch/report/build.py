@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from dipbatch.errors import DipbatchError
-from dipbatch.imageio import read_image
-from dipbatch.metrics import psnr, ssim
+from dipbatch.io.images import read_image
+from dipbatch.physics.metrics import psnr, ssim
 from dipbatch.report import pictures, plots
 from dipbatch.report.assets import Assets, FolderAssets, InlineAssets, Picture
 from dipbatch.report.collect import Entry, Locations, overview, read_entries

@@ -17,8 +17,15 @@ from typing import Any
 import yaml
 
 from dipbatch.errors import DipbatchError
-from dipbatch.results import STATUS_FAILED, STATUS_INTERRUPTED, STATUS_MISSING, STATUS_OK, SUMMARY, read_table
-from dipbatch.sidecar import Sidecar, read_sidecar
+from dipbatch.io.results import (
+    STATUS_FAILED,
+    STATUS_INTERRUPTED,
+    STATUS_MISSING,
+    STATUS_OK,
+    SUMMARY,
+    read_table,
+)
+from dipbatch.io.sidecar import Sidecar, read_sidecar
 
 
 @dataclass(frozen=True)

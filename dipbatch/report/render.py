@@ -11,7 +11,7 @@ import jinja2
 import yaml
 
 from dipbatch import __version__
-from dipbatch.atomic import write_bytes_atomic
+from dipbatch.io.atomic import write_bytes_atomic
 
 
 def _missing(value: Any) -> bool:

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dipbatch.io.results import CONSISTENT, TEMPORAL_TABLE, read_table
 from dipbatch.report.assets import Picture
-from dipbatch.results import CONSISTENT, TEMPORAL_TABLE, read_table
 from dipbatch.temporal.report import PLOT, TABLE
 
 TEXT_COLUMNS = ("sequence", "status", "method", "check", "warnings", "error")

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from dipbatch.fit import pad_to
+from dipbatch.fit.loop import pad_to
 from dipbatch.nets import NetSpec, build_generator, canvas_size
 
 EpochHook = Callable[[int, int, float], None]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dipbatch.metrics import noise_sigma
+from dipbatch.physics.metrics import noise_sigma
 
 #: How far above max(per-frame data-fit, noise floor) a pass may take the data-fit, in units of σ²
 #: (benchmarks/RESULTS.md, "The temporal pass's fidelity guard": tuned on 64² and 128² sequences).

@@ -9,7 +9,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from dipbatch.atomic import fsync_path
+from dipbatch.io.atomic import fsync_path
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from dipbatch.metrics import noise_sigma
+from dipbatch.physics.metrics import noise_sigma
 from dipbatch.temporal.flow import PairFlow, pair_flows, warp
 
 STATIC_BLUR = 2.0  # Gaussian sigma (px) of the blur before the test for motion

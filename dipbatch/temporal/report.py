@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dipbatch.atomic import atomic_path, write_bytes_atomic
+from dipbatch.io.atomic import atomic_path, write_bytes_atomic
 
 if TYPE_CHECKING:
     from dipbatch.temporal.metrics import VersionMetrics

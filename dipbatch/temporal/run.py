@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from dipbatch import __version__
-from dipbatch.device import resolve_device
 from dipbatch.errors import DipbatchError, FieldError
-from dipbatch.imageio import Image, write_image
-from dipbatch.metrics import psnr
+from dipbatch.io.images import Image, write_image
+from dipbatch.physics.metrics import psnr
+from dipbatch.run.device import resolve_device
 from dipbatch.temporal import DEFAULT_METHOD, METHODS
 from dipbatch.temporal.dvp import DVPOptions, EpochHook, deep_video_prior
 from dipbatch.temporal.fidelity import FidelityCheck, blend, guarded_strength

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dipbatch.errors import DipbatchError
-from dipbatch.filenames import is_skipped, natural_key
-from dipbatch.imageio import Image, has_image_suffix, read_image
+from dipbatch.io.filenames import is_skipped, natural_key
+from dipbatch.io.images import Image, has_image_suffix, read_image
 
 _LAST_NUMBER = re.compile(r"^(.*?)(\d+)(\D*)$")
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from dipbatch.atomic import atomic_path
 from dipbatch.errors import DipbatchError
+from dipbatch.io.atomic import atomic_path
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm")
 FALLBACK_CODECS = ("libx264", "mpeg4")
@@ -117,7 +117,7 @@ def _container_format(path: Path) -> str | None:
 
 def extract(video: Path, out: Path) -> int:
     """Decode VIDEO into OUT as frame_000001.png, ...; OUT appears whole or not at all."""
-    from dipbatch.imageio import Source, write_image
+    from dipbatch.io.images import Source, write_image
     from dipbatch.temporal.folder import staged_folder
 
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

@@ -18,8 +18,8 @@ from pathlib import Path
 from stat import S_ISLNK
 from typing import Any
 
-from dipbatch.checkpoint import checkpoint_path
 from dipbatch.errors import DipbatchError
+from dipbatch.fit.checkpoint import checkpoint_path
 from dipbatch.workflow.discovery import is_inside
 from dipbatch.workflow.layout import Layout
 

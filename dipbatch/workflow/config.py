@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from dipbatch.ensemble import DEVICE_ENSEMBLES, default_ensemble
 from dipbatch.errors import DipbatchError, short
+from dipbatch.fit.ensemble import DEVICE_ENSEMBLES, default_ensemble
 
 #: The workflow's own config file, read from the working directory (workflow/Snakefile: configfile:).
 WORKFLOW_CONFIG = "config.yaml"

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from dipbatch.errors import DipbatchError
-from dipbatch.filenames import is_skipped, natural_key
-from dipbatch.imageio import IMAGE_SUFFIXES, has_image_suffix
+from dipbatch.io.filenames import is_skipped, natural_key
+from dipbatch.io.images import IMAGE_SUFFIXES, has_image_suffix
 from dipbatch.workflow.layout import RESERVED_IN_DATASET
 
 __all__ = ["DEFAULT_PATTERNS", "IMAGE_PATH_REGEX", "IMAGE_SUFFIXES", "dataset_images", "discover",

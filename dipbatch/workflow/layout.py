@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dipbatch.results import CONSISTENT, DECODED, INDEX, PACKED, REPORT, SUMMARY, TEMPORAL_TABLE
-from dipbatch.sidecar import sidecar_path
+from dipbatch.io.results import CONSISTENT, DECODED, INDEX, PACKED, REPORT, SUMMARY, TEMPORAL_TABLE
+from dipbatch.io.sidecar import sidecar_path
 
 #: Names the workflow writes beside the datasets' folders (results/index.html, logs/index.log): no
 #: dataset may take one (the schema refuses them; a test ties the two lists).

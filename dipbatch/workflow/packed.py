@@ -19,10 +19,10 @@ import shlex
 import shutil
 from pathlib import Path
 
-from dipbatch.atomic import atomic_paths
 from dipbatch.errors import DipbatchError
-from dipbatch.results import read_outcomes
-from dipbatch.sidecar import read_sidecar, sidecar_bytes, sidecar_path
+from dipbatch.io.atomic import atomic_paths
+from dipbatch.io.results import read_outcomes
+from dipbatch.io.sidecar import read_sidecar, sidecar_bytes, sidecar_path
 from dipbatch.workflow.layout import Layout
 
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import torch
 
-from dipbatch.calibration import synthetic_problem, time_steps
 from dipbatch.errors import DipbatchError, warn
-from dipbatch.imageio import image_size, read_image
-from dipbatch.presets import preset_for_device
+from dipbatch.fit.presets import preset_for_device
+from dipbatch.fit.tiling import TilePlan, TilingOptions
+from dipbatch.io.images import image_size, read_image
+from dipbatch.run.calibration import synthetic_problem, time_steps
 from dipbatch.tasks import TaskOptions, task_preset
-from dipbatch.tiling import TilePlan, TilingOptions
 from dipbatch.workflow.config import dataset_ensemble
 from dipbatch.workflow.discovery import dataset_images, refused_files
 

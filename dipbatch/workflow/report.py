@@ -18,10 +18,10 @@ from urllib.parse import quote
 
 import yaml
 
-from dipbatch.atomic import write_bytes_atomic
 from dipbatch.errors import DipbatchError
+from dipbatch.io.atomic import write_bytes_atomic
+from dipbatch.io.results import STATUS_INTERRUPTED, STATUSES
 from dipbatch.report.collect import Locations
-from dipbatch.results import STATUS_INTERRUPTED, STATUSES
 from dipbatch.workflow.layout import Layout
 from dipbatch.workflow.summary import dataset_rows
 

@@ -24,8 +24,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dipbatch.atomic import write_bytes_atomic
 from dipbatch.errors import DipbatchError
+from dipbatch.io.atomic import write_bytes_atomic
 
 RECORD = ".dipbatch-run.json"
 LOCK = ".dipbatch-run.lock"

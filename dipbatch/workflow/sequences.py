@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dipbatch.filenames import natural_key
-from dipbatch.results import write_table
+from dipbatch.io.filenames import natural_key
+from dipbatch.io.results import write_table
 from dipbatch.temporal.report import RECORD, SEQUENCE_FIELDS
 from dipbatch.temporal.video import VIDEO_SUFFIXES
 from dipbatch.workflow.discovery import discover

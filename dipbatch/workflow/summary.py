@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from dipbatch.errors import DipbatchError
-from dipbatch.filenames import natural_key
-from dipbatch.results import (
+from dipbatch.io.filenames import natural_key
+from dipbatch.io.results import (
     CONSISTENT,
     INTERRUPTED_MARK,
     STATUS_FAILED,
@@ -28,7 +28,8 @@ from dipbatch.results import (
     read_table,
     write_table,
 )
-from dipbatch.sidecar import read_sidecar, result_warnings
+from dipbatch.io.sidecar import read_sidecar
+from dipbatch.run.doubts import result_warnings
 from dipbatch.temporal.report import (
     CHECK_FELL_BACK,
     CHECK_RAISED,

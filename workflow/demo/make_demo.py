@@ -19,7 +19,7 @@ from PIL import Image
 from skimage import data
 from skimage.transform import resize
 
-from dipbatch.synthetic import add_gaussian_noise, add_poisson_noise, star_field
+from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise, star_field
 
 HERE = Path(__file__).resolve().parent
 SIGMA = 25 / 255

@@ -16,8 +16,8 @@ from functools import lru_cache
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from dipbatch.imageio import image_size
-from dipbatch.presets import DEVICE_PRESETS, PRESET_NAMES
+from dipbatch.io.images import image_size
+from dipbatch.fit.presets import DEVICE_PRESETS, PRESET_NAMES
 from dipbatch.workflow.discovery import (
     IMAGE_PATH_REGEX,
     dataset_images,
@@ -32,7 +32,7 @@ from dipbatch.workflow.restore_args import dataset_args as configured_args
 from dipbatch.workflow.config import check_folders, dataset_ensemble, replace_datasets, validate_schema
 from dipbatch.workflow.layout import Layout
 from dipbatch.workflow.packed import chunk_of, place, staged_outputs
-from dipbatch.results import INTERRUPTED_MARK
+from dipbatch.io.results import INTERRUPTED_MARK
 from dipbatch.workflow.summary import start_count, summarize_dataset
 
 

@@ -13,9 +13,9 @@ from typing import Any
 
 import torch
 
-from dipbatch.atomic import atomic_path
 from dipbatch.errors import DipbatchError, FieldError
-from dipbatch.fit import Fitter
+from dipbatch.fit.loop import Fitter
+from dipbatch.io.atomic import atomic_path
 from dipbatch.nets import load_member, member_state
 
 FORMAT = "dipbatch-weights-1"

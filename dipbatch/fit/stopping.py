@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 import torch
 
-from dipbatch import losses
-from dipbatch.curves import subsample
 from dipbatch.errors import FieldError
-from dipbatch.metrics import noise_sigma
-from dipbatch.stop_signals import AutoRule, decide, extends, noise_floor
+from dipbatch.fit.curves import subsample
+from dipbatch.fit.signals import AutoRule, decide, extends, noise_floor
+from dipbatch.physics import losses
+from dipbatch.physics.metrics import noise_sigma
 
 if TYPE_CHECKING:
-    from dipbatch.fit import Problem
+    from dipbatch.fit.problem import Problem
 
 STOP_RULES = ("auto", "fixed", "sure")
 SURE_EPSILON = 1e-3  # the Monte-Carlo divergence step, on the [0,1] scale

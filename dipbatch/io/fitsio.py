@@ -1,4 +1,4 @@
-"""FITS reading and writing for `dipbatch.imageio`, with astropy (the optional `astro` extra).
+"""FITS reading and writing for `dipbatch.io.images`, with astropy (the optional `astro` extra).
 
 Raw samples are read unscaled and BZERO/BSCALE/BLANK are applied here, so that integer data keep
 their exact stored values: an integer image's [0,1] scale spans the whole range of its BITPIX type
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dipbatch.errors import DipbatchError
-from dipbatch.pixels import check_pixels
+from dipbatch.io.pixels import check_pixels
 
 # (raw BITPIX type, BZERO) that FITS uses for each dtype, unsigned types through an offset.
 _RAW = {"uint8": ("uint8", 0), "int8": ("uint8", -128), "int16": ("int16", 0),

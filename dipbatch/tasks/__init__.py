@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from dipbatch import losses
 from dipbatch.errors import DipbatchError, FieldError
-from dipbatch.fit import DataFit, Problem
-from dipbatch.imageio import Image, read_image
-from dipbatch.masks import alpha_mask, read_mask
-from dipbatch.operators import SR_FACTORS, Downsampler, Identity
-from dipbatch.presets import Preset, get_preset
+from dipbatch.fit.presets import Preset, get_preset
+from dipbatch.fit.problem import DataFit, Problem
+from dipbatch.io.images import Image, read_image
+from dipbatch.physics import losses
+from dipbatch.physics.operators import SR_FACTORS, Downsampler, Identity
+from dipbatch.tasks.masks import alpha_mask, read_mask
 
 TASKS = ("denoise", "sr", "inpaint", "deblock", "flash")
 NOISES = ("gaussian", "poisson", "poisson-gaussian")

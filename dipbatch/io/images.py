@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 from PIL import Image as PILImage
 
-from dipbatch.atomic import atomic_paths
 from dipbatch.errors import DipbatchError, short
-from dipbatch.pixels import DEFAULT_MAX_PIXELS, check_pixels
+from dipbatch.io.atomic import atomic_paths
+from dipbatch.io.pixels import DEFAULT_MAX_PIXELS, check_pixels
 
 _FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz")
 _SUFFIX_FORMAT = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff",
@@ -171,7 +171,7 @@ def read_image(path: str | Path, *, hdu: int | str | None = None,
     p, fmt = _probe(path)
     try:
         if fmt == "fits":
-            from dipbatch import fitsio
+            from dipbatch.io import fitsio
 
             stored, dtype, vrange, layout, alpha, meta = fitsio.read(p, hdu, max_pixels)
         else:
@@ -405,7 +405,7 @@ def image_size(path: str | Path, *, hdu: int | str | None = None) -> tuple[int, 
             with tifffile.TiffFile(p) as tif:
                 page = tif.pages[0]
                 return int(page.imagelength), int(page.imagewidth)
-        from dipbatch import fitsio
+        from dipbatch.io import fitsio
 
         return fitsio.image_size(p, hdu)
     except DipbatchError:
@@ -502,7 +502,7 @@ def write_image(path: str | Path, data: np.ndarray, source: Source, *, dtype: st
             for other, payload in zip(others, companions.values(), strict=True):
                 other.write_bytes(payload)
             if fmt == "fits":
-                from dipbatch import fitsio
+                from dipbatch.io import fitsio
 
                 fitsio.write(tmp, lo + data.astype(np.float64) * (hi - lo), name, source, history)
             else:

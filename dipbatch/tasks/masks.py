@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dipbatch.errors import DipbatchError
-from dipbatch.imageio import Image, read_image
+from dipbatch.io.images import Image, read_image
 
 MASK_TOLERANCE = 0.1
 

@@ -11,22 +11,21 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from dipbatch import interrupt, losses
-from dipbatch.curves import subsample
 from dipbatch.errors import short
+from dipbatch.fit import interrupt
+from dipbatch.fit.curves import subsample
+from dipbatch.fit.presets import Preset
+from dipbatch.fit.problem import Problem
+from dipbatch.fit.speed import SpeedOptions, configure_backends
+from dipbatch.fit.stopping import FixedStop, Stopper
 from dipbatch.nets import build_generator, canvas_size, member_passes
-from dipbatch.operators import Identity, Operator
-from dipbatch.presets import Preset
-from dipbatch.speed import SpeedOptions, configure_backends
-from dipbatch.stopping import FixedStop, Stopper
 
-DataFit = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 ProgressHook = Callable[[int, int, list[float]], None]
 CheckpointHook = Callable[[dict[str, Any]], None]
 
@@ -59,26 +58,6 @@ class StatelessObserver:
 
 HEARTBEAT_S = 1.0  # progress between check points at most this often (a large frame's steps are slow)
 BLOWUP_FACTOR = 10 ** 0.5  # a loss 3.16× its recent level: the original's 5 dB drop, on the loss
-
-
-@dataclass
-class Problem:
-    """One image's inverse problem: observation y, operator A, data-fit term, optional weights."""
-
-    observation: torch.Tensor  # C×h×w, on the [0,1] scale
-    operator: Operator = field(default_factory=Identity)
-    datafit: DataFit = losses.gaussian
-    weight: torch.Tensor | None = None  # broadcastable to the observation; 0 = ignore the pixel
-    guide: torch.Tensor | None = None  # depth×H×W fixed generator input (flash/no-flash)
-
-    @property
-    def size(self) -> tuple[int, int]:
-        h, w = self.observation.shape[-2:]
-        return self.operator.estimate_size((int(h), int(w)))
-
-    @property
-    def channels(self) -> int:
-        return int(self.observation.shape[0])
 
 
 @dataclass

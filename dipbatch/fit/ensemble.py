@@ -14,8 +14,8 @@ from dataclasses import replace
 import numpy as np
 
 from dipbatch.errors import FieldError
-from dipbatch.fit import FitResult
-from dipbatch.sidecar import EnsembleRecord
+from dipbatch.fit.loop import FitResult
+from dipbatch.io.sidecar import EnsembleRecord
 
 # The number of members where `ensemble` is left to the device (None: "auto"), chosen from the
 # quality-per-second frontier of denoising (benchmarks/frontier.py, RESULTS.md): the least time

@@ -13,7 +13,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from dipbatch.fit import ProgressHook
+from dipbatch.fit.loop import ProgressHook
 
 #: Seconds between plain progress lines at most; the environment variable sets it (tests use less).
 PLAIN_EVERY_S = 60.0

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dipbatch.atomic import write_bytes_atomic
+from dipbatch.io.atomic import write_bytes_atomic
 
 SUMMARY = "summary.tsv"  # one row per image
 TEMPORAL_TABLE = "temporal.tsv"  # one row per sequence (kind: sequence datasets)

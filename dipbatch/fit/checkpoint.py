@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from dipbatch.atomic import atomic_path
 from dipbatch.errors import short, warn
+from dipbatch.io.atomic import atomic_path
 
 MAGIC = b"dipbatch-checkpoint 1 "
 

@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from dipbatch import interrupt
 from dipbatch.errors import DipbatchError
-from dipbatch.interrupt import Interrupted
-from dipbatch.restore import (
+from dipbatch.fit import interrupt
+from dipbatch.fit.interrupt import Interrupted
+from dipbatch.run.restore import (
     Outcome,
     Report,
     RestoreOptions,
@@ -176,7 +176,7 @@ def _ignoring_sigint() -> Iterator[None]:
 def _work(tasks: multiprocessing.Queue, results: multiprocessing.Queue, options: RestoreOptions,
           threads: int) -> None:
     """A worker: restore one image at a time until told to stop (None) or interrupted; a signal
-    saves the running fit's checkpoint (see dipbatch.interrupt) and ends the worker."""
+    saves the running fit's checkpoint (see dipbatch.fit.interrupt) and ends the worker."""
     torch.set_num_threads(threads)
     try:
         with interrupt.handled():

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from dipbatch.checkpoint import load_checkpoint, resumed, save_checkpoint
 from dipbatch.errors import FieldError
-from dipbatch.fit import FitResult, Fitter, Problem, ProgressHook
-from dipbatch.operators import Identity
+from dipbatch.fit.checkpoint import load_checkpoint, resumed, save_checkpoint
+from dipbatch.fit.loop import FitResult, Fitter, ProgressHook
+from dipbatch.fit.problem import Problem
+from dipbatch.physics.operators import Identity
 
 
 @dataclass(frozen=True)

@@ -18,30 +18,31 @@ import torch
 
 from dipbatch import __version__
 from dipbatch.astro import AstroOptions, Frame, prepare
-from dipbatch.atomic import temp_beside
-from dipbatch.checkpoint import (
+from dipbatch.errors import DipbatchError, FieldError
+from dipbatch.fit.checkpoint import (
     checkpoint_path,
     load_checkpoint,
     remove_checkpoints,
     resumed,
     save_checkpoint,
 )
-from dipbatch.device import memory_bytes, resolve_device
-from dipbatch.ensemble import check_ensemble, combine, member_seeds, resolve_ensemble
-from dipbatch.errors import DipbatchError, FieldError
-from dipbatch.fit import FitResult, Fitter, Problem
-from dipbatch.imageio import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_holdable, read_image, write_image
-from dipbatch.interrupt import Interrupted
-from dipbatch.metrics import noise_sigma
-from dipbatch.presets import Preset, preset_for_device
-from dipbatch.progress import progress_bar
-from dipbatch.sidecar import Sidecar, sha256_of, sidecar_bytes, sidecar_path
-from dipbatch.spectral import SpectralRecorder
-from dipbatch.speed import SpeedOptions
-from dipbatch.stopping import StopOptions, Stopper, make_stop_rule
+from dipbatch.fit.ensemble import check_ensemble, combine, member_seeds, resolve_ensemble
+from dipbatch.fit.interrupt import Interrupted
+from dipbatch.fit.loop import FitResult, Fitter
+from dipbatch.fit.presets import Preset, preset_for_device
+from dipbatch.fit.problem import Problem
+from dipbatch.fit.spectral import SpectralRecorder
+from dipbatch.fit.speed import SpeedOptions
+from dipbatch.fit.stopping import StopOptions, Stopper, make_stop_rule
+from dipbatch.fit.tiling import TileCheckpoints, TilePlan, TilingOptions, fit_tiled
+from dipbatch.fit.warmstart import WarmStartOptions
+from dipbatch.io.atomic import temp_beside
+from dipbatch.io.images import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_holdable, read_image, write_image
+from dipbatch.io.sidecar import Sidecar, sha256_of, sidecar_bytes, sidecar_path
+from dipbatch.physics.metrics import noise_sigma
+from dipbatch.run.device import memory_bytes, resolve_device
+from dipbatch.run.progress import progress_bar
 from dipbatch.tasks import TaskOptions, finish_estimate, make_problem, task_preset
-from dipbatch.tiling import TileCheckpoints, TilePlan, TilingOptions, fit_tiled
-from dipbatch.warmstart import WarmStartOptions
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions,
 
     Every input is read and checked before the first fit; `report` gets each failed outcome then,
     and each other one as soon as its output is written (or fails to be). A signal stops the fit
-    as `Interrupted`, naming its images, after saving its checkpoint (see `dipbatch.interrupt`).
+    as `Interrupted`, naming its images, after saving its checkpoint (see `dipbatch.fit.interrupt`).
     """
     report = report or (lambda _: None)
     device = resolve_device(options.device)

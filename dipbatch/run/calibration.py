@@ -8,9 +8,10 @@ import time
 import numpy as np
 import torch
 
-from dipbatch.device import synchronize
-from dipbatch.fit import Fitter, Problem
-from dipbatch.presets import Preset
+from dipbatch.fit.loop import Fitter
+from dipbatch.fit.presets import Preset
+from dipbatch.fit.problem import Problem
+from dipbatch.run.device import synchronize
 from dipbatch.tasks import TaskOptions, make_problem
 
 

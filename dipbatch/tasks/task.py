@@ -1,0 +1,39 @@
+"""What a task says about itself: one record per task, which every other layer reads instead of
+testing the task's name. A new task is one module holding its record (here in `dipbatch.tasks`),
+its operator (`dipbatch.physics.operators`), its presets (`dipbatch.fit.presets`), a CLI option if
+it takes one, and the schema's task list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from dipbatch.fit.problem import Problem
+from dipbatch.io.images import Image
+from dipbatch.physics.operators import Identity, Operator
+from dipbatch.tasks.options import TaskOptions
+
+Finish = Callable[[Image, Problem, np.ndarray, TaskOptions], Image]
+
+
+def keep_what_was_not_there(image: Image, problem: Problem, estimate: np.ndarray,
+                            options: TaskOptions) -> Image:
+    """The usual output: the estimate, with non-finite input pixels kept as stored."""
+    data = image.data
+    return Image(np.where(np.isfinite(data), estimate, data).astype(np.float32), image.source)
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task's facts: its operator, what it needs beside the image, and how the faces treat it."""
+
+    name: str
+    operator: Callable[[TaskOptions], Operator] = lambda options: Identity()
+    side_input: str | None = None  # a file per image besides it: "mask" (inpaint), "guide" (flash)
+    options: tuple[str, ...] = ()  # the TaskOptions fields only this task uses (factor, mask, guide)
+    packable: bool = True  # images of a dataset may share a job (no side file per image)
+    noise_floor: bool = False  # its data-fit has a known floor: the auto stop's discrepancy signal
+    ensembles: bool = False  # seed ensembles by default (their gains are measured for it)
+    finish: Finish = keep_what_was_not_there  # the estimate into the output image
