@@ -60,7 +60,7 @@ def fit(case: Case, k: int, device: str, threads: int) -> dict[str, float]:
     return {"mean": psnr(clean, mean.estimate), "member0": psnr(clean, members[0].estimate),
             "average_member": statistics.fmean(psnr(clean, m.estimate) for m in members),
             "stops": statistics.fmean(m.stop_iteration for m in members),
-            "capped": sum(m.stop_reason.startswith("cap") for m in members),
+            "capped": sum(m.stop_kind == "cap" for m in members),
             "spread": mean.record.get("ensemble", {}).get("spread", 0.0) * 255,
             "seconds": seconds, "peak_mb": peak / 2 ** 20}
 

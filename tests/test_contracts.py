@@ -16,12 +16,12 @@ import yaml
 from dipbatch.cli import main
 from dipbatch.cli.errors import message
 from dipbatch.errors import DipbatchError, FieldError
-from dipbatch.fit.ensemble import MEMORY_MB_PER_MPX
 from dipbatch.fit.presets import DEVICE_PRESETS, PRESET_CHOICES, PRESET_NAMES, PRESETS
 from dipbatch.fit.stopping import STOP_RULES
 from dipbatch.fit.tiling import tile_starts
 from dipbatch.io.sidecar import FORMAT, read_sidecar, sidecar_bytes, sidecar_path
 from dipbatch.run.device import DEVICES
+from dipbatch.run.ensembles import MEMORY_MB_PER_MPX
 from dipbatch.tasks import TASKS
 from dipbatch.temporal import METHODS
 
@@ -42,6 +42,12 @@ def test_schema_enums_are_the_code_constants() -> None:
     assert DATASET["preset"]["default"] == "auto" and set(DEVICE_PRESETS) == set(DEVICES) - {"auto"}
     assert tuple(SCHEMA["properties"]["resources"]["properties"]) == PRESET_NAMES
     assert tuple(DATASET["temporal"]["properties"]["method"]["enum"]) == METHODS
+
+
+def test_the_schemas_default_patterns_are_the_formats_suffixes() -> None:
+    from dipbatch.io.discovery import DEFAULT_PATTERNS
+
+    assert tuple(DATASET["patterns"]["default"]) == DEFAULT_PATTERNS
 
 
 def test_the_ensembles_memory_budget_is_the_schemas_resources() -> None:

@@ -92,8 +92,8 @@ class _Planted:
 
 def _job_key_of(noisy: Path, iterations: int) -> str:
     """The key the CLI run below gives its checkpoint (so the planted file passes the key check)."""
-    from dipbatch.fit.ensemble import default_ensemble
     from dipbatch.io.sidecar import sha256_of
+    from dipbatch.run.ensembles import default_ensemble
     from dipbatch.run.restore import RestoreOptions, _job_key
 
     options = RestoreOptions(preset="tiny", iterations=iterations, ensemble=default_ensemble("cpu"))

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from dipbatch.cli import main
 from dipbatch.errors import FieldError
-from dipbatch.fit.ensemble import DEVICE_ENSEMBLES, default_ensemble
 from dipbatch.physics.metrics import psnr
 from dipbatch.physics.synthetic import add_gaussian_noise, scene
+from dipbatch.run.ensembles import DEVICE_ENSEMBLES, default_ensemble
 from dipbatch.run.restore import restore_array
 
 FAST = ["--preset", "tiny", "--iterations", "20", "--quiet"]

@@ -34,6 +34,7 @@ from dipbatch.fit.speed import SpeedOptions
 from dipbatch.fit.stopping import StopOptions
 from dipbatch.fit.tiling import TilingOptions
 from dipbatch.fit.warmstart import WarmStartOptions
+from dipbatch.io.discovery import discover
 from dipbatch.io.images import DEFAULT_MAX_PIXELS
 from dipbatch.io.results import INTERRUPTED_MARK, write_outcomes
 from dipbatch.run.device import DEVICES
@@ -41,7 +42,6 @@ from dipbatch.run.doubts import result_warnings
 from dipbatch.run.progress import duration
 from dipbatch.run.restore import Outcome, RestoreOptions
 from dipbatch.tasks import TaskOptions
-from dipbatch.workflow.discovery import discover
 
 
 def _expand(inputs: tuple[Path, ...], patterns: tuple[str, ...]) -> list[tuple[Path, str]]:

@@ -70,6 +70,8 @@ class FitResult:
     loss_curve: list[tuple[int, float]]
     restores: int  # how often the blow-up guard rolled back
     record: dict[str, Any]
+    stop_kind: str = ""  # signals.SIGNAL, CAP or FIXED
+    stop_signal: str = ""  # the signal that fired, if one did
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors and plain values only, as a checkpoint holds them."""
@@ -268,6 +270,8 @@ class Fitter:
             iterations=self.iteration,
             stop_iteration=self.stopper.stop_iteration[k],
             stop_reason=self.stopper.stop_reason[k],
+            stop_kind=self.stopper.stop_kind[k],
+            stop_signal=self.stopper.stop_signal[k],
             final_loss=float(log[-1]) if len(log) else math.nan,
             loss_curve=subsample(log, 200),
             restores=self.restores[k],

@@ -16,6 +16,12 @@ from scipy.ndimage import uniform_filter
 from scipy.stats import poisson
 
 WINDOW = 100  # the variance window at the usual caps (cap/10, at most 100)
+#: How a fit ended, as data (`stop_kind`; `stop_reason` is the same in words): a stop signal fired, the
+#: cap was reached with none, or the rule was to run the whole budget.
+SIGNAL, CAP, FIXED = "signal", "cap", "fixed"
+STOP_KINDS = (SIGNAL, CAP, FIXED)
+#: The signals that end an `auto` fit (`stop_signal`).
+DISCREPANCY, PLATEAU = "discrepancy", "variance plateau"
 #: A data-fit that ends above this many times the noise floor has not reached the noise: the fit
 #: stopped far from the data (a warning on the result; `AutoRule.far`).
 FAR_ABOVE_FLOOR = 1.5
@@ -85,6 +91,7 @@ class Decision:
     snapshot: bool  # keep the smoothed estimate of this check point as the candidate
     stop: bool
     reason: str = ""
+    signal: str = ""  # DISCREPANCY or PLATEAU, when it stops
 
 
 def decide(t: int, variance: np.ndarray, fit: np.ndarray, floor: float | None, rule: AutoRule,
@@ -98,7 +105,7 @@ def decide(t: int, variance: np.ndarray, fit: np.ndarray, floor: float | None, r
     ratio = fit[t - 1] / floor if floor else math.nan
     if rule.discrepancy is not None and ratio <= rule.discrepancy:
         return Decision(True, True, f"discrepancy: the data-fit reached {ratio:.2f}× the noise floor "
-                                    f"at iteration {t}")
+                                    f"at iteration {t}", DISCREPANCY)
     value = variance[t - 1]
     seen = variance[rule.min_start - 1:t] if rule.min_start >= 1 else variance[:t]
     lowest = np.nanmin(seen) if np.isfinite(seen).any() else math.nan
@@ -108,7 +115,7 @@ def decide(t: int, variance: np.ndarray, fit: np.ndarray, floor: float | None, r
     if last and t - last >= rule.patience:
         return Decision(eligible, True, f"variance plateau: the windowed variance within "
                                         f"{rule.tolerance:.0%} of its minimum until iteration {last}, "
-                                        f"above it for the next {rule.patience}")
+                                        f"above it for the next {rule.patience}", PLATEAU)
     return Decision(eligible, False)
 
 
@@ -122,7 +129,7 @@ def replay(variance: np.ndarray, fit: np.ndarray, floor: float | None, rule: Aut
         if decision.snapshot:
             candidates.append(t)
         if decision.stop:
-            return (t if decision.reason.startswith("discrepancy") else candidates[-1]), t, decision.reason
+            return (t if decision.signal == DISCREPANCY else candidates[-1]), t, decision.reason
         if t == cap:
             break
     return cap, cap, f"cap: reached {cap} iterations with no stop signal"

@@ -12,14 +12,24 @@ import torch
 
 from dipbatch.errors import FieldError
 from dipbatch.fit.curves import subsample
-from dipbatch.fit.signals import AutoRule, decide, extends, noise_floor
+from dipbatch.fit.signals import CAP, FIXED, SIGNAL, AutoRule, decide, extends, noise_floor
 from dipbatch.physics import losses
 from dipbatch.physics.metrics import noise_sigma
 
 if TYPE_CHECKING:
     from dipbatch.fit.problem import Problem
 
-STOP_RULES = ("auto", "fixed", "sure")
+@dataclass(frozen=True)
+class RuleFacts:
+    """What a stopping rule asks of the fit, beside its name."""
+
+    sigma: bool = False  # a Gaussian σ per image (given, or estimated from it): a denoising rule
+    twins: int = 0  # extra nets it fits per member (SURE: the twin on y + εb)
+
+
+#: Every stopping rule's facts, by name; STOP_RULES is the CLI's and the schema's list.
+RULE_FACTS = {"auto": RuleFacts(), "fixed": RuleFacts(), "sure": RuleFacts(sigma=True, twins=1)}
+STOP_RULES = tuple(RULE_FACTS)
 SURE_EPSILON = 1e-3  # the Monte-Carlo divergence step, on the [0,1] scale
 
 
@@ -28,7 +38,9 @@ class Stopper(Protocol):
 
     stopped: list[bool]
     stop_iteration: list[int]
-    stop_reason: list[str]
+    stop_reason: list[str]  # in words, for people
+    stop_kind: list[str]  # signals.SIGNAL, CAP or FIXED: how it ended, as data
+    stop_signal: list[str]  # the signal that fired ("" for a cap or a fixed budget)
 
     def observe(self, iteration: int, output: torch.Tensor, smoothed: torch.Tensor) -> None:
         """Device-side bookkeeping after each step (K×C×H×W tensors, no host sync)."""
@@ -60,6 +72,8 @@ class FixedStop:
         self.stopped = [False] * members
         self.stop_iteration = [0] * members
         self.stop_reason = [""] * members
+        self.stop_kind = [""] * members
+        self.stop_signal = [""] * members
         self._final: torch.Tensor | None = None
 
     def observe(self, iteration: int, output: torch.Tensor, smoothed: torch.Tensor) -> None:
@@ -75,6 +89,7 @@ class FixedStop:
                 self.stopped[k] = True
                 self.stop_iteration[k] = iteration
                 self.stop_reason[k] = f"fixed: ran all {iteration} iterations"
+                self.stop_kind[k] = FIXED
 
     def wants_more(self, iteration: int, cap: int) -> bool:
         return False
@@ -116,6 +131,8 @@ class _MinimumRule:
         self.stopped = [False] * members
         self.stop_iteration = [0] * members
         self.stop_reason = [""] * members
+        self.stop_kind = [""] * members
+        self.stop_signal = [""] * members
         self.curve = torch.full((cap, members), float("nan"), device=device)
         self.best_value = torch.full((members,), float("inf"), device=device)
         self.best_iteration = torch.zeros(members, dtype=torch.long, device=device)
@@ -145,15 +162,17 @@ class _MinimumRule:
         for k, at in enumerate(best):
             if not self.stopped[k] and at > 0 and iteration - at >= self.patience:
                 self._stop(k, at, f"{self.rule}: {self.name} {self._near_minimum()} at iteration "
-                                  f"{at}, above it for the next {self.patience}")
+                                  f"{at}, above it for the next {self.patience}", SIGNAL, self.name)
 
     def _near_minimum(self) -> str:
         return f"within {self.tolerance:.0%} of its minimum" if self.tolerance else "minimum"
 
-    def _stop(self, k: int, at: int, reason: str) -> None:
+    def _stop(self, k: int, at: int, reason: str, kind: str, signal: str = "") -> None:
         self.stopped[k] = True
         self.stop_iteration[k] = at
         self.stop_reason[k] = reason
+        self.stop_kind[k] = kind
+        self.stop_signal[k] = signal
         self.frozen[k] = True
 
     def finish(self, iteration: int, smoothed: torch.Tensor) -> None:
@@ -164,10 +183,10 @@ class _MinimumRule:
                 continue
             if at > 0:
                 self._stop(k, at, f"cap: reached {iteration} iterations; {self.name} "
-                                  f"{self._near_minimum()} at iteration {at}")
+                                  f"{self._near_minimum()} at iteration {at}", CAP)
             else:
                 self._stop(k, iteration, f"cap: reached {iteration} iterations with no {self.name} "
-                                         "minimum after the warm-up")
+                                         "minimum after the warm-up", CAP)
 
     def wants_more(self, iteration: int, cap: int) -> bool:
         return False
@@ -195,7 +214,7 @@ class _MinimumRule:
             setattr(self, key, value.numpy() if isinstance(getattr(self, key), np.ndarray) else value)
 
     def _state_keys(self) -> tuple[str, ...]:
-        return ("stopped", "stop_iteration", "stop_reason", "curve", "best_value",
+        return ("stopped", "stop_iteration", "stop_reason", "stop_kind", "stop_signal", "curve", "best_value",
                 "best_iteration", "frozen", "best")
 
 
@@ -290,7 +309,7 @@ class AutoStop(WindowedVariance):
             if decision.snapshot:
                 self.candidates[k].append(iteration)
             if decision.stop:
-                self._stop(k, self.candidates[k][-1], f"auto: {decision.reason}")
+                self._stop(k, self.candidates[k][-1], f"auto: {decision.reason}", SIGNAL, decision.signal)
         mask = torch.tensor(keep, device=self._smoothed.device)
         self.best = torch.where(mask[:, None, None, None], self._smoothed, self.best)
 
@@ -303,7 +322,7 @@ class AutoStop(WindowedVariance):
             level = fit[np.isfinite(fit)]
             where = f"; the data-fit ended at {level[-1] / floor:.2f}× the noise floor" \
                 if floor and len(level) else ""
-            self._stop(k, iteration, f"cap: reached {iteration} iterations with no stop signal{where}")
+            self._stop(k, iteration, f"cap: reached {iteration} iterations with no stop signal{where}", CAP)
 
     def wants_more(self, iteration: int, cap: int) -> bool:
         """Whether a running member's data-fit is still far above its floor and falling at the cap
@@ -314,7 +333,7 @@ class AutoStop(WindowedVariance):
 
     def estimate(self, k: int) -> torch.Tensor:
         assert self._final is not None and self.best is not None, "estimate() before finish()"
-        return self._final[k] if self.stop_reason[k].startswith("cap") else self.best[k]
+        return self._final[k] if self.stop_kind[k] == CAP else self.best[k]
 
     def record(self, k: int) -> dict[str, Any]:
         record = super().record(k)
@@ -365,7 +384,8 @@ class MonteCarloSure(_MinimumRule):
         super().poll(iteration)
         for k in range(self.images):
             if self.stopped[k] and not self.stopped[k + self.images]:
-                self._stop(k + self.images, self.stop_iteration[k], self.stop_reason[k])
+                self._stop(k + self.images, self.stop_iteration[k], self.stop_reason[k], self.stop_kind[k],
+                           self.stop_signal[k])
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from dipbatch.errors import FieldError
 from dipbatch.fit.checkpoint import load_checkpoint, resumed, save_checkpoint
 from dipbatch.fit.loop import FitResult, Fitter, ProgressHook
 from dipbatch.fit.problem import Problem
+from dipbatch.fit.signals import CAP
 from dipbatch.physics.operators import Identity
 
 
@@ -231,6 +232,8 @@ def _combined(results: list[FitResult], estimate: np.ndarray, record: dict[str, 
             curve[iteration].append(loss)
     reasons = Counter(r.stop_reason for r in results)
     reason, count = reasons.most_common(1)[0]
+    kinds = {r.stop_kind for r in results}
+    kind = CAP if CAP in kinds else Counter(r.stop_kind for r in results).most_common(1)[0][0]
     return FitResult(
         estimate=estimate,
         iterations=max(r.iterations for r in results),
@@ -241,4 +244,6 @@ def _combined(results: list[FitResult], estimate: np.ndarray, record: dict[str, 
         loss_curve=[(i, float(np.mean(v))) for i, v in sorted(curve.items())],
         restores=sum(r.restores for r in results),
         record=record,
+        stop_kind=kind,  # a frame with one tile at its cap ran to the cap
+        stop_signal=Counter(r.stop_signal for r in results).most_common(1)[0][0],
     )

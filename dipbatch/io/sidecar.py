@@ -44,7 +44,9 @@ class Sidecar(TypedDict, total=False):
     batch_size: int
     iterations: int
     stop_iteration: int
-    stop_reason: str
+    stop_reason: str  # in words
+    stop_kind: str  # "signal", "cap" or "fixed" (dipbatch.fit.signals.STOP_KINDS)
+    stop_signal: str  # the signal that fired: "discrepancy", "variance plateau", "SURE", ...
     stop_rule: str
     wall_time_s: float
     final_loss: float
@@ -108,3 +110,12 @@ def _strict(value: Any) -> Any:
         return value
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
+
+
+def stop_kind(record: Sidecar | dict[str, Any]) -> str:
+    """How the fit ended (`stop_kind`: signal, cap or fixed). A record written before the field
+    existed has only its reason, whose first word is the kind ("cap: ...", "fixed: ...")."""
+    if "stop_kind" in record:
+        return str(record["stop_kind"])
+    first = str(record.get("stop_reason", "")).partition(":")[0]
+    return first if first in ("cap", "fixed") else "signal"

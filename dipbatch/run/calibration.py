@@ -12,15 +12,16 @@ from dipbatch.fit.loop import Fitter
 from dipbatch.fit.presets import Preset
 from dipbatch.fit.problem import Problem
 from dipbatch.run.device import synchronize
-from dipbatch.tasks import TaskOptions, make_problem
+from dipbatch.tasks import TaskOptions, make_problem, task_record
 
 
 def synthetic_problem(options: TaskOptions, channels: int, size: tuple[int, int], seed: int = 0) -> Problem:
     """A problem of the task's shape (its operator, mask or guide) on random pixels of `size`."""
     rng = np.random.default_rng(seed)
     data = rng.random((channels, *size), dtype=np.float32)
-    mask = (rng.random((1, *size)) > 0.5).astype(np.float32) if options.kind == "inpaint" else None
-    guide = rng.random((channels, *size), dtype=np.float32) if options.kind == "flash" else None
+    side = task_record(options.kind).side_input
+    mask = (rng.random((1, *size)) > 0.5).astype(np.float32) if side == "mask" else None
+    guide = rng.random((channels, *size), dtype=np.float32) if side == "guide" else None
     return make_problem(data, options, mask=mask, guide=guide)
 
 

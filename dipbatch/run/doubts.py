@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dipbatch.fit.signals import FAR_ABOVE_FLOOR
-from dipbatch.io.sidecar import Sidecar
+from dipbatch.fit.signals import CAP, FAR_ABOVE_FLOOR
+from dipbatch.io.sidecar import Sidecar, stop_kind
 
 
 def _number(value: object) -> float | None:
@@ -18,7 +18,7 @@ def result_warnings(record: Sidecar | dict[str, Any]) -> list[str]:
     fired), its data-fit ended far above the noise floor (the fit never reached the noise: the
     result is not the image), the blow-up guard rolled back, or the output is noisier than the input."""
     warnings = []
-    if str(record.get("stop_reason", "")).startswith("cap:"):
+    if stop_kind(record) == CAP:
         warnings.append(f"ran to the cap ({record.get('stop_iteration')} iterations): no stop fired")
     ratio = _number(record.get("datafit_ratio"))
     if ratio is not None and ratio > FAR_ABOVE_FLOOR:

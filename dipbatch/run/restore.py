@@ -26,14 +26,14 @@ from dipbatch.fit.checkpoint import (
     resumed,
     save_checkpoint,
 )
-from dipbatch.fit.ensemble import check_ensemble, combine, member_seeds, resolve_ensemble
+from dipbatch.fit.ensemble import check_ensemble, combine, member_seeds
 from dipbatch.fit.interrupt import Interrupted
 from dipbatch.fit.loop import FitResult, Fitter
 from dipbatch.fit.presets import Preset, preset_for_device
 from dipbatch.fit.problem import Problem
 from dipbatch.fit.spectral import SpectralRecorder
 from dipbatch.fit.speed import SpeedOptions
-from dipbatch.fit.stopping import StopOptions, Stopper, make_stop_rule
+from dipbatch.fit.stopping import RULE_FACTS, StopOptions, Stopper, make_stop_rule
 from dipbatch.fit.tiling import TileCheckpoints, TilePlan, TilingOptions, fit_tiled
 from dipbatch.fit.warmstart import WarmStartOptions
 from dipbatch.io.atomic import temp_beside
@@ -41,8 +41,9 @@ from dipbatch.io.images import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_hol
 from dipbatch.io.sidecar import Sidecar, sha256_of, sidecar_bytes, sidecar_path
 from dipbatch.physics.metrics import noise_sigma
 from dipbatch.run.device import memory_bytes, resolve_device
+from dipbatch.run.ensembles import resolve_ensemble
 from dipbatch.run.progress import progress_bar
-from dipbatch.tasks import TaskOptions, finish_estimate, make_problem, task_preset
+from dipbatch.tasks import TaskOptions, finish_estimate, make_problem, task_preset, task_record
 
 
 @dataclass(frozen=True)
@@ -147,8 +148,9 @@ def check_restore_options(options: RestoreOptions, device_kind: str) -> Preset:
     runs on a device of `device_kind` (cpu, cuda)."""
     preset = task_preset(options.task, preset_for_device(options.preset, device_kind), options.iterations)
     check_ensemble(options.ensemble, warm_start=options.warm != WarmStartOptions())
-    if options.stop.rule == "sure" and options.task.kind != "denoise":
-        raise FieldError("`stop` sure", "SURE stopping needs the denoise task (Gaussian noise)")
+    if RULE_FACTS[options.stop.rule].sigma and not task_record(options.task.kind).noise_floor:
+        raise FieldError(f"`stop` {options.stop.rule}", f"{options.stop.rule.upper()} stopping needs the "
+                                                        "denoise task (Gaussian noise)")
     options.tiling.check()
     return preset
 
@@ -228,7 +230,7 @@ def _prepare(outcome: Outcome, options: RestoreOptions, inputs: list[Path], repo
 def _group_ensemble(group: list[Job], preset: Preset, options: RestoreOptions, device: torch.device) -> int:
     """The members per image of one group (images of one size, or one tiled frame)."""
     size = group[0].problem.size
-    nets = len(group) * (2 if options.stop.rule == "sure" else 1)  # SURE fits a twin of each member
+    nets = len(group) * (1 + RULE_FACTS[options.stop.rule].twins)  # SURE fits a twin of each member
     return resolve_ensemble(options.ensemble, device.type, size, preset.name, memory_bytes(device),
                             task=options.task.kind, images=nets,
                             warm_start=options.warm != WarmStartOptions(), tiled=options.tiling.applies(size))
@@ -320,13 +322,13 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], seeds: list[int], pre
     member) with the chosen stopping rule and the spectral recorder; the notes go to the sidecars."""
     cap = preset.fit.iterations  # task_preset applied --iterations
     notes: list[dict[str, Any]] = [{"stop_rule": options.stop.rule} for _ in problems]
-    if options.stop.rule == "sure":
+    if RULE_FACTS[options.stop.rule].sigma:
         sigmas = _sure_sigmas(jobs, options, notes)
     else:  # auto's noise floor: a given --sigma, else estimated from each observation
         sigmas = [None if options.stop.sigma is None else options.stop.sigma / _value_span(job)
                   for job in jobs]
     rule = make_stop_rule(options.stop, problems, cap, device, seed=options.seed, sigmas=sigmas,
-                          denoising=options.task.kind == "denoise")
+                          denoising=task_record(options.task.kind).noise_floor)
     if rule.twins is not None:
         problems = problems + [replace(p, observation=twin)
                                for p, twin in zip(problems, rule.twins, strict=True)]
@@ -393,6 +395,8 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
         "iterations": result.iterations,
         "stop_iteration": result.stop_iteration,
         "stop_reason": result.stop_reason,
+        "stop_kind": result.stop_kind,
+        "stop_signal": result.stop_signal,
         "wall_time_s": round(wall, 3),
         "final_loss": result.final_loss,
         "guard_restores": result.restores,
@@ -429,5 +433,5 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     seeds = member_seeds(seed, ensemble)
     problems = [problem] * ensemble
     rule = make_stop_rule(StopOptions(rule=stop), problems, recipe.fit.iterations, torch_device,
-                          seed=seed, denoising=task == "denoise")
+                          seed=seed, denoising=task_record(task).noise_floor)
     return combine(Fitter(problems, recipe, seeds, torch_device, rule.stopper, limit=rule.limit).run(), seeds)

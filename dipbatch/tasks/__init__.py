@@ -9,10 +9,8 @@ flash     flash/no-flash: the no-flash image is fitted by a net whose input is t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -22,48 +20,41 @@ from dipbatch.fit.presets import Preset, get_preset
 from dipbatch.fit.problem import DataFit, Problem
 from dipbatch.io.images import Image, read_image
 from dipbatch.physics import losses
-from dipbatch.physics.operators import SR_FACTORS, Downsampler, Identity
+from dipbatch.physics.operators import SR_FACTORS
+from dipbatch.tasks import deblock, denoise, flash, inpaint, sr
 from dipbatch.tasks.masks import alpha_mask, read_mask
+from dipbatch.tasks.options import DEFAULT_FACTOR, NOISES, TaskOptions
+from dipbatch.tasks.task import Task
 
-TASKS = ("denoise", "sr", "inpaint", "deblock", "flash")
-NOISES = ("gaussian", "poisson", "poisson-gaussian")
-DEFAULT_FACTOR = 4
+#: The TaskOptions fields that belong to one task or another (a Task record's `options`).
+TASK_ONLY_OPTIONS = ("factor", "mask", "guide")
+
 # FITS keywords that give the photometry when --gain / --read-noise are not set.
 GAIN_KEYS = ("GAIN", "EGAIN")
 READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON")
+#: Every task's record, by name, in the order the CLI and the schema list them.
+TASK_TABLE: dict[str, Task] = {t.name: t for t in (denoise.TASK, sr.TASK, inpaint.TASK, deblock.TASK,
+                                                   flash.TASK)}
+TASKS: tuple[str, ...] = tuple(TASK_TABLE)
 
 
-@dataclass(frozen=True)
-class TaskOptions:
-    """Options that some tasks take; each task reads only its own."""
-
-    kind: str = "denoise"  # one of TASKS
-    net: str | None = None  # None: the preset's own generator
-    factor: int | None = None  # sr: 2, 4 or 8 (None: 4)
-    mask: Path | None = None  # inpaint: white = known pixel (None: the image's alpha channel)
-    guide: Path | None = None  # flash: the flash image
-    noise: str = "gaussian"
-    gain: float | None = None  # electrons per stored unit (None: FITS GAIN/EGAIN, else 1)
-    offset: float | None = None  # stored value of zero light (None: 0)
-    read_noise: float | None = None  # electrons RMS (None: FITS RDNOISE/READNOIS/RON, else 0)
+def task_record(name: str) -> Task:
+    """The record of the task `name`; a FieldError for a task there is none of."""
+    if name not in TASK_TABLE:
+        raise FieldError(f"`task` {name}", f"unknown task; choose one of {', '.join(TASKS)}")
+    return TASK_TABLE[name]
 
 
 def check_options(options: TaskOptions) -> None:
     """Refuse option values the task cannot use, each with a one-line error."""
     task = options.kind
-    if task not in TASKS:
-        raise FieldError(f"`task` {task}", f"unknown task; choose one of {', '.join(TASKS)}")
+    record = task_record(task)
     if options.factor is not None and options.factor not in SR_FACTORS:
         raise FieldError(f"`factor` {options.factor}", "the SR factor must be 2, 4 or 8")
-    only: list[tuple[str, Any, bool]] = [
-        ("factor", options.factor, task == "sr"),
-        ("mask", options.mask, task == "inpaint"),
-        ("guide", options.guide, task == "flash"),
-    ]
-    for name, value, used in only:
-        if value is not None and not used:
+    for name in TASK_ONLY_OPTIONS:  # a task's own options, given to another
+        if getattr(options, name) is not None and name not in record.options:
             raise FieldError(f"`{name}`", f"is not used by `task` {task}")
-    if task == "flash" and options.net == "deep-decoder":
+    if record.side_input == "guide" and options.net == "deep-decoder":
         raise FieldError("`net` deep-decoder", "cannot take the flash photo as its input; "
                                                "use skip or hourglass for `task` flash")
     if options.noise not in NOISES:
@@ -96,15 +87,16 @@ def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | N
 
     `mask` (1×H×W or C×H×W, 1 = known) is required for inpaint, `guide` (C×H×W) for flash.
     """
-    if options.kind == "inpaint" and mask is None:
-        raise ValueError("inpainting needs a mask array")
-    if options.kind == "flash" and guide is None:
-        raise ValueError("flash/no-flash needs a guide array")
+    record = task_record(options.kind)
+    if record.side_input == "mask" and mask is None:
+        raise ValueError(f"{record.name} needs a mask array")
+    if record.side_input == "guide" and guide is None:
+        raise ValueError(f"{record.name} needs a guide array")
     finite = np.isfinite(data)
     known = finite if mask is None else finite & (mask > 0)
     observation = torch.from_numpy(np.where(finite, data, 0.0).astype(np.float32))
     weight = None if known.all() else torch.from_numpy(known.astype(np.float32))
-    operator = Downsampler(options.factor or DEFAULT_FACTOR) if options.kind == "sr" else Identity()
+    operator = record.operator(options)
     guide_t = None if guide is None else torch.from_numpy(np.nan_to_num(guide).astype(np.float32))
     return Problem(observation=observation, operator=operator, datafit=datafit, weight=weight,
                    guide=guide_t)
@@ -113,12 +105,13 @@ def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | N
 def build_problem(image: Image, options: TaskOptions) -> Problem:
     """The inverse problem for one read image: its mask, guide and noise model come from the options."""
     check_options(options)
+    side = task_record(options.kind).side_input
     mask = guide = None
-    if options.kind == "inpaint":
+    if side == "mask":
         mask = image_mask(image, options.mask)
-    if options.kind == "flash":
+    if side == "guide":
         if options.guide is None:
-            raise FieldError("`task` flash", "needs `guide` FILE, the flash photo of the scene")
+            raise FieldError(f"`task` {options.kind}", "needs `guide` FILE, the flash photo of the scene")
         guide = read_guide(options.guide, image)
     return make_problem(image.data, options, mask=mask, guide=guide, datafit=datafit_for(image, options))
 
@@ -187,27 +180,7 @@ def datafit_for(image: Image, options: TaskOptions) -> DataFit:
 
 def finish_estimate(image: Image, problem: Problem, estimate: np.ndarray,
                     options: TaskOptions) -> Image:
-    """The output image: what the fit must not change is put back, and the alpha plane follows.
-
-    Non-finite pixels keep their stored values (but inpainting fills them, like holes); inpainting
-    keeps the known pixels as they were; super-resolution enlarges the alpha plane with the image.
-    """
-    data, source = image.data, image.source
-    if options.kind == "sr":
-        factor = estimate.shape[-1] // data.shape[-1]
-        alpha = None if source.alpha is None else np.kron(
-            source.alpha, np.ones((factor, factor), source.alpha.dtype))
-        return Image(estimate.astype(np.float32), replace(source, alpha=alpha, height=estimate.shape[1],
-                                                          width=estimate.shape[2]))
-    if options.kind == "inpaint":
-        known = np.broadcast_to(problem.weight.numpy() > 0, data.shape) if problem.weight is not None \
-            else np.ones(data.shape, bool)
-        filled = np.where(known, data, estimate).astype(np.float32)
-        if options.mask is None and source.alpha is not None:  # the holes were transparent
-            source = replace(source, alpha=np.full_like(source.alpha, _opaque(source.alpha)))
-        return Image(filled, source)
-    return Image(np.where(np.isfinite(data), estimate, data).astype(np.float32), source)
-
-
-def _opaque(alpha: np.ndarray) -> float | int:
-    return 1.0 if alpha.dtype.kind == "f" else int(np.iinfo(alpha.dtype).max)
+    """The output image: what the fit must not change is put back (non-finite pixels keep their
+    stored values), in the task's way (its record's `finish`: inpainting keeps its known pixels,
+    super-resolution enlarges the alpha plane with the image)."""
+    return task_record(options.kind).finish(image, problem, estimate, options)

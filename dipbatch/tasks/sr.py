@@ -18,7 +18,8 @@ def enlarge(image: Image, problem: Problem, estimate: np.ndarray, options: TaskO
     """The estimate at its size, with the alpha plane enlarged by the same factor."""
     source = image.source
     factor = estimate.shape[-1] // image.data.shape[-1]
-    alpha = None if source.alpha is None else np.kron(source.alpha, np.ones((factor, factor), source.alpha.dtype))
+    block = None if source.alpha is None else np.ones((factor, factor), source.alpha.dtype)
+    alpha = None if source.alpha is None else np.kron(source.alpha, block)
     return Image(estimate.astype(np.float32), replace(source, alpha=alpha, height=estimate.shape[1],
                                                       width=estimate.shape[2]))
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from dipbatch.errors import DipbatchError
 from dipbatch.fit.checkpoint import checkpoint_path
-from dipbatch.workflow.discovery import is_inside
+from dipbatch.io.discovery import is_inside
 from dipbatch.workflow.layout import Layout
 
 #: The dataset keys that name folders the workflow reads.

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from dipbatch.errors import DipbatchError, short
-from dipbatch.fit.ensemble import DEVICE_ENSEMBLES, default_ensemble
+from dipbatch.run.ensembles import DEVICE_ENSEMBLES, default_ensemble
 
 #: The workflow's own config file, read from the working directory (workflow/Snakefile: configfile:).
 WORKFLOW_CONFIG = "config.yaml"

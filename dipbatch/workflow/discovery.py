@@ -8,7 +8,6 @@ relative path names the restored image under ``results/<dataset>/``, its log and
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import os
 import re
@@ -17,16 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from dipbatch.errors import DipbatchError
+from dipbatch.io.discovery import DEFAULT_PATTERNS, discover, is_inside
 from dipbatch.io.filenames import is_skipped, natural_key
 from dipbatch.io.images import IMAGE_SUFFIXES, has_image_suffix
+from dipbatch.tasks import task_record
 from dipbatch.workflow.layout import RESERVED_IN_DATASET
 
 __all__ = ["DEFAULT_PATTERNS", "IMAGE_PATH_REGEX", "IMAGE_SUFFIXES", "dataset_images", "discover",
            "is_inside", "is_skipped", "mask_for", "mask_regex", "natural_key", "pack", "refused_files",
            "unsupported"]
-
-#: Default discovery patterns: every readable image, whatever the case of its suffix.
-DEFAULT_PATTERNS: tuple[str, ...] = tuple(f"*{s}" for s in IMAGE_SUFFIXES)
 
 #: Default name of an inpainting mask, beside its image: ``photo.png`` → ``photo_mask.png``.
 DEFAULT_MASK_TEMPLATE = "{stem}_mask.png"
@@ -34,18 +32,6 @@ DEFAULT_MASK_TEMPLATE = "{stem}_mask.png"
 #: A regular expression for a relative path whose suffix dipbatch can write (Snakemake uses it
 #: as the wildcard constraint of the restored image, so that ``summary.tsv`` never matches).
 IMAGE_PATH_REGEX = r"[^/].*\.(?i:" + "|".join(re.escape(s[1:]) for s in IMAGE_SUFFIXES) + ")"
-
-
-def _compile_patterns(patterns: Iterable[str]) -> tuple[re.Pattern | None, re.Pattern | None]:
-    """Two case-insensitive regexes: one for patterns on the file name, one on the relative path."""
-    on_name, on_path = [], []
-    for pattern in patterns:
-        while pattern.startswith("**/"):  # discovery is recursive anyway
-            pattern = pattern[3:]
-        (on_path if "/" in pattern else on_name).append(fnmatch.translate(pattern))
-    name_re = re.compile("|".join(on_name), re.IGNORECASE) if on_name else None
-    path_re = re.compile("|".join(on_path), re.IGNORECASE) if on_path else None
-    return name_re, path_re
 
 
 def mask_regex(template: str) -> re.Pattern:
@@ -63,48 +49,6 @@ def mask_for(relpath: str, template: str = DEFAULT_MASK_TEMPLATE) -> str:
     stem = name[: len(name) - len(suffix)] if suffix else name.rsplit(".", 1)[0]
     mask = template.format(stem=stem)
     return f"{head}/{mask}" if head else mask
-
-
-def discover(root: str | Path, patterns: Sequence[str] | None = None,
-             exclude: Sequence[re.Pattern] = ()) -> list[str]:
-    """Relative POSIX paths of the images under ``root``, in natural order.
-
-    The walk is recursive. Links to files are followed (the image is read through the link); links
-    to folders are not, so a walk never loops nor leaves the tree; dangling links are listed (see
-    `refusal`). Hidden files and folders, and dipbatch's sidecars, are skipped. ``patterns`` are
-    shell globs matched case-insensitively against the file name, or against the relative path
-    when they contain a ``/``. ``exclude`` holds regexes on the file name for files that belong to
-    an image rather than being one (inpainting masks).
-    """
-    root = Path(root)
-    if not root.is_dir():
-        raise DipbatchError(root, "is not a folder")
-    name_re, path_re = _compile_patterns(patterns if patterns is not None else DEFAULT_PATTERNS)
-    found: list[str] = []
-    stack = [("", os.fspath(root))]
-    while stack:
-        prefix, folder = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError as exc:
-            raise DipbatchError(folder, f"cannot list folder ({exc.strerror})") from exc
-        for entry in entries:
-            name = entry.name
-            if is_skipped(name):
-                continue
-            rel = prefix + name
-            if entry.is_dir(follow_symlinks=False):
-                stack.append((rel + "/", entry.path))
-                continue
-            if not entry.is_file() and not (entry.is_symlink() and not os.path.exists(entry.path)):
-                continue  # a folder link, a socket...; dangling links go on, to be refused
-            if not ((name_re and name_re.match(name)) or (path_re and path_re.match(rel))):
-                continue
-            if any(rx.match(name) for rx in exclude):
-                continue
-            found.append(rel)
-    found.sort(key=natural_key)
-    return found
 
 
 #: What Snakemake reads as a path variable (``<name>``, snakemake.pathvars) or a wildcard (braces),
@@ -135,15 +79,10 @@ def unsupported(paths: Iterable[str]) -> list[str]:
     return [p for p in paths if not has_image_suffix(p)]
 
 
-def is_inside(folder: str | Path, parent: str | Path) -> bool:
-    folder, parent = os.path.abspath(folder), os.path.abspath(parent)
-    return os.path.commonpath([folder, parent]) == parent
-
-
 def dataset_images(name: str, dataset: Mapping[str, Any]) -> list[str]:
     """The relative paths of a (validated) configuration dataset's files, in natural order; a
     DipbatchError names the key of a setting that cannot work."""
-    masks_beside = dataset["task"] == "inpaint" and "mask_dir" not in dataset
+    masks_beside = task_record(dataset["task"]).side_input == "mask" and "mask_dir" not in dataset
     exclude = [mask_regex(dataset["mask"])] if masks_beside else []
     if "mask_dir" in dataset and is_inside(dataset["mask_dir"], dataset["input"]):
         raise DipbatchError(f"datasets.{name}.mask_dir", f"{dataset['mask_dir']!r} is inside the input "

@@ -20,7 +20,7 @@ from dipbatch.fit.presets import preset_for_device
 from dipbatch.fit.tiling import TilePlan, TilingOptions
 from dipbatch.io.images import image_size, read_image
 from dipbatch.run.calibration import synthetic_problem, time_steps
-from dipbatch.tasks import TaskOptions, task_preset
+from dipbatch.tasks import TaskOptions, task_preset, task_record
 from dipbatch.workflow.config import dataset_ensemble
 from dipbatch.workflow.discovery import dataset_images, refused_files
 
@@ -93,7 +93,7 @@ def survey(name: str, dataset: Mapping[str, Any], resources: Mapping[str, Any], 
     return Survey(name=name, task=task, preset=name_of_preset, cap=preset.fit.iterations,
                   ensemble=dataset_ensemble(dataset, device_kind), gpus=resources[name_of_preset]["gpu"],
                   paths=paths, sizes=sizes, tiling=tiling, hdu=hdu,
-                  auto_stop=task.kind == "denoise" and _option(options, "stop", "auto") == "auto")
+                  auto_stop=task_record(task.kind).noise_floor and _option(options, "stop", "auto") == "auto")
 
 
 @dataclass

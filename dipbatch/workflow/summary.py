@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +40,6 @@ from dipbatch.temporal.report import (
 )
 from dipbatch.workflow.layout import Layout
 
-#: Column order of ``summary.tsv``.
-COLUMNS: tuple[str, ...] = (
-    "image", "status", "output", "task", "preset", "ensemble", "iterations", "stop_reason", "stop_iteration",
-    "wall_time_s", "sigma_input", "sigma_output", "ensemble_spread", "final_loss", "error", "warnings",
-)
 #: Columns added after COLUMNS in a sequence dataset's summary, once its temporal pass has run: each
 #: frame's figures from its sequence's ``consistent/<sequence>/temporal.tsv`` and the sequence's
 #: warnings (a gap in the numbering).
@@ -61,6 +56,8 @@ class Row:
     ensemble: object = ""  # the members that ran (the K of `--ensemble`)
     iterations: object = ""
     stop_reason: str = ""
+    stop_kind: str = ""  # signal, cap or fixed
+    stop_signal: str = ""  # the signal that fired
     stop_iteration: object = ""
     wall_time_s: object = ""
     sigma_input: object = ""
@@ -74,6 +71,10 @@ class Row:
     def values(self) -> dict[str, Any]:
         """The row by column name, its temporal figures included."""
         return {**{name: getattr(self, name) for name in COLUMNS}, **self.temporal}
+
+
+#: Column order of ``summary.tsv``: the row's fields, in order (a new field is a new column).
+COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row) if f.name != "temporal")
 
 
 def job_end(log: str | Path) -> tuple[str, str]:
@@ -131,8 +132,8 @@ def image_row(relpath: str, dataset: str, layout: Layout) -> Row:
             return row
         row.status = STATUS_OK
         row.output = output
-        for key in ("task", "preset", "iterations", "stop_reason", "stop_iteration",
-                    "wall_time_s", "sigma_input", "sigma_output", "final_loss"):
+        for key in ("task", "preset", "iterations", "stop_reason", "stop_kind", "stop_signal",
+                    "stop_iteration", "wall_time_s", "sigma_input", "sigma_output", "final_loss"):
             setattr(row, key, meta.get(key, ""))
         row.ensemble = meta.get("params", {}).get("ensemble", "")
         row.ensemble_spread = meta.get("ensemble", {}).get("spread", "")

@@ -5,39 +5,27 @@ SLURM job, so it only lists folders: images are opened (headers only) inside the
 functions, lazily, one job at a time.
 """
 
-import math
 import os
 import re
 import shlex
 import sys
 from contextlib import contextmanager
-from functools import lru_cache
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from dipbatch.io.images import image_size
-from dipbatch.fit.presets import DEVICE_PRESETS, PRESET_NAMES
-from dipbatch.workflow.discovery import (
-    IMAGE_PATH_REGEX,
-    dataset_images,
-    is_inside,
-    mask_for,
-    pack,
-    refused_files,
-)
 from dipbatch.errors import DipbatchError
+from dipbatch.io.results import INTERRUPTED_MARK
+from dipbatch.tasks import task_record
 from dipbatch.workflow import runlock
-from dipbatch.workflow.restore_args import dataset_args as configured_args
-from dipbatch.workflow.config import check_folders, dataset_ensemble, replace_datasets, validate_schema
+from dipbatch.workflow.checks import dataset_problems, validate_config
+from dipbatch.workflow.config import dataset_ensemble, replace_datasets
+from dipbatch.workflow.discovery import IMAGE_PATH_REGEX, dataset_images, mask_for, pack, refused_files
 from dipbatch.workflow.layout import Layout
 from dipbatch.workflow.packed import chunk_of, place, staged_outputs
-from dipbatch.io.results import INTERRUPTED_MARK
+from dipbatch.workflow.resources import resource_preset, scaled
+from dipbatch.workflow.restore_args import dataset_args as configured_args
 from dipbatch.workflow.summary import start_count, summarize_dataset
-
-
-#: The tasks whose images can share one job: no side file (mask, flash photo) per image.
-PACKABLE_TASKS = ("denoise", "sr", "deblock")
 
 
 @contextmanager
@@ -49,94 +37,30 @@ def config_errors():
         raise WorkflowError(f"Invalid configuration: {exc}") from None
 
 
-def validate_config(config):
-    """Validate against the schema (filling in defaults); a bad value stops here, naming its key."""
-    # `--config strict=true` arrives as the string 'true': Snakemake's parser knows only True/False.
-    if str(config.get("strict")).lower() in ("true", "false"):
-        config["strict"] = str(config["strict"]).lower() == "true"
-    with config_errors():
-        validate_schema(config)
-    for name, dataset in config["datasets"].items():
-        if dataset["batch"] > 1 and (dataset["kind"] != "images" or dataset["task"] not in PACKABLE_TASKS):
-            raise WorkflowError(
-                f"Invalid configuration: datasets.{name}.batch: packing is for kind: images with "
-                f"task {', '.join(PACKABLE_TASKS)} (inpaint and flash need a side file per image); "
-                "set batch: 1"
-            )
-        if dataset["ensemble"] != "auto" and dataset["ensemble"] > 1 and dataset["kind"] == "sequence" \
-                and dataset.get("warm_start", True):
-            raise WorkflowError(
-                f"Invalid configuration: datasets.{name}.ensemble: an ensemble does not combine "
-                "with warm starts (every member would start from one net); set warm_start: false"
-            )
-        with config_errors():
-            check_folders(name, dataset)
-        refuse_overlaps(name, dataset, config)
-        if dataset["options"]:  # parsed by dipbatch restore itself (imports torch: only then)
-            from dipbatch.cli.checks import check_dataset_options
-
-            with config_errors():
-                check_dataset_options(name, dataset, config["device"])
-
-
-def overlap(folder, other):
-    """How two folders overlap, after following links: 'is', 'is inside', 'holds', or None."""
-    folder, other = os.path.realpath(folder), os.path.realpath(other)
-    if folder == other:
-        return "is"
-    if is_inside(folder, other):
-        return "is inside"
-    return "holds" if is_inside(other, folder) else None
-
-
-def refuse_overlaps(name, dataset, config):
-    """Inputs are untouchable: no folder a dataset reads may share a file with the results or logs.
-
-    Snakemake deletes a job's outputs before it runs it, so an output that is also an input (an
-    output folder at or inside the input folder, or the reverse) would delete the originals.
-    """
-    for key in (k for k in ("input", "mask_dir", "reference") if k in dataset):
-        for where in ("output", "logs"):
-            relation = overlap(dataset[key], config[where])
-            if relation:
-                raise WorkflowError(
-                    f"Invalid configuration: datasets.{name}.{key}: {dataset[key]!r} {relation} "
-                    f"the {where} folder {config[where]!r}; the workflow writes there and would "
-                    "overwrite or delete the originals: keep the two folders apart"
-                )
-
-
 def discover_dataset(name, dataset):
     """The relative paths of a dataset's images, in natural order."""
     with config_errors():
         return dataset_images(name, dataset)
 
 
-def warn(warnings, message):
-    """A warning in the controller's log (.snakemake/log/) and on its screen, or under strict: an
-    error before any job."""
-    if config["strict"]:
-        raise WorkflowError(f"Invalid configuration (strict: true): {message}")
-    logger.warning(f"dipbatch: warning: {message}")
-    warnings.append(message)
-
-
 def dataset_warnings(name, dataset, images, refused):
-    """The workflow's warnings about one dataset (shown in its report too)."""
-    warnings = []
-    for error in refused.values():
-        warn(warnings, f"datasets.{name}: refused {error.removeprefix('error: ')}")
-    if not images and not refused:
-        patterns = ", ".join(dataset["patterns"])
-        warn(warnings, f"datasets.{name}: no images: {dataset['input']!r} holds no file matching "
-                       f"{patterns}; its summary and report stay empty")
-    return warnings
+    """The workflow's warnings about one dataset, in the controller's log (.snakemake/log/), on its
+    screen and in the dataset's report; under strict: an error before any job."""
+    problems = dataset_problems(name, dataset, images, refused)
+    for message in problems:
+        if config["strict"]:
+            raise WorkflowError(f"Invalid configuration (strict: true): {message}")
+        logger.warning(f"dipbatch: warning: {message}")
+    return problems
 
 
 # A --configfile that names datasets replaces config.yaml's datasets (the demo's) instead of adding
 # to them (dipbatch.workflow.config).
 replace_datasets(config, workflow.overwrite_configfiles, workflow.config_settings.overwrite_config)
-validate_config(config)
+with config_errors():  # the options as `dipbatch restore` parses them (imports the CLI, and torch)
+    from dipbatch.cli.checks import check_dataset_options
+
+    validate_config(config, check_dataset_options)
 
 LAYOUT = Layout(results=config["output"], logs=config["logs"])
 DATASETS = config["datasets"]
@@ -149,7 +73,10 @@ IMAGES = {name: [rel for rel in _FOUND[name] if rel not in REFUSED[name]] for na
 WARNINGS = {name: dataset_warnings(name, ds, IMAGES[name], REFUSED[name])
             for name, ds in DATASETS.items()}
 if not DATASETS:
-    warn([], "datasets: the configuration names no dataset; there is nothing to restore")
+    if config["strict"]:
+        raise WorkflowError("Invalid configuration (strict: true): datasets: the configuration names no "
+                            "dataset; there is nothing to restore")
+    logger.warning("dipbatch: warning: datasets: the configuration names no dataset; there is nothing to restore")
 if workflow.is_main_process:  # the overall count, in the controller's log (.snakemake/log/)
     logger.info(f"dipbatch: {start_count(LAYOUT, IMAGES)}")
 if any(arg == "--report" or arg.startswith("--report=") for arg in sys.argv):
@@ -205,7 +132,7 @@ def restore_input(wildcards):
     """
     dataset = DATASETS[wildcards.dataset]
     files = {"image": input_path(wildcards.dataset, wildcards.path)}
-    if dataset["task"] == "inpaint":
+    if task_record(dataset["task"]).side_input == "mask":
         mask = mask_path(wildcards.dataset, wildcards.path)
         if os.path.exists(mask):
             files["mask"] = mask
@@ -233,7 +160,7 @@ LOG_HEADER = 'echo "dipbatch restore on $(hostname), SLURM job ${{SLURM_JOB_ID:-
 def restore_args(wildcards, input):
     """The options of one restore job, as one shell-quoted string."""
     args = dataset_args(wildcards.dataset)
-    if DATASETS[wildcards.dataset]["task"] == "inpaint":
+    if task_record(DATASETS[wildcards.dataset]["task"]).side_input == "mask":
         args += ["--mask", mask_path(wildcards.dataset, wildcards.path)]
     return shlex.join(args)
 
@@ -249,50 +176,18 @@ def uniform_or(values, function):
 
 
 def restore_args_param():
-    if any(ds["task"] == "inpaint" for ds in DATASETS.values()):
+    if any(task_record(ds["task"]).side_input == "mask" for ds in DATASETS.values()):
         return restore_args
     return uniform_or((shlex.join(dataset_args(name)) for name in DATASETS), restore_args)
 
 
-def resource_preset(dataset):
-    """The preset whose resources a dataset's jobs ask for: `auto` is the device's preset, and
-    with device `auto` (a job may land on either) the larger of the two."""
-    name = DATASETS[dataset]["preset"]
-    if name != "auto":
-        return name
-    if config["device"] in DEVICE_PRESETS:
-        return DEVICE_PRESETS[config["device"]]
-    return min(DEVICE_PRESETS.values(), key=PRESET_NAMES.index)  # the largest net comes first
-
-
 def dataset_resources(dataset):
     """The resource table of a dataset's preset (config `resources`)."""
-    return config["resources"][resource_preset(dataset)]
+    return config["resources"][resource_preset(DATASETS[dataset]["preset"], config["device"])]
 
 
 def preset_resources(wildcards):
     return dataset_resources(wildcards.dataset)
-
-
-@lru_cache(maxsize=None)
-def megapixels(path):
-    """The image's pixel count in millions, from its header; 1 when the header is unreadable
-    (the job then fails on its own, with the reader's error in its log)."""
-    try:
-        height, width = image_size(path)
-    except Exception:
-        return 1.0
-    return height * width / 1e6
-
-
-def scaled(resources, key, images, attempt, members=1):
-    """A job's memory or minutes: the preset's base plus its share per megapixel of every image,
-    and for minutes of every ensemble member too, doubled with each retry. Members add little host
-    memory: a CPU computes one member's graph at a time (4 members: 1.2x one's memory), and a GPU
-    keeps them in its own memory, which the fit checks itself (`--ensemble`)."""
-    per_pixel = members if key == "runtime" else 1
-    pixels = per_pixel * sum(megapixels(image) for image in images)
-    return math.ceil((resources[key] + resources[f"{key}_per_mpx"] * pixels) * attempt)
 
 
 def restore_mem_mb(wildcards, input, attempt):
@@ -318,7 +213,7 @@ def restore_gpu(wildcards):
 
 
 def restore_gpu_resource():
-    presets = {resource_preset(name) for name in DATASETS}
+    presets = {resource_preset(ds["preset"], config["device"]) for ds in DATASETS.values()}
     return uniform_or((config["resources"][p]["gpu"] for p in presets), restore_gpu)
 
 
