@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 
 from dipbatch.errors import DipbatchError
+from dipbatch.io.formats.format import Decoded, Format
 from dipbatch.io.pixels import check_pixels
+from dipbatch.io.samples import Source
 
 # (raw BITPIX type, BZERO) that FITS uses for each dtype, unsigned types through an offset.
 _RAW = {"uint8": ("uint8", 0), "int8": ("uint8", -128), "int16": ("int16", 0),
@@ -78,15 +80,15 @@ def _select(hdul, hdu: int | str | None, path: Path):
     return hdu, h
 
 
-def image_size(path: Path, hdu: int | str | None = None) -> tuple[int, int]:
+def _size(path: Path, hdu: int | str | None = None) -> tuple[int, int]:
     fits = _fits(path)
     with _quiet(), fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
         shape = _image_shape(_select(hdul, hdu, path)[1].header, path)
     return shape[-2], shape[-1]
 
 
-def read(path: Path, hdu: int | str | None, max_pixels: int):
-    """(stored C×H×W float64, dtype name, value range, layout, alpha, metadata)."""
+def _read(path: Path, hdu: int | str | None, max_pixels: int) -> Decoded:
+    """The stored values (C×H×W float64), with their sample type's name, value range and layout."""
 
     fits = _fits(path)
     with _quiet(), fits.open(path, memmap=False, do_not_scale_image_data=True) as hdul:
@@ -120,10 +122,10 @@ def read(path: Path, hdu: int | str | None, max_pixels: int):
     meta: dict[str, Any] = {"fits_header": header, "fits_hdu": index}
     if raw.dtype.kind == "f":
         meta["fits_values"] = stored.astype(dtype)  # what `write` gives back bit for bit
-    return stored, dtype, (lo, hi), layout, None, meta
+    return Decoded(stored, None, meta, (lo, hi), layout, dtype)
 
 
-def _unchanged_kept(stored: np.ndarray, name: str, source) -> np.ndarray:
+def _unchanged_kept(stored: np.ndarray, name: str, source: Source) -> np.ndarray:
     """Float samples within the [0,1] scale's float32 rounding of the input's are the input's.
 
     The [0,1] scale holds 24 bits, so a float frame read and written unchanged would come back
@@ -138,7 +140,7 @@ def _unchanged_kept(stored: np.ndarray, name: str, source) -> np.ndarray:
     return np.where(same, values, stored)
 
 
-def write(tmp: Path, stored: np.ndarray, name: str, source, history: str | None) -> None:
+def _encode(tmp: Path, stored: np.ndarray, name: str, source: Source, history: str | None) -> None:
     """Write stored values (C×H×W float64) as a single-HDU FITS file of sample type `name`."""
     fits = _fits(tmp)
     old = source.metadata.get("fits_header")
@@ -176,3 +178,18 @@ def write(tmp: Path, stored: np.ndarray, name: str, source, history: str | None)
         hdu.header.add_history(history)
     with _quiet():
         hdu.writeto(tmp, overwrite=True, output_verify="silentfix+ignore", checksum=checksum)
+
+
+def _write(tmp: Path, data: np.ndarray, lo: float, hi: float, name: str, alpha: np.ndarray | None,
+           source: Source, history: str | None) -> None:
+    _encode(tmp, lo + data.astype(np.float64) * (hi - lo), name, source, history)
+
+
+def _sniff(head: bytes, ours: bool) -> bool:
+    """A FITS header, or a gzip stream under a FITS suffix (.fits.gz)."""
+    return head.startswith(b"SIMPLE  =") or (head.startswith(b"\x1f\x8b") and ours)
+
+
+FORMAT = Format("fits", "FITS", (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz", ".fts.gz"),
+                ("uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "float32", "float64"),
+                _sniff, _size, _read, _write, alpha=False, any_range=True)
