@@ -14,12 +14,12 @@ dark sky (300 ADU, stars to 20,000), and the stopping benchmark's star field sca
 from __future__ import annotations
 
 import argparse
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_line
 
 from dipbatch.fit.loop import Fitter
 from dipbatch.fit.stopping import StopOptions, make_stop_rule
@@ -86,7 +86,7 @@ def main() -> None:
             print(lines[-1], flush=True)
     lines.append("")
     lines.append(f"Worst Δ {min(deltas):+.2f} dB, mean {np.mean(deltas):+.2f} dB over {len(deltas)} fits; "
-                 f"Python {platform.python_version()}, torch {torch.__version__}, CPU.")
+                 f"{machine_line()}.")
     text = "\n".join(lines)
     print(text)
     if args.append:

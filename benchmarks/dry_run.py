@@ -13,9 +13,7 @@ that copies each image: Snakemake's own cost per job, which no workflow goes bel
 from __future__ import annotations
 
 import argparse
-import datetime
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -24,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_line
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,8 +84,7 @@ def main() -> None:
         (root / "config.yaml").write_text(CONFIG)
         floor = root / "Floor.smk"
         floor.write_text(FLOOR)
-        lines = [f"{args.images} images; Python {platform.python_version()}; "
-                 f"{os.cpu_count()} CPUs; {datetime.date.today()}.", "",
+        lines = [f"{args.images} images; {machine_line()}.", "",
                  "| dry run | floor: one-rule Snakefile, wall s | dipbatch workflow, wall s (CPU s) "
                  "| × floor |", "| --- | --- | --- | --- |"]
         for quiet in (True, False):

@@ -12,12 +12,12 @@ filesystem (a network one is where the cost shows); the default is a temporary f
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_line
 
 from dipbatch.io import atomic
 from dipbatch.io.images import Source, write_image
@@ -54,7 +54,7 @@ def main() -> None:
             atomic.fsync_path = flush
         where = Path(tmp).resolve()
     n = args.images
-    print(f"{n} PNGs of {args.size}² with sidecars in {where.parent} (Python {platform.python_version()})")
+    print(f"{n} PNGs of {args.size}² with sidecars in {where.parent}; {machine_line()}")
     print("| writes | ms per image+sidecar | × atomic only |")
     print("| --- | --- | --- |")
     print(f"| atomic only (no fsync), the baseline | {1000 * baseline / n:.2f} | 1.00 |")

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_record
 from replay import evaluate, rules
 from speed import fitter_step, interleaved, peak_mb
 from trajectories import NOISES, Case, clean_image, load_cache, noisy_image, problem_for, record_cases
@@ -122,9 +123,7 @@ def time_fits(args: argparse.Namespace) -> None:
                 rows.append({"preset": preset, "size": size, "k": k, "s_per_it": seconds, "peak_mb": peak})
                 print(f"{size:4} px {preset:5} K={k}: {1000 * seconds:7.1f} ms/it, {peak:7.0f} MB",
                       flush=True)
-                name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-                args.out.write_text(json.dumps({"device": name, "torch": torch.__version__, "rows": rows},
-                                               indent=1))
+                args.out.write_text(json.dumps({**machine_record(device), "rows": rows}, indent=1))
 
 
 def records_for(size: int, preset: str, records: dict) -> list[tuple[Case, dict]]:

@@ -12,9 +12,7 @@ its own process, so its peak RSS is its own; the time excludes Python's imports.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -23,6 +21,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_line
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
@@ -113,9 +112,7 @@ def _table(rows: list[dict], args: argparse.Namespace) -> str:
     tiled = {r["size"]: r for r in rows if r["how"] == "tiled" and "error" not in r}
     lines = [
         "\n## Large frames: peak memory and time, tiled against whole (benchmarks/large_frames.py)\n",
-        f"\nMachine: 2 CPU cores, no GPU (none lent to this task), shared with other jobs; one torch "
-        f"thread; {datetime.date(2026, 11, 22)}; Python {platform.python_version()}, torch "
-        f"{__import__('torch').__version__}.",
+        f"\nMachine: {machine_line()}; shared with other jobs; one torch thread.",
         f" Reduced: `tiny` net, {args.iterations} iteration(s) per tile (a real run has hundreds, so its "
         f"time is about that many times longer; its memory is the same), tiles of {args.tile}² with "
         f"64 px overlap, {args.batch} tiles per batch, asinh stretch, float32 FITS star fields.\n\n",

@@ -20,7 +20,6 @@ of 2 threads against --jobs 2 --threads 1 (runs in turns, medians):
 from __future__ import annotations
 
 import argparse
-import platform
 import resource
 import statistics
 import subprocess
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_line
 
 from dipbatch.fit.loop import Fitter
 from dipbatch.fit.presets import get_preset
@@ -192,8 +192,7 @@ def main() -> None:
     device = torch.device(args.device)
     speed = SpeedOptions(precision=args.precision, compile=args.compile,
                          channels_last=True if args.channels_last else None)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, device {device}, {speed}")
+    print(f"# {machine_line(device)}; {torch.get_num_threads()} threads, {speed}")
     if args.throughput:
         throughput(args)
     elif args.members:

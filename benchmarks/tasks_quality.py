@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
+from machine import machine_line
 from photos import photo_crop
 from PIL import Image
 from skimage.restoration import inpaint_biharmonic
@@ -93,8 +94,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"crops {args.size}², photos {', '.join(args.photos)}, preset {args.preset}, "
-          f"iterations: {args.iterations or 'the preset'}, torch {torch.__version__}, "
-          f"{args.threads} thread(s), {args.device}")
+          f"iterations: {args.iterations or 'the preset'}, {args.threads} thread(s); "
+          f"{machine_line(args.device)}")
     rows = []
     for case, run in CASES.items():
         scores: dict[str, list[tuple[float, float]]] = {}

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_record
 from skimage import data
 from skimage.color import rgb2gray
 from skimage.transform import AffineTransform, resize, warp
@@ -497,9 +497,7 @@ def report(args: argparse.Namespace, device: torch.device, results: dict[str, li
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "table.md").write_text(text + "\n", encoding="utf-8")
-        machine = {"python": platform.python_version(), "torch": torch.__version__, "device": str(device),
-                   "gpu": torch.cuda.get_device_name() if device.type == "cuda" else None,
-                   "args": {k: str(v) for k, v in vars(args).items()}}
+        machine = {**machine_record(device), "args": {k: str(v) for k, v in vars(args).items()}}
         curves = {s.name: {"cold": s.cold_runs, "warm": s.warm_runs} for s in seqs}
         (args.out / "results.json").write_text(json.dumps({"machine": machine, "results": results,
                                                            "warm": warm, "runs": curves}), encoding="utf-8")

@@ -38,8 +38,14 @@ class FieldError(DipbatchError):
 
     def spelled(self, spell: Callable[[str], str]) -> tuple[str, str]:
         """(where, problem) with every `field` written as `spell(field)`."""
-        where, problem = (_FIELD.sub(lambda m: spell(m.group(1)), text) for text in self.template)
+        where, problem = (spell_fields(text, spell) for text in self.template)
         return where, problem
+
+
+def spell_fields(text: str, spell: Callable[[str], str]) -> str:
+    """`text` with every `field` (in backquotes) written as `spell(field)`: how a face names options
+    in the library's messages."""
+    return _FIELD.sub(lambda m: spell(m.group(1)), text)
 
 
 def warn(where: str | Path, problem: str) -> None:

@@ -10,7 +10,7 @@ from scipy.ndimage import uniform_filter
 from dipbatch.physics.metrics import psnr
 from dipbatch.physics.synthetic import add_gaussian_noise, scene
 from dipbatch.temporal.fidelity import FIDELITY_TOLERANCE, blend, guarded_strength
-from dipbatch.temporal.report import CHECK_FELL_BACK, CHECK_OK, CHECK_WEAKENED, TemporalReport
+from dipbatch.temporal.figures import CHECK_FELL_BACK, CHECK_OK, CHECK_WEAKENED, TemporalReport
 from dipbatch.temporal.run import note_guard
 
 SIGMA = 0.1

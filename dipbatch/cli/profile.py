@@ -1,8 +1,10 @@
-"""`dipbatch profile install slurm`: copy a site profile of the repository's profiles/ to where
-Snakemake looks for `--profile NAME` (the user's config folder), once per user."""
+"""`dipbatch profile install slurm`: copy a site profile that ships with dipbatch (package data, also
+the repository's profiles/<name>/config.yaml) to where Snakemake looks for `--profile NAME` (the
+user's config folder), once per user."""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import click
@@ -10,10 +12,10 @@ import click
 from dipbatch.cli.errors import fail
 from dipbatch.io.atomic import write_bytes_atomic
 
-#: The site profiles that ship with the workflow: profiles/<name>/config.yaml in the repository.
-PROFILES = Path(__file__).resolve().parents[2] / "profiles"
-#: profiles/default is the workflow profile, which Snakemake applies by itself: never installed.
-WORKFLOW_PROFILE = "default"
+#: The site profiles that ship with dipbatch, by name: their files in dipbatch/data (the repository's
+#: profiles/<name>/config.yaml link to them). profiles/default, the workflow profile, is not one:
+#: Snakemake applies it by itself.
+SITE_PROFILES = {"slurm": "slurm_profile.yaml"}
 
 
 def user_profiles() -> Path:
@@ -35,12 +37,9 @@ def profile() -> None:
 def install(name: str, force: bool) -> None:
     """Install the site profile NAME (default: slurm) as the user's Snakemake profile NAME, so that
     `snakemake --profile NAME` finds it. Edit its account and partition afterwards."""
-    source = PROFILES / name / "config.yaml"
-    if not source.is_file() or name == WORKFLOW_PROFILE:
-        known = sorted(p.name for p in PROFILES.glob("*")
-                       if (p / "config.yaml").is_file() and p.name != WORKFLOW_PROFILE)
-        fail(f"{source}: no such profile (known: {', '.join(known) or 'none'}; profiles/ is in "
-             "the repository: install dipbatch from a clone with pip install -e .)")
+    if name not in SITE_PROFILES:
+        fail(f"{name}: no such profile (known: {', '.join(sorted(SITE_PROFILES))})")
+    source = resources.files("dipbatch.data").joinpath(SITE_PROFILES[name])
     target = user_profiles() / name / "config.yaml"
     if target.exists() and not force:
         fail(f"{target}: a profile is already installed there; keep it, or replace it with --force")

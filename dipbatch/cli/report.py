@@ -37,7 +37,7 @@ def report(results: Path, output: Path | None, config_file: Path | None, referen
     from dipbatch.errors import DipbatchError
     from dipbatch.report.build import write_report
     from dipbatch.report.collect import Locations
-    from dipbatch.workflow.report import dataset_config, image_logs
+    from dipbatch.workflow.pages import dataset_config, image_logs
 
     def run() -> int:
         config, locations = (dataset_config(config_file, results) if config_file

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from dipbatch.astro import AstroOptions
-from dipbatch.cli.errors import EXIT_DATA_ERROR, EXIT_WARNINGS, guarded, message
+from dipbatch.cli.errors import EXIT_DATA_ERROR, EXIT_WARNINGS, flag, guarded, message
 from dipbatch.cli.help import PanelCommand, panel
 from dipbatch.cli.options import (
     astro_options,
@@ -26,7 +26,7 @@ from dipbatch.cli.options import (
     tiling_options,
     warm_start_options,
 )
-from dipbatch.errors import DipbatchError, FieldError
+from dipbatch.errors import DipbatchError, FieldError, spell_fields
 from dipbatch.fit import interrupt
 from dipbatch.fit.interrupt import Interrupted
 from dipbatch.fit.presets import PRESET_CHOICES
@@ -220,7 +220,8 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[
     try:
         with interrupt.handled():
             done = guarded(where, debug, lambda: _usage_errors(debug, lambda: restore_with_jobs(
-                pairs, options, jobs, threads, lambda line: click.echo(line, err=True), report)))
+                pairs, options, jobs, threads, lambda line: click.echo(spell_fields(line, flag), err=True),
+                report)))
     except Interrupted as stop:
         click.echo(_interrupted_line(stop), err=True)
         sys.exit(stop.exit_code)

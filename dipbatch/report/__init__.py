@@ -2,6 +2,6 @@
 
 `build.write_report` reads a dataset's summary.tsv and sidecars (`collect`), makes pictures
 (`pictures`, pillow) and plots (`plots`, matplotlib Agg), and renders the jinja2 template
-`dipbatch/templates/report.html` (`render`). The `dipbatch report` command is in dipbatch.cli.report,
-the workflow's side in dipbatch.workflow.report.
+`dipbatch/templates/quality_report.html` (`render`). The `dipbatch report` command is in dipbatch.cli.report,
+the workflow's side in dipbatch.workflow.pages.
 """

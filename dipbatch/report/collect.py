@@ -32,7 +32,7 @@ from dipbatch.io.sidecar import Sidecar, read_sidecar
 class Locations:
     """Where the files of one dataset are: its results folder (``<output>/<dataset>``) and, when
     known, the folders of its inputs and clean references, and where each image's log is (the
-    workflow's layout says: ``dipbatch.workflow.report.dataset_locations``)."""
+    workflow's layout says: ``dipbatch.workflow.pages.dataset_locations``)."""
 
     results: Path
     inputs: Path | None = None

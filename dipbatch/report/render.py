@@ -63,7 +63,7 @@ def _environment() -> jinja2.Environment:
 
 
 def render_report(output: Path, **context: Any) -> None:
-    html = _environment().get_template("report.html").render(
+    html = _environment().get_template("quality_report.html").render(
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         report_version=__version__, **context)
     write_bytes_atomic(output, html.encode("utf-8"))

@@ -16,7 +16,7 @@ from typing import Any
 
 from dipbatch.io.results import CONSISTENT, TEMPORAL_TABLE, read_table
 from dipbatch.report.assets import Picture
-from dipbatch.temporal.report import PLOT, TABLE
+from dipbatch.temporal.figures import PLOT, TABLE
 
 TEXT_COLUMNS = ("sequence", "status", "method", "check", "warnings", "error")
 PT_TO_PX = 4 / 3  # matplotlib sizes its SVGs in points; the page in CSS pixels

@@ -70,7 +70,7 @@ def plan_workers(jobs: int | None, threads: int | None, cores: int, images: int,
         return WorkerPlan(jobs, threads)
     fitted_jobs = min(jobs, cores)
     fitted_threads = max(1, min(threads, cores // fitted_jobs))
-    note = (f"--jobs {jobs} × --threads {asked} is more than the {cores} cores this process may use; "
+    note = (f"`jobs` {jobs} × `threads` {asked} is more than the {cores} cores this process may use; "
             f"running {fitted_jobs} × {fitted_threads}")
     return WorkerPlan(fitted_jobs, fitted_threads, note)
 

@@ -19,10 +19,7 @@ from dipbatch.run.device import resolve_device
 from dipbatch.temporal import DEFAULT_METHOD, METHODS
 from dipbatch.temporal.dvp import DVPOptions, EpochHook, deep_video_prior
 from dipbatch.temporal.fidelity import FidelityCheck, blend, guarded_strength
-from dipbatch.temporal.flowfilter import flow_filter
-from dipbatch.temporal.folder import staged_folder
-from dipbatch.temporal.metrics import measure, sequence_flows, static_mask
-from dipbatch.temporal.report import (
+from dipbatch.temporal.figures import (
     CHECK_FELL_BACK,
     CHECK_OK,
     CHECK_RAISED,
@@ -30,6 +27,9 @@ from dipbatch.temporal.report import (
     TemporalReport,
     write_report,
 )
+from dipbatch.temporal.flowfilter import flow_filter
+from dipbatch.temporal.folder import staged_folder
+from dipbatch.temporal.metrics import measure, sequence_flows, static_mask
 from dipbatch.temporal.sequence import list_frames, numbering_gaps, read_frames
 from dipbatch.temporal.video import VideoInfo, frame_name, is_video, read_video, write_video
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterable, Mapping, MutableMapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,9 @@ from dipbatch.run.ensembles import DEVICE_ENSEMBLES, default_ensemble
 
 #: The workflow's own config file, read from the working directory (workflow/Snakefile: configfile:).
 WORKFLOW_CONFIG = "config.yaml"
-#: The schema that validates a configuration and fills in its defaults.
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+#: The schema that validates a configuration and fills in its defaults: package data (the workflow's
+#: workflow/schemas/config.schema.yaml links to it).
+SCHEMA = Path(str(resources.files("dipbatch.data").joinpath("config.schema.yaml")))
 #: Why the schema refuses a dataset's name (by the failing keyword of its propertyNames).
 NAME_RULES = {
     "pattern": "not a usable dataset name: use letters, digits, '.', '_' and '-', not starting with "

@@ -21,7 +21,7 @@ from typing import Any
 from dipbatch.io.discovery import discover
 from dipbatch.io.filenames import natural_key
 from dipbatch.io.results import write_table
-from dipbatch.temporal.report import RECORD, SEQUENCE_FIELDS
+from dipbatch.temporal.figures import RECORD, SEQUENCE_FIELDS
 from dipbatch.temporal.video import VIDEO_SUFFIXES
 from dipbatch.workflow.layout import Layout
 from dipbatch.workflow.summary import error_line

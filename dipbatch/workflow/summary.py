@@ -30,7 +30,7 @@ from dipbatch.io.results import (
 )
 from dipbatch.io.sidecar import read_sidecar
 from dipbatch.run.doubts import result_warnings
-from dipbatch.temporal.report import (
+from dipbatch.temporal.figures import (
     CHECK_FELL_BACK,
     CHECK_RAISED,
     CHECK_WEAKENED,

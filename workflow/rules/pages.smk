@@ -1,5 +1,5 @@
 # One HTML quality report per dataset: results/<dataset>/report.html (dipbatch.report, with
-# dipbatch.workflow.report for the dataset's locations).
+# dipbatch.workflow.pages for the dataset's locations).
 #
 # Like the summary, the report is built from the files on disk, so the Snakefile's onerror: handler
 # writes it too (reports_after_error) when some images failed under --keep-going and this rule
@@ -7,7 +7,7 @@
 
 from pathlib import Path
 
-from dipbatch.workflow.report import (
+from dipbatch.workflow.pages import (
     index_after_error,
     report_targets,
     reports_after_error,

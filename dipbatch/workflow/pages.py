@@ -2,7 +2,7 @@
 the layout), and writing its report from the `report` rule or, after failed jobs, from the
 Snakefile's ``onerror:`` handler.
 
-Imported by ``workflow/rules/report.smk`` at parse time, so the heavy imports (matplotlib, torch)
+Imported by ``workflow/rules/pages.smk`` at parse time, so the heavy imports (matplotlib, torch)
 wait until a report is written.
 """
 

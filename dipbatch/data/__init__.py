@@ -1,0 +1,1 @@
+"""Files that ship with dipbatch: the workflow configuration's schema and the site profiles."""
