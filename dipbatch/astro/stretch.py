@@ -2,18 +2,19 @@
 
 A stretch is fitted once per frame (so every tile of a frame shares it): a percentile window
 [lo, hi] of the finite samples, and for `asinh` the sky level and a softening width beta = 4 sigma
-of the sky. Values are on the image's [0,1] scale (`imageio`) in and out; the sidecar records them
+of the sky. Values are on the image's [0,1] scale (`dipbatch.io.images`) in and out; the sidecar records them
 in stored units.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 
-Values = np.ndarray | torch.Tensor
+Values = TypeVar("Values", np.ndarray, torch.Tensor)
 
 STRETCHES = ("none", "linear", "asinh")
 WINDOW_PERCENTILES = (0.5, 99.99)  # DIPL's window for HST frames; samples above it pass through

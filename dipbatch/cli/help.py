@@ -17,8 +17,8 @@ def panel(title: str, *options: Callable[[Callable], Callable]) -> Callable[[Cal
         before = len(getattr(command, "__click_params__", []))
         for option in reversed(options):
             command = option(command)
-        for param in command.__click_params__[before:]:  # type: ignore[attr-defined]
-            param.panel = title  # type: ignore[attr-defined]
+        for param in getattr(command, "__click_params__", [])[before:]:
+            param.panel = title  # click's Parameter has no such attribute: the help formatter reads it
         return command
 
     return decorate

@@ -7,6 +7,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -208,8 +209,8 @@ def restore(inputs: tuple[Path, ...], outputs: tuple[str, ...], patterns: tuple[
     files = guarded(where, debug, lambda: _expand(inputs, patterns))
     folder_inputs = tuple(i for i in inputs if i.is_dir())
     for output in outputs:  # before _output_pairs creates an output folder
-        guarded(where, debug, lambda o=output: check_apart_from_inputs(
-            Path(o), [f for f, _ in files], input_folders + folder_inputs))
+        guarded(where, debug, partial(check_apart_from_inputs, Path(output), [f for f, _ in files],
+                                      input_folders + folder_inputs))
     pairs = guarded(where, debug, lambda: _output_pairs(files, outputs, bool(folder_inputs)))
 
     def report(outcome: Outcome) -> None:

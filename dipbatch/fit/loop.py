@@ -140,7 +140,7 @@ class Fitter:
         configure_backends(speed, self.device)
         self.autocast = speed.autocast_dtype(self.device)
         if speed.use_channels_last(self.device):
-            self.net = self.net.to(memory_format=torch.channels_last)
+            self.net = self.net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs lack memory_format
             self.z = self.z.contiguous(memory_format=torch.channels_last)
         self.member_layout = speed.member_layout(self.device)
         self.passes = [(torch.compile(net) if speed.compile else net, members, backward)

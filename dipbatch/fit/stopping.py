@@ -277,7 +277,7 @@ class AutoStop(WindowedVariance):
                  datafit: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...],
                  device: torch.device, subset: int = 65536, seed: int = 0) -> None:
         super().__init__(members, cap, window, rule.patience, rule.min_start, shape, device, subset, seed)
-        self.rule = rule
+        self.settings = rule
         self.floors = floors
         self.datafit = datafit
         self.fit = np.full((cap, members), np.nan)
@@ -304,13 +304,14 @@ class AutoStop(WindowedVariance):
                 keep.append(False)
                 continue
             decision = decide(iteration, variance[:, k], self.fit[:iteration, k], self.floors[k],
-                              self.rule, self.candidates[k])
+                              self.settings, self.candidates[k])
             keep.append(decision.snapshot)
             if decision.snapshot:
                 self.candidates[k].append(iteration)
             if decision.stop:
                 self._stop(k, self.candidates[k][-1], f"auto: {decision.reason}", SIGNAL, decision.signal)
         mask = torch.tensor(keep, device=self._smoothed.device)
+        assert self.best is not None  # set by the first observe
         self.best = torch.where(mask[:, None, None, None], self._smoothed, self.best)
 
     def finish(self, iteration: int, smoothed: torch.Tensor) -> None:
@@ -328,7 +329,7 @@ class AutoStop(WindowedVariance):
         """Whether a running member's data-fit is still far above its floor and falling at the cap
         (`stop_signals.extends`, looking back a quarter of the cap)."""
         return any(not self.stopped[k]
-                   and extends(self.fit[:iteration, k], self.floors[k], self.rule, cap // 4)
+                   and extends(self.fit[:iteration, k], self.floors[k], self.settings, cap // 4)
                    for k in range(self.members))
 
     def estimate(self, k: int) -> torch.Tensor:
@@ -337,7 +338,7 @@ class AutoStop(WindowedVariance):
 
     def record(self, k: int) -> dict[str, Any]:
         record = super().record(k)
-        record["stop_settings"] = {**asdict(self.rule), "window": self.window}
+        record["stop_settings"] = {**asdict(self.settings), "window": self.window}
         if self.floors[k]:
             measured = self.fit[: self.stop_iteration[k], k]
             measured = measured[np.isfinite(measured)]
@@ -444,14 +445,15 @@ def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, 
         return StopRule(AutoStop(members, limit, window, rule, floors, datafit, shape, device, seed=seed),
                         limit=limit)
     if options.rule == "sure":
-        if any(s is None for s in sigmas):
+        known = [s for s in sigmas if s is not None]
+        if len(known) < members:
             raise ValueError("the sure rule needs each image's noise sigma")
-        observations = torch.stack([p.observation for p in problems])
+        stacked = torch.stack([p.observation for p in problems])
         gen = torch.Generator().manual_seed(seed + 2)
-        probes = torch.stack([torch.randn(y.shape, generator=gen) for y in observations])
-        stopper = MonteCarloSure(members, cap, patience, min_start, observations, probes, sigmas,
-                                 SURE_EPSILON, device)
-        return StopRule(stopper, observations + SURE_EPSILON * probes, limit=cap)
+        probes = torch.stack([torch.randn(y.shape, generator=gen) for y in stacked])
+        stopper = MonteCarloSure(members, cap, patience, min_start, stacked, probes, known, SURE_EPSILON,
+                                 device)
+        return StopRule(stopper, stacked + SURE_EPSILON * probes, limit=cap)
     raise FieldError(f"`stop` {options.rule}",
                      f"unknown stopping rule; choose one of {', '.join(STOP_RULES)}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +153,7 @@ def crop(problem: Problem, box: Box) -> Problem:
     def cut(t: torch.Tensor | None) -> torch.Tensor | None:
         return None if t is None else t[..., rows, cols]
 
-    return replace(problem, observation=cut(problem.observation), weight=cut(problem.weight),
+    return replace(problem, observation=problem.observation[..., rows, cols], weight=cut(problem.weight),
                    guide=cut(problem.guide))
 
 
@@ -172,6 +173,11 @@ class TileCheckpoints:
         if "results" in entry:  # a checkpoint holds tensors and plain values only
             entry = {**entry, "results": [r.state_dict() for r in entry["results"]]}
         save_checkpoint(self.paths[b], self.key, entry)
+
+
+def _save_fit(store: TileCheckpoints, b: int, state: dict[str, Any]) -> None:
+    """A running batch's checkpoint: its fit state."""
+    store.save(b, {"fit": state})
 
 
 def _results_from_state(entry: dict[str, Any]) -> None:
@@ -201,7 +207,7 @@ def fit_tiled(problem: Problem, plan: TilePlan, make_fitter: Callable[[list[Prob
             if saved is not None and not resumed(store.paths[b], fitter.load_state_dict, saved.get("fit")):
                 resumed_batches -= 1
             done = fitter.run(progress=_offset(progress, b, len(batches)),
-                              checkpoint=lambda state, b=b: store.save(b, {"fit": state}),
+                              checkpoint=partial(_save_fit, store, b),
                               checkpoint_every=checkpoint_every)[:len(batch)]
             store.save(b, {"results": done})
         for box, result in zip(batch, done, strict=True):

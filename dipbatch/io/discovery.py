@@ -22,7 +22,8 @@ DEFAULT_PATTERNS: tuple[str, ...] = tuple(f"*{s}" for s in IMAGE_SUFFIXES)
 
 def _compile_patterns(patterns: Iterable[str]) -> tuple[re.Pattern | None, re.Pattern | None]:
     """Two case-insensitive regexes: one for patterns on the file name, one on the relative path."""
-    on_name, on_path = [], []
+    on_name: list[str] = []
+    on_path: list[str] = []
     for pattern in patterns:
         while pattern.startswith("**/"):  # discovery is recursive anyway
             pattern = pattern[3:]

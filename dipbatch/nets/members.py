@@ -11,6 +11,7 @@ checkpoints, and each member's arithmetic is a single fit's.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import nn
@@ -32,7 +33,7 @@ def separate_members(grouped: nn.Module, build_lone: Callable[[], nn.Module],
 def backward_member(lone: nn.Module, loss: torch.Tensor) -> None:
     """Backpropagate one member's loss into its slices of the grouped gradients only (a plain
     backward through the views would add a full-size zero-padded gradient per member)."""
-    slices: list[tuple[torch.Tensor, torch.Tensor, int]] = lone.member_slices
+    slices = cast("list[tuple[torch.Tensor, torch.Tensor, int]]", lone.member_slices)
     grads = torch.autograd.grad(loss, [view for view, _, _ in slices], allow_unused=True)
     for (view, param, start), grad in zip(slices, grads, strict=True):
         if param.grad is None:
@@ -46,8 +47,9 @@ def _viewing(grouped: nn.Module, build_lone: Callable[[], nn.Module], k: int, me
     with torch.device("meta"):
         lone = build_lone()
     lone.train(grouped.training)
-    lone.member_slices = []  # (view, grouped parameter, first row): see backward_member
-    sources = dict(grouped.named_parameters())
+    slices: list[tuple[torch.Tensor, torch.Tensor, int]] = []  # (view, grouped parameter, first row)
+    lone.member_slices = slices  # type: ignore[assignment]  # torch types Module.__setattr__ for tensors and modules only
+    sources: dict[str, torch.Tensor] = dict(grouped.named_parameters())
     sources.update(grouped.named_buffers())
     for module_name, module in lone.named_modules():
         prefix = f"{module_name}." if module_name else ""
@@ -57,7 +59,7 @@ def _viewing(grouped: nn.Module, build_lone: Callable[[], nn.Module], k: int, me
             view = _member_slice(sources[prefix + name], k, members, param)
             del module._parameters[name]
             setattr(module, name, view)  # a plain attribute: the grouped net owns the parameter
-            lone.member_slices.append((view, sources[prefix + name], k * view.shape[0]))
+            slices.append((view, sources[prefix + name], k * view.shape[0]))
         for name, buffer in list(module._buffers.items()):
             if buffer is None:
                 continue

@@ -56,7 +56,7 @@ class ImageView:
 
     @property
     def record(self) -> dict[str, Any]:
-        return self.entry.record or {}
+        return dict(self.entry.record or {})
 
 
 def _load(path: Path | None, what: str, notes: list[str]) -> np.ndarray | None:

@@ -46,7 +46,7 @@ class Locations:
     def log(self, image: str) -> Path | None:
         return self.log_of(image) if self.log_of is not None else None
 
-    def input(self, image: str, record: dict[str, Any] | None) -> Path | None:
+    def input(self, image: str, record: Sidecar | dict[str, Any] | None) -> Path | None:
         """The original image: in the dataset's input folder, else where its sidecar says."""
         candidates = [self.inputs / image] if self.inputs else []
         if record and record.get("input"):
@@ -66,7 +66,7 @@ class Entry:
     status: str
     error: str
     log: Path | None
-    record: Sidecar | None
+    record: dict[str, Any] | None  # the sidecar (`Sidecar`), read as it is on disk
     output: Path | None
     input: Path | None
     warnings: list[str]  # the summary's doubts about a written result (ran to the cap, ...)
@@ -99,7 +99,7 @@ def read_entries(locations: Locations) -> list[Entry]:
         record = None
         if status == STATUS_OK:
             try:
-                record = read_sidecar(output)
+                record = dict(read_sidecar(output))
             except DipbatchError as exc:
                 status, error = STATUS_FAILED, f"error: {exc}"
         log = Path(row["log"]) if row.get("log") else locations.log(image)
@@ -133,7 +133,7 @@ def _seconds(record: dict[str, Any]) -> float | None:
 
 
 def overview(dataset: str, entries: list[Entry]) -> Overview:
-    done = [e.record for e in entries if e.ok]
+    done = [e.record for e in entries if e.ok and e.record is not None]
     times = [t for t in map(_seconds, done) if t is not None]
     recipes = Counter(yaml.safe_dump(r.get("params"), sort_keys=False) for r in done if r.get("params"))
     return Overview(

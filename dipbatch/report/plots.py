@@ -18,7 +18,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 WIDTH_IN, HEIGHT_IN, DPI = 5.2, 2.6, 96
 MAX_POINTS = 500  # a curve is thinned to about this many (min, max) pairs: the plot is ~450 px wide
 MARGINS = {"left": 0.13, "right": 0.97}  # fixed: constrained layout costs ~1 s a figure
-STOP_STYLE = {"color": "#d62728", "linestyle": "--", "linewidth": 1.2}
+STOP_STYLE: dict[str, Any] = {"color": "#d62728", "linestyle": "--", "linewidth": 1.2}
 
 
 def _png(figure: Figure) -> bytes:
@@ -113,7 +113,7 @@ def curves_plot(record: dict[str, Any]) -> bytes | None:
     return _png(figure)
 
 
-def _edges(centres: Sequence[float]) -> np.ndarray:
+def _edges(centres: Sequence[float] | np.ndarray) -> np.ndarray:
     """Cell edges around sample positions (midpoints; the outer cells as wide as their neighbours)."""
     c = np.asarray(centres, np.float64)
     if c.size == 1:

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from dipbatch.fit.checkpoint import (
 )
 from dipbatch.fit.ensemble import check_ensemble, combine, member_seeds
 from dipbatch.fit.interrupt import Interrupted
-from dipbatch.fit.loop import FitResult, Fitter
+from dipbatch.fit.loop import FitResult, Fitter, Observer
 from dipbatch.fit.presets import Preset, preset_for_device
 from dipbatch.fit.problem import Problem
 from dipbatch.fit.spectral import SpectralRecorder
@@ -322,8 +322,9 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], seeds: list[int], pre
     member) with the chosen stopping rule and the spectral recorder; the notes go to the sidecars."""
     cap = preset.fit.iterations  # task_preset applied --iterations
     notes: list[dict[str, Any]] = [{"stop_rule": options.stop.rule} for _ in problems]
+    sigmas: list[float | None]
     if RULE_FACTS[options.stop.rule].sigma:
-        sigmas = _sure_sigmas(jobs, options, notes)
+        sigmas = list(_sure_sigmas(jobs, options, notes))
     else:  # auto's noise floor: a given --sigma, else estimated from each observation
         sigmas = [None if options.stop.sigma is None else options.stop.sigma / _value_span(job)
                   for job in jobs]
@@ -334,7 +335,7 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], seeds: list[int], pre
                                for p, twin in zip(problems, rule.twins, strict=True)]
         seeds = seeds + seeds  # a twin has its member's seed
     observations = torch.stack([p.observation for p in problems])
-    observers = [SpectralRecorder(observations.to(device), rule.limit)] \
+    observers: list[Observer] = [SpectralRecorder(observations.to(device), rule.limit)] \
         if observations.shape[-2:] == torch.Size(problems[0].size) else []
     fitter = Fitter(problems, preset, seeds, device, rule.stopper,
                     observers=observers, speed=options.speed, limit=rule.limit)
@@ -378,7 +379,7 @@ def _job_key(digests: list[str], preset: Preset, options: RestoreOptions) -> str
 def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: RestoreOptions,
             device: torch.device, wall: float, batch: int) -> Sidecar:
     outcome, image = job.outcome, job.frame.observed
-    return {  # type: ignore[typeddict-item]
+    record: dict[str, Any] = {
         "dipbatch_version": __version__,
         "input": str(outcome.input),
         "input_sha256": digest,
@@ -405,6 +406,7 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
         "sigma_output": noise_sigma(result.estimate),
         **result.record,
     }
+    return cast(Sidecar, record)  # the fit's own curves and choices complete the typed record
 
 
 def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str = "auto",

@@ -36,7 +36,7 @@ def gray_u8(frame: np.ndarray) -> np.ndarray:
 
 def dis_flow(target: np.ndarray, source: np.ndarray) -> np.ndarray:
     """DIS optical flow (medium preset) between two 8-bit gray images, on the target's grid."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]  # OpenCV's stubs miss it
     return dis.calc(target, source, None)
 
 

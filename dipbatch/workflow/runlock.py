@@ -143,7 +143,7 @@ def _record(output: str | Path) -> None:
     atexit.register(release, output)
 
 
-def _refuse_live(output: str | Path, found: Controller | None, claim: bool) -> None:
+def _refuse_live(output: str | Path, found: Controller | None, claim: bool) -> str | None:
     """A live controller holds the folder: refuse, unless this is a look (a dry run) from its own
     working folder."""
     here = found is not None and os.path.realpath(found.workdir) == os.path.realpath(os.getcwd())

@@ -110,8 +110,8 @@ def _read(path: Path, hdu: int | str | None, max_pixels: int) -> Decoded:
         hi = lo + 1.0 if hi == lo else hi
     else:
         info = np.iinfo(raw.dtype)
-        dtype = _OFFSET_TYPES.get((raw.dtype.name, zero), raw.dtype.name) if scale == 1.0 \
-            else raw.dtype.name
+        dtype = _OFFSET_TYPES.get((raw.dtype.name, int(zero)), raw.dtype.name) \
+            if scale == 1.0 and float(zero).is_integer() else raw.dtype.name
         lo, hi = sorted((zero + scale * info.min, zero + scale * info.max))
         blank = header.get("BLANK")
         if (zero, scale) != (0.0, 1.0):
@@ -153,8 +153,8 @@ def _encode(tmp: Path, stored: np.ndarray, name: str, source: Source, history: s
     if np.dtype(name).kind == "f":
         raw = _unchanged_kept(stored, name, source).astype(name)
     else:
-        raw_type, zero = _RAW[name]
-        scale = 1.0
+        raw_type, offset = _RAW[name]
+        zero, scale = float(offset), 1.0
         blank = None
         if old is not None and name == source.dtype:
             hz, hs = float(old.get("BZERO", 0.0)), float(old.get("BSCALE", 1.0))

@@ -120,7 +120,7 @@ def _read(p: Path, hdu: Hdu, max_pixels: int) -> Decoded:
         else:
             arr = arr[:, :, [2, 1, 0, 3][:arr.shape[2]]]
     else:
-        im = PILImage.open(io.BytesIO(buf))
+        im: PILImage.Image = PILImage.open(io.BytesIO(buf))
         im.load()
         if im.mode in ("P", "PA"):
             im = im.convert("RGBA" if im.mode == "PA" or "transparency" in im.info else "RGB")

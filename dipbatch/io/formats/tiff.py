@@ -47,7 +47,7 @@ def _read(p: Path, hdu: Hdu, max_pixels: int) -> Decoded:
             raise DipbatchError(p, f"unsupported TIFF sample type {colour.dtype}")
         base = 3 if photometric in (2, 6) and colour.shape[0] >= 3 else 1
         extras = [int(e) for e in page.extrasamples][: max(colour.shape[0] - base, 0)]
-        alpha, meta = None, {}
+        alpha, meta = None, dict[str, Any]()
         slot = next((i for i, e in enumerate(extras) if e in (1, 2)), None)
         if slot is not None:
             alpha = colour[base + slot].copy()
