@@ -55,9 +55,24 @@ class Sidecar(TypedDict, total=False):
     sigma_input: float | None
     sigma_output: float | None
     ensemble: EnsembleRecord  # only when K > 1; the stop and curves above are then member 0's
+    # The fit's own curves and choices (dipbatch.fit: the loop, the stopping rule, the recorders),
+    # which the report plots; each only where it applies.
+    member_layout: str  # "grouped" or "separate": how several members were computed
     noise_floor: float  # the data-fit the truth would have (`--stop auto`, where the noise is known)
+    datafit_curve: list[list[float]]  # [iteration, data-fit of the smoothed estimate], subsampled
     datafit_ratio: float | None  # the returned estimate's data-fit over the noise floor
+    stop_curve: list[list[float]]  # [iteration, the rule's criterion] (windowed variance, SURE)
+    stop_curve_name: str
+    stop_settings: dict[str, Any]  # the rule's settings (patience, warm-up, window, thresholds)
     cap_extended: dict[str, int]  # from, to, limit: the cap grew while the data-fit was far off
+    spectral: dict[str, Any]  # band_edges, iterations, energy: the spectral trajectory
+    cutoff_frequency: float | None  # the first band reproduced below half its power, at the stop
+    tiling: dict[str, Any]  # a frame fitted in tiles: the plan, batches resumed, overlap disagreement
+    astro: dict[str, Any]  # the stretch and the samples protected, bad or blank (astronomy)
+    resumed_from_iteration: int  # the fit resumed from its checkpoint
+    init_weights: str  # a warm start's weights
+    sure_sigma: float  # SURE's σ in stored units, and whether it was given or estimated
+    sure_sigma_source: str
 
 
 def sidecar_path(output: str | Path) -> Path:
