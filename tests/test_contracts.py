@@ -125,3 +125,11 @@ def test_the_contracts_cover_new_code_by_construction(tmp_path: Path, path: str,
                             text=True)
     assert broken.returncode != 0, broken.stdout
     assert contract in broken.stdout and "BROKEN" in broken.stdout
+
+
+def test_the_public_entry_points_import_from_the_package_and_load_on_first_use() -> None:
+    probe = ("import sys, dipbatch\nassert 'torch' not in sys.modules\n"
+             "from dipbatch import RestoreOptions, read_image, restore_array, restore_files, write_image\n"
+             "print(restore_array.__module__, read_image.__module__)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["dipbatch.run.restore", "dipbatch.io.images"]
