@@ -19,6 +19,7 @@ from dipbatch.cli.help import PanelCommand, panel
 from dipbatch.cli.options import (
     astro_options,
     ensemble_option,
+    fusion_options,
     speed_options,
     stop_options,
     take,
@@ -29,6 +30,7 @@ from dipbatch.cli.options import (
 )
 from dipbatch.errors import DipbatchError, FieldError, spell_fields
 from dipbatch.fit import interrupt
+from dipbatch.fit.fusion import FusionOptions
 from dipbatch.fit.interrupt import Interrupted
 from dipbatch.fit.presets import PRESET_CHOICES
 from dipbatch.fit.speed import SpeedOptions
@@ -163,6 +165,7 @@ def _interrupted_line(stop: Interrupted) -> str:
 )
 @task_options
 @stop_options
+@fusion_options
 @speed_options
 @astro_options
 @tiling_options
@@ -246,6 +249,7 @@ def restore_options(params: dict[str, Any], **fields: Any) -> RestoreOptions:
     return RestoreOptions(task=take(TaskOptions, groups), stop=take(StopOptions, groups),
                           speed=take(SpeedOptions, groups), astro=take(AstroOptions, groups),
                           tiling=take(TilingOptions, groups), warm=take(WarmStartOptions, groups),
+                          fusion=take(FusionOptions, groups),
                           show_progress=not quiet, **groups, **fields)
 
 

@@ -28,6 +28,19 @@ class EnsembleRecord(TypedDict):
     spread_stored: float  # the same in the image's stored units
 
 
+class FusionRecord(TypedDict, total=False):
+    """Denoising's blend with a classical estimate (dipbatch.fit.fusion), or why there was none."""
+
+    method: str  # "nl-means", "bm3d"; "off" with a reason where the image could not be fused
+    reason: str
+    weight: float  # the fit's share of the blend
+    domain: str  # where the classical denoiser ran: "gaussian", or the Anscombe domain of "poisson"...
+    sigma: float  # the noise σ there (1 in the Anscombe domain)
+    disagreement: float  # the RMS difference of the fit's and the classical estimate, in units of σ
+    disagrees: bool  # far more than the benchmark saw: at least one of them is wrong
+    seconds: float
+
+
 class Sidecar(TypedDict, total=False):
     """The record of one restored image (the fit's own curves and choices are added to it)."""
 
@@ -55,6 +68,7 @@ class Sidecar(TypedDict, total=False):
     sigma_input: float | None
     sigma_output: float | None
     ensemble: EnsembleRecord  # only when K > 1; the stop and curves above are then member 0's
+    fusion: FusionRecord  # denoising: the output is the fit's estimate blended with a classical one
     # The fit's own curves and choices (dipbatch.fit: the loop, the stopping rule, the recorders),
     # which the report plots; each only where it applies.
     member_layout: str  # "grouped" or "separate": how several members were computed

@@ -16,7 +16,8 @@ def _number(value: object) -> float | None:
 def result_warnings(record: Sidecar | dict[str, Any]) -> list[str]:
     """The doubts about one restored image, from its record: it ran to the cap (the stop rule never
     fired), its data-fit ended far above the noise floor (the fit never reached the noise: the
-    result is not the image), the blow-up guard rolled back, or the output is noisier than the input."""
+    result is not the image), the blow-up guard rolled back, the fit and its classical partner
+    disagree far more than the noise explains, or the output is noisier than the input."""
     warnings = []
     if stop_kind(record) == CAP:
         warnings.append(f"ran to the cap ({record.get('stop_iteration')} iterations): no stop fired")
@@ -27,6 +28,11 @@ def result_warnings(record: Sidecar | dict[str, Any]) -> list[str]:
     restores = _number(record.get("guard_restores")) or 0
     if restores:
         warnings.append(f"guard restored the weights {int(restores)} times")
+    fusion = record.get("fusion") or {}
+    if fusion.get("disagrees"):
+        apart = fusion.get("disagreement", 0)
+        warnings.append(f"the fit and {fusion.get('method')} disagree by {apart:.2f} σ (RMS), far more "
+                        "than the noise explains: check this image")
     before, after = _number(record.get("sigma_input")), _number(record.get("sigma_output"))
     if before is not None and after is not None and after > before:
         warnings.append(f"output sigma {after:.3g} above the input's {before:.3g}")

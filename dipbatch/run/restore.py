@@ -27,6 +27,7 @@ from dipbatch.fit.checkpoint import (
     save_checkpoint,
 )
 from dipbatch.fit.ensemble import check_ensemble, combine, member_seeds
+from dipbatch.fit.fusion import FusionOptions, fuse
 from dipbatch.fit.interrupt import Interrupted
 from dipbatch.fit.loop import FitResult, Fitter, Observer
 from dipbatch.fit.presets import Preset, preset_for_device
@@ -39,11 +40,19 @@ from dipbatch.fit.warmstart import WarmStartOptions
 from dipbatch.io.atomic import temp_beside
 from dipbatch.io.images import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_holdable, read_image, write_image
 from dipbatch.io.sidecar import Sidecar, sha256_of, sidecar_bytes, sidecar_path
+from dipbatch.physics import losses
 from dipbatch.physics.metrics import noise_sigma
 from dipbatch.run.device import memory_bytes, resolve_device
 from dipbatch.run.ensembles import resolve_ensemble
 from dipbatch.run.progress import progress_bar
-from dipbatch.tasks import TaskOptions, finish_estimate, make_problem, task_preset, task_record
+from dipbatch.tasks import (
+    TaskOptions,
+    finish_estimate,
+    make_problem,
+    noise_datafit,
+    task_preset,
+    task_record,
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +65,7 @@ class RestoreOptions:
     astro: AstroOptions = field(default_factory=AstroOptions)
     tiling: TilingOptions = field(default_factory=TilingOptions)
     warm: WarmStartOptions = field(default_factory=WarmStartOptions)
+    fusion: FusionOptions = field(default_factory=FusionOptions)  # denoising's classical partner
     preset: str = "auto"  # a PRESET_CHOICES name; auto: DEVICE_PRESETS[the device's kind]
     iterations: int | None = None
     seed: int = 0
@@ -144,7 +154,7 @@ Report = Callable[[Outcome], None]
 
 def check_restore_options(options: RestoreOptions, device_kind: str) -> Preset:
     """Refuse option values that cannot work whatever the image, as one FieldError naming its field:
-    the task's and its preset's, the ensemble's, the stop rule's, tiling's. Return the recipe that
+    the task's and its preset's, the ensemble's, the stop rule's, tiling's, fusion's. Return the recipe that
     runs on a device of `device_kind` (cpu, cuda)."""
     preset = task_preset(options.task, preset_for_device(options.preset, device_kind), options.iterations)
     check_ensemble(options.ensemble, warm_start=options.warm != WarmStartOptions())
@@ -152,6 +162,7 @@ def check_restore_options(options: RestoreOptions, device_kind: str) -> Preset:
         raise FieldError(f"`stop` {options.stop.rule}", f"{options.stop.rule.upper()} stopping needs the "
                                                         "denoise task (Gaussian noise)")
     options.tiling.check()
+    options.fusion.check()
     return preset
 
 
@@ -281,6 +292,7 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
     wall = (time.perf_counter() - started) / len(group)
     for job, digest, result, note in zip(group, digests, results, notes, strict=True):
         outcome, frame = job.outcome, job.frame
+        result = _fused(job, result, options)
         finished = finish_estimate(frame.image, job.problem, frame.to_image(result.estimate), options.task)
         record = _record(job, digest, result, preset, options, device, wall, len(group))
         record.update(note)  # type: ignore[typeddict-item]
@@ -342,6 +354,16 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], seeds: list[int], pre
     return fitter, notes
 
 
+def _fused(job: Job, result: FitResult, options: RestoreOptions) -> FitResult:
+    """A denoising fit's result fused with the classical estimate (tasks that do not fuse: as it is)."""
+    if not task_record(options.task.kind).fuses:
+        return result
+    sigma = None if options.stop.sigma is None else options.stop.sigma / _value_span(job)
+    stretched = "a stretched frame's noise is not the same everywhere" \
+        if options.astro.stretch != "none" else None
+    return fuse(result, job.problem, options.fusion, sigma, unsupported=stretched)
+
+
 def _sure_sigmas(jobs: list[Job], options: RestoreOptions, notes: list[dict[str, Any]]) -> list[float]:
     """SURE's Gaussian σ per image on the [0,1] scale: given, or estimated; both noted for the sidecar."""
     sigmas = []
@@ -388,6 +410,7 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
         "preset": preset.name,
         "params": {"task_options": asdict(options.task), "stop_options": asdict(options.stop),
                    "astro_options": asdict(options.astro), "tiling_options": asdict(options.tiling),
+                   "fusion_options": asdict(options.fusion),
                    "preset": preset.to_dict(),
                    "output_dtype": options.output_dtype, "ensemble": options.ensemble},
         "seed": options.seed,
@@ -412,28 +435,41 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
 def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str = "auto",
                   net: str | None = None, factor: int | None = None, mask: np.ndarray | None = None,
                   guide: np.ndarray | None = None, iterations: int | None = None, seed: int = 0,
-                  stop: str = "auto", device: str = "auto", ensemble: int | None = None) -> FitResult:
+                  stop: str = "auto", device: str = "auto", ensemble: int | None = None,
+                  noise: str = "gaussian", gain: float = 1.0, fusion: str = "nl-means",
+                  fusion_weight: float | None = None) -> FitResult:
     """Restore a C×H×W float array in [0,1] without touching files (for notebooks).
 
     inpaint takes `mask` (1 = known pixel), flash takes `guide` (the flash image); sr returns an
     estimate `factor` times larger. `stop` is "auto" (the CLI's default) or "fixed"; `iterations`
     is the cap. The estimate is the fit's own output, known pixels included. `ensemble` K > 1 fits
     K generators (seeds seed..seed+K-1) and returns their mean, with `record["ensemble"]`.
+    `noise` "poisson" fits photon counts: the observation times `gain` is the count of each pixel.
+    Denoising fuses the fit's estimate with `fusion`'s classical one ("off": the fit alone), the
+    fit's share `fusion_weight` (None: the tuned default); `record["fusion"]` says how.
     The defaults are the CLI's: `preset` "auto" is the device's (fast on a CPU, paper on CUDA),
     `ensemble` None is the device's K for denoising (2 on a CPU, 4 on CUDA, fewer where memory is
     short) and 1 for the other tasks.
     """
+    fusion_options = FusionOptions(fusion=fusion, fusion_weight=fusion_weight)
+    fusion_options.check()
     if stop not in ("auto", "fixed"):
         raise ValueError(f"stop must be 'auto' or 'fixed', not {stop!r} (sure: use dipbatch restore)")
     check_ensemble(ensemble)
-    options = TaskOptions(kind=task, net=net, factor=factor)
+    counts = noise != "gaussian"
+    options = TaskOptions(kind=task, net=net, factor=factor, noise=noise, gain=gain if counts else None,
+                          offset=0.0 if counts else None)
     torch_device = resolve_device(device)
     recipe = task_preset(options, preset_for_device(preset, torch_device.type), iterations)
-    problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide)
+    datafit = noise_datafit(noise, losses.Photometry(gain=gain))
+    problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide,
+                           datafit=datafit)
     ensemble = resolve_ensemble(ensemble, torch_device.type, problem.size, recipe.name,
                                 memory_bytes(torch_device), task=task)
     seeds = member_seeds(seed, ensemble)
     problems = [problem] * ensemble
     rule = make_stop_rule(StopOptions(rule=stop), problems, recipe.fit.iterations, torch_device,
                           seed=seed, denoising=task_record(task).noise_floor)
-    return combine(Fitter(problems, recipe, seeds, torch_device, rule.stopper, limit=rule.limit).run(), seeds)
+    fitter = Fitter(problems, recipe, seeds, torch_device, rule.stopper, limit=rule.limit)
+    result = combine(fitter.run(), seeds)
+    return fuse(result, problem, fusion_options) if task_record(task).fuses else result

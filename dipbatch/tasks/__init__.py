@@ -171,7 +171,14 @@ def datafit_for(image: Image, options: TaskOptions) -> DataFit:
             raise FieldError(image.source.path, f"has negative values (down to {smallest:g}), which "
                                                 "are not photon counts: pass `offset` (the stored "
                                                 "value of zero light) or use `noise` poisson-gaussian")
-    term = losses.poisson if options.noise == "poisson" else losses.poisson_gaussian
+    return noise_datafit(options.noise, photometry)
+
+
+def noise_datafit(noise: str, photometry: losses.Photometry) -> DataFit:
+    """The data-fit term of a noise model (one of NOISES)."""
+    if noise == "gaussian":
+        return losses.gaussian
+    term = losses.poisson if noise == "poisson" else losses.poisson_gaussian
     return partial(term, photometry=photometry)
 
 

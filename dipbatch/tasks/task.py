@@ -36,4 +36,5 @@ class Task:
     packable: bool = True  # images of a dataset may share a job (no side file per image)
     noise_floor: bool = False  # its data-fit has a known floor: the auto stop's discrepancy signal
     ensembles: bool = False  # seed ensembles by default (their gains are measured for it)
+    fuses: bool = False  # its estimate is fused with a classical denoiser's (fit/fusion.py)
     finish: Finish = keep_what_was_not_there  # the estimate into the output image

@@ -63,6 +63,7 @@ class Row:
     sigma_input: object = ""
     sigma_output: object = ""
     ensemble_spread: object = ""  # the members' per-pixel std, image mean, 0-1 scale (K > 1)
+    disagreement: object = ""  # RMS difference of the fit's and the classical estimate, in σ (fused)
     final_loss: object = ""
     error: str = ""
     warnings: list[str] = field(default_factory=list)  # doubts about a result that was written
@@ -137,6 +138,7 @@ def image_row(relpath: str, dataset: str, layout: Layout) -> Row:
             setattr(row, key, meta.get(key, ""))
         row.ensemble = meta.get("params", {}).get("ensemble", "")
         row.ensemble_spread = meta.get("ensemble", {}).get("spread", "")
+        row.disagreement = meta.get("fusion", {}).get("disagreement", "")
         row.warnings = result_warnings(meta)
         return row
     if os.path.exists(log):

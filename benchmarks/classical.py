@@ -1,0 +1,85 @@
+"""dipbatch beside the classical denoisers (CBM3D, NL-means, wavelets), and fused with them.
+
+    python benchmarks/classical.py record --shard 0/2 &   # fits the DIP members not yet cached
+    python benchmarks/classical.py record --shard 1/2      # (two processes, one thread each)
+    python benchmarks/classical.py report                  # baselines, fusion levers, tables
+
+Cases: the stopping benchmark's scenes (scikit-image photos and the synthetic star field) × Gaussian
+σ 15/25/50 (/255) and Poisson noise of 30 photons at the peak, as 128×128 crops (`--size 256` for a
+subset). `record` runs dipbatch's default CPU recipe (`fast`, automatic stop) one seed at a time with
+its fusion off and caches each member's estimate with its CPU seconds; `report` then runs the
+classical denoisers (CBM3D needs the `bench` extra: `pip install -e ".[bench]"`), replays every lever
+on the cached members, tunes the fusion's weights on TUNE_SCENES and reports on the held-out scenes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from trajectories import NOISES, SCENES, Case, clean_image, noisy_image
+
+from dipbatch.run.restore import restore_array
+
+HERE = Path(__file__).parent
+CACHE = HERE / "classical_cache"
+TUNE_SCENES = ("astronaut", "chelsea", "camera", "rocket")
+SUBSET_SCENES = ("astronaut", "camera", "coffee", "stars")
+SEEDS = (0, 1)  # the default CPU recipe's two members
+
+
+def cases(size: int) -> list[Case]:
+    scenes = SCENES if size == 128 else SUBSET_SCENES
+    return [Case(s, n, size, "fast") for s in scenes for n in NOISES]
+
+
+def member_path(case: Case, seed: int) -> Path:
+    return CACHE / f"{case.scene}-{case.noise}-{case.size}-{case.preset}-s{seed}.npz"
+
+
+def fit_member(case: Case, seed: int) -> dict[str, np.ndarray]:
+    """One member of the default recipe, its fusion off: the estimate, CPU seconds and stop."""
+    noisy = noisy_image(case, clean_image(case.scene, case.size))
+    noise = {"noise": "gaussian"} if case.gaussian else {"noise": "poisson", "gain": float(case.noise[7:])}
+    started = time.process_time()
+    result = restore_array(noisy, preset=case.preset, ensemble=1, seed=seed, device="cpu",
+                           fusion="off", **noise)
+    seconds = time.process_time() - started
+    return {"estimate": result.estimate.astype(np.float32), "cpu_s": np.float64(seconds),
+            "stop": np.int64(result.stop_iteration or result.iterations)}
+
+
+def record(args: argparse.Namespace) -> None:
+    torch.set_num_threads(1)
+    index, count = (int(v) for v in args.shard.split("/"))
+    todo = [(c, s) for c in cases(args.size) for s in args.seeds if not member_path(c, s).exists()]
+    CACHE.mkdir(exist_ok=True)
+    for case, seed in todo[index::count]:
+        member = fit_member(case, seed)
+        np.savez_compressed(member_path(case, seed), **member)
+        print(f"{case.scene:22s} {case.noise:10s} s{seed} {float(member['cpu_s']):6.1f} CPU s "
+              f"stop {int(member['stop'])}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    rec = sub.add_parser("record", help="fit the DIP members not yet cached")
+    rec.add_argument("--shard", default="0/1", help="i/n: this process's share of the cases")
+    rec.add_argument("--size", type=int, default=128, choices=(128, 256))
+    rec.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
+    rep = sub.add_parser("report", help="baselines, levers and tables from the cached members")
+    rep.add_argument("--size", type=int, default=128, choices=(128, 256))
+    args = parser.parse_args()
+    if args.command == "record":
+        record(args)
+    else:
+        from classical_report import report
+        report(args.size)
+
+
+if __name__ == "__main__":
+    main()

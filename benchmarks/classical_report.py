@@ -1,0 +1,143 @@
+"""The tables of `classical.py report`: baselines, levers and the fusion's weights, tuned and held out."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+from classical import CACHE, SEEDS, TUNE_SCENES, cases, member_path
+from machine import machine_line
+from skimage.restoration import denoise_wavelet
+from trajectories import NOISES, Case, clean_image, noisy_image, problem_for
+
+from dipbatch.fit.fusion import FIT_SHARE, NoiseDomain, noise_domain
+from dipbatch.physics.classical import blend, disagreement, nl_means
+from dipbatch.physics.metrics import psnr
+
+WEIGHTS = np.round(np.arange(0.0, 1.01, 0.05), 2)  # the fit's share, on the tuning half
+STRENGTHS = (0.5, 0.6, 0.7, 0.8, 1.0)  # NL-means h / σ
+
+
+def wavelet(noisy: np.ndarray, sigma: float) -> np.ndarray:
+    hwc = np.moveaxis(noisy, 0, -1)
+    out = denoise_wavelet(hwc, sigma=sigma, method="BayesShrink", mode="soft", rescale_sigma=True,
+                          convert2ycbcr=hwc.shape[-1] == 3, channel_axis=-1)
+    return np.moveaxis(out.reshape(hwc.shape), -1, 0)
+
+
+def cbm3d(noisy: np.ndarray, sigma: float) -> np.ndarray:
+    from dipbatch.physics.classical import bm3d
+    return bm3d(noisy, sigma)
+
+
+def domain_of(case: Case, noisy: np.ndarray) -> NoiseDomain:
+    sigma = int(case.noise[5:]) / 255 if case.gaussian else None  # BM3D is given the true σ, as usual
+    domain = noise_domain(problem_for(case, noisy), sigma)
+    assert not isinstance(domain, str), domain
+    return domain
+
+
+def classical_estimate(name: str, run: Callable[[np.ndarray, float], np.ndarray], case: Case,
+                       noisy: np.ndarray) -> tuple[np.ndarray, float]:
+    """A classical denoiser's estimate in [0,1] (through the Anscombe domain for counts), cached with
+    its CPU seconds."""
+    path = CACHE / f"{case.scene}-{case.noise}-{case.size}-{name}.npz"
+    if path.exists():
+        cached = np.load(path)
+        return cached["estimate"], float(cached["cpu_s"])
+    domain = domain_of(case, noisy)
+    started = time.process_time()
+    estimate = domain.inverse(run(domain.forward(noisy), domain.sigma)).astype(np.float32)
+    seconds = time.process_time() - started
+    np.savez_compressed(path, estimate=estimate, cpu_s=np.float64(seconds))
+    return estimate, seconds
+
+
+def case_rows(case: Case, have_bm3d: bool) -> dict[str, tuple[float, float]] | None:
+    """Method -> (PSNR, CPU seconds) for one case, fusions over the weight grid included."""
+    paths = [member_path(case, s) for s in SEEDS]
+    if not all(p.exists() for p in paths):
+        return None
+    clean = clean_image(case.scene, case.size)
+    noisy = noisy_image(case, clean)
+    members = [np.load(p) for p in paths]
+    dip = np.mean([m["estimate"] for m in members], axis=0)
+    dip_s = sum(float(m["cpu_s"]) for m in members)
+    rows = {"noisy": (psnr(clean, noisy), 0.0), "dip K=1": (psnr(clean, members[0]["estimate"]),
+                                                             float(members[0]["cpu_s"])),
+            "dip K=2": (psnr(clean, dip), dip_s)}
+    partners = {f"nlm h={h}": (lambda y, s, h=h: nl_means(y, s, h)) for h in STRENGTHS}
+    partners["wavelet"] = wavelet
+    if have_bm3d:
+        partners["bm3d"] = cbm3d
+    domain = domain_of(case, noisy)
+    for name, run in partners.items():
+        estimate, seconds = classical_estimate(name, run, case, noisy)
+        rows[name] = (psnr(clean, estimate), seconds)
+        for w in WEIGHTS:
+            rows[f"dip+{name} w={w}"] = (psnr(clean, blend(dip, estimate, w)), dip_s + seconds)
+        rows[f"disagreement {name}"] = (disagreement(domain.forward(dip), domain.forward(estimate),
+                                                     domain.sigma), 0.0)
+    if "bm3d" in partners:
+        nlm, seconds = classical_estimate("nlm h=0.7", partners["nlm h=0.7"], case, noisy)
+        bm, bm_s = classical_estimate("bm3d", cbm3d, case, noisy)
+        for w in WEIGHTS:
+            mixed = blend(dip, 0.5 * (nlm + bm), w)
+            rows[f"dip+nlm+bm3d w={w}"] = (psnr(clean, mixed), dip_s + seconds + bm_s)
+    return rows
+
+
+def mean_of(rows: list[dict[str, tuple[float, float]]], method: str, index: int = 0) -> float:
+    return statistics.mean(r[method][index] for r in rows)
+
+
+def best_weight(rows: list[dict[str, tuple[float, float]]], partner: str) -> float:
+    return float(max(WEIGHTS, key=lambda w: mean_of(rows, f"dip+{partner} w={w}")))
+
+
+def report(size: int) -> None:
+    have_bm3d = True
+    try:
+        import bm3d  # noqa: F401
+    except ImportError:
+        have_bm3d = False
+    results = {c: case_rows(c, have_bm3d) for c in cases(size)}
+    done = {c: r for c, r in results.items() if r is not None}
+    missing = [f"{c.scene}/{c.noise}" for c, r in results.items() if r is None]
+    print(machine_line())
+    print(f"cases: {len(done)} of {len(results)} recorded"
+          + (f"; missing {', '.join(missing)}" if missing else ""))
+    partners = [p for p in ("nlm h=0.5", "nlm h=0.6", "nlm h=0.7", "nlm h=0.8", "nlm h=1.0", "wavelet",
+                            "bm3d", "nlm+bm3d") if have_bm3d or "bm3d" not in p]
+    print("\n## Fit's share of the blend chosen on the tuning half (per noise)\n")
+    print("| partner | " + " | ".join(NOISES) + " |\n|---|" + "---|" * len(NOISES))
+    chosen: dict[tuple[str, str], float] = {}
+    for partner in partners:
+        cells = []
+        for noise in NOISES:
+            tune = [r for c, r in done.items() if c.noise == noise and c.scene in TUNE_SCENES]
+            chosen[partner, noise] = best_weight(tune, partner) if tune else float("nan")
+            cells.append(f"{chosen[partner, noise]:.2f}")
+        print(f"| {partner} | " + " | ".join(cells) + " |")
+    print(f"\n(the default FIT_SHARE: {FIT_SHARE})")
+    print("\n## Held-out scenes: mean PSNR (dB), Δ to CBM3D, worst case Δ, CPU s per crop\n")
+    base = "bm3d" if have_bm3d else "nlm h=0.7"
+    print(f"| method | noise | mean PSNR | Δ {base} | worst Δ | CPU s |\n|---|---|---|---|---|---|")
+    for noise in NOISES:
+        held = [r for c, r in done.items() if c.noise == noise and c.scene not in TUNE_SCENES]
+        if not held:
+            continue
+        methods = ["noisy", "dip K=1", "dip K=2", *[p for p in partners if p != "nlm+bm3d"]]
+        methods += [f"dip+{p} w={chosen[p, noise]}" for p in partners]
+        default_w = FIT_SHARE["gaussian" if noise.startswith("gauss") else "poisson"]
+        methods.append(f"dip+nlm h=0.7 w={default_w}")
+        for method in methods:
+            gaps = [r[method][0] - r[base][0] for r in held]
+            print(f"| {method} | {noise} | {mean_of(held, method):.2f} | {statistics.mean(gaps):+.2f} | "
+                  f"{min(gaps):+.2f} | {mean_of(held, method, 1):.1f} |")
+    print("\n## Disagreement between DIP and the classical estimate (RMS / σ), all cases\n")
+    for partner in ("nlm h=0.7", "bm3d" if have_bm3d else "wavelet"):
+        values = [r[f"disagreement {partner}"][0] for r in done.values()]
+        print(f"{partner}: median {statistics.median(values):.2f}, max {max(values):.2f}")

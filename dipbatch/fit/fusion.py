@@ -1,0 +1,116 @@
+"""Fusing a denoising fit's estimate with a classical denoiser's estimate of the same observation.
+
+The generator's prior and non-local self-similarity err in different places, so their weighted mean
+beats either (`benchmarks/classical.py`). The classical estimate is made where the noise is Gaussian
+of a known σ: the observation itself for Gaussian noise, the generalized Anscombe transform of the
+photo-electrons for Poisson and Poisson-Gaussian noise. The blend is taken in the fit's [0,1] units,
+so fluxes stay linear. The two estimates' disagreement, in units of σ, is recorded: where it is far
+above what the benchmark saw, at least one of them is wrong.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from functools import partial
+from importlib.util import find_spec
+from typing import Any
+
+import numpy as np
+
+from dipbatch.errors import FieldError
+from dipbatch.fit.loop import FitResult
+from dipbatch.fit.problem import Problem
+from dipbatch.physics import losses
+from dipbatch.physics.classical import CLASSICAL, anscombe, blend, disagreement, inverse_anscombe
+from dipbatch.physics.metrics import noise_sigma
+
+FUSION_METHODS = (*CLASSICAL, "off")
+#: The fit's share of the fused estimate per noise model, chosen on the tuning half of
+#: `benchmarks/classical.py` (RESULTS.md, "dipbatch beside BM3D").
+FIT_SHARE = {"gaussian": 0.7, "poisson": 0.7, "poisson-gaussian": 0.7}
+#: A disagreement (RMS difference / σ) above this is flagged: the benchmark's largest was about half.
+DISAGREEMENT_FLAG = 1.0
+
+
+@dataclass(frozen=True)
+class FusionOptions:
+    """Which classical estimate a denoising fit is fused with, and the fit's share of the blend."""
+
+    fusion: str = "nl-means"  # one of FUSION_METHODS
+    fusion_weight: float | None = None  # the fit's share in [0, 1]; None: FIT_SHARE of the noise model
+
+    def check(self) -> None:
+        if self.fusion not in FUSION_METHODS:
+            raise FieldError(f"`fusion` {self.fusion}", f"choose one of {', '.join(FUSION_METHODS)}")
+        if self.fusion_weight is not None and not 0.0 <= self.fusion_weight <= 1.0:
+            raise FieldError(f"`fusion_weight` {self.fusion_weight}", "must lie in [0, 1] (1: the fit alone)")
+        if self.fusion == "bm3d" and find_spec("bm3d") is None:
+            raise FieldError("`fusion` bm3d", "needs the optional bm3d package, whose licence allows "
+                                              "non-commercial use only: pip install bm3d, or use nl-means")
+
+
+@dataclass(frozen=True)
+class NoiseDomain:
+    """Where an observation's noise is Gaussian of σ: the map there from [0,1] values, and back."""
+
+    noise: str
+    sigma: float
+    forward: Callable[[np.ndarray], np.ndarray]
+    inverse: Callable[[np.ndarray], np.ndarray]
+
+
+def _identity(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, np.float64)
+
+
+def _counts_domain(noise: str, photometry: losses.Photometry) -> NoiseDomain:
+    lo, hi = photometry.value_range
+    read = photometry.read_noise if noise == "poisson-gaussian" else 0.0
+
+    def forward(x: np.ndarray) -> np.ndarray:
+        return anscombe((lo + np.asarray(x, np.float64) * (hi - lo) - photometry.offset) * photometry.gain,
+                        read)
+
+    def inverse(z: np.ndarray) -> np.ndarray:
+        return (inverse_anscombe(z, read) / photometry.gain + photometry.offset - lo) / (hi - lo)
+
+    return NoiseDomain(noise, 1.0, forward, inverse)
+
+
+def noise_domain(problem: Problem, sigma: float | None = None) -> NoiseDomain | str:
+    """The problem's Gaussian domain, or why it has none (`sigma`: a given Gaussian σ on [0,1])."""
+    if problem.weight is not None:
+        return "pixels are left out of the fit (a mask, bad pixels or non-finite values)"
+    term = problem.datafit
+    if term is losses.gaussian:
+        sigma = sigma if sigma is not None else noise_sigma(problem.observation.numpy())
+        if not sigma:
+            return "no noise level could be estimated"
+        return NoiseDomain("gaussian", sigma, _identity, _identity)
+    if isinstance(term, partial) and term.func in (losses.poisson, losses.poisson_gaussian):
+        noise = "poisson" if term.func is losses.poisson else "poisson-gaussian"
+        return _counts_domain(noise, term.keywords["photometry"])
+    return "its data-fit has no Gaussian domain"
+
+
+def fuse(result: FitResult, problem: Problem, options: FusionOptions, sigma: float | None = None,
+         unsupported: str | None = None) -> FitResult:
+    """The result with its estimate fused, and `record["fusion"]` saying with what and how much;
+    `unsupported` is the caller's reason not to fuse this image (recorded, the estimate kept)."""
+    if options.fusion == "off":
+        return result
+    domain = unsupported or noise_domain(problem, sigma)
+    if isinstance(domain, str):
+        return replace(result, record={**result.record, "fusion": {"method": "off", "reason": domain}})
+    started = time.perf_counter()
+    classical = CLASSICAL[options.fusion](domain.forward(problem.observation.numpy()), domain.sigma)
+    weight = FIT_SHARE[domain.noise] if options.fusion_weight is None else options.fusion_weight
+    apart = disagreement(domain.forward(result.estimate), classical, domain.sigma)
+    fused = blend(result.estimate, domain.inverse(classical), weight)
+    block: dict[str, Any] = {"method": options.fusion, "weight": weight, "domain": domain.noise,
+                             "sigma": domain.sigma, "disagreement": apart,
+                             "disagrees": apart > DISAGREEMENT_FLAG,
+                             "seconds": round(time.perf_counter() - started, 3)}
+    return replace(result, estimate=fused, record={**result.record, "fusion": block})
