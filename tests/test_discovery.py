@@ -172,12 +172,16 @@ def test_provisional_summary_after_an_error(tmp_path, monkeypatch):
     lay = Layout()
     Path(lay.log("d", "a.png")).parent.mkdir(parents=True)
     Path(lay.log("d", "a.png")).write_text("error: a.png: truncated\n")
+    Path(lay.image("d", "b.png")).write_bytes(b"img")
+    Path(lay.sidecar("d", "b.png")).write_text(_sidecar())
+    os.utime(lay.sidecar("d", "b.png"), (1_800_000_000, 1_800_000_000))  # in 2027
     messages = summarize_after_error({"d": ["a.png", "b.png"], "untouched": ["c.png"]}, lay)
-    assert messages == ["dipbatch: results/d/summary.tsv: 0 ok, 1 failed, 0 interrupted, 1 missing, "
+    assert messages == ["dipbatch: results/d/summary.tsv: 1 ok, 1 failed, 0 interrupted, 0 missing, "
                         "0 with warnings"]
     assert not Path(lay.summary("untouched")).exists()
-    # Older than any input: the summary rule rebuilds it once every image has succeeded.
-    assert os.stat(lay.summary("d")).st_mtime == 1
+    # A second older than its newest input, so the summary rule rebuilds it on the next run; a
+    # real date, not the epoch (which ZIP archives refuse and backups misread).
+    assert os.stat(lay.summary("d")).st_mtime == 1_800_000_000 - 1
 
 
 def test_error_line_of_a_missing_log(tmp_path):

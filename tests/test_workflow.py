@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+import yaml
 from disks import fill
 from PIL import Image
 
@@ -411,6 +412,25 @@ def test_lint_is_clean_but_for_the_explained_warning():
     assert {rule for rule, _ in lints} <= {"restore", "temporal", "restore_warm", "restore_video"}, out
     assert {lint for _, lint in lints} == {"Specify a conda environment or container for each rule."}, out
     assert "Lint note" in (REPO / "workflow/rules/restore.smk").read_text()
+    documented = re.search(r"On the demo configuration these are (.*?) \((\d) rules\)",
+                           " ".join((REPO / "docs/workflow.md").read_text().split()))
+    assert documented and int(documented.group(2)) == len(lints), out  # the docs count what it flags
+    assert {rule for rule, _ in lints} == set(re.findall(r"`(\w+)`", documented.group(1))), out
+
+
+def test_the_repository_has_what_the_workflow_catalog_asks_for():
+    """The catalog's standardized usage: a licence (the one pyproject names), the catalog file saying
+    how to use one's own config, the report, and Snakefiles that snakefmt leaves unchanged."""
+    catalog = yaml.safe_load((REPO / ".snakemake-workflow-catalog.yml").read_text())
+    usage = catalog["usage"]
+    assert "--configfile" in usage["mandatory-flags"]["desc"] and usage["report"] is True
+    assert set(usage["software-stack-deployment"]) == {"conda", "singularity", "singularity+conda"}
+    assert (REPO / "LICENSE").read_text().startswith("MIT License")
+    assert 'license = { text = "MIT" }' in (REPO / "pyproject.toml").read_text()
+    assert (REPO / "config.yaml").is_file() and (REPO / "workflow/Snakefile").is_file()
+    proc = subprocess.run([str(Path(sys.executable).parent / "snakefmt"), "--check", "workflow"], cwd=REPO,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 # --- data safety ----------------------------------------------------------------------------------

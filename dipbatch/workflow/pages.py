@@ -23,6 +23,7 @@ from dipbatch.io.atomic import write_bytes_atomic
 from dipbatch.io.results import STATUS_INTERRUPTED, STATUSES
 from dipbatch.report.collect import Locations
 from dipbatch.workflow.layout import Layout
+from dipbatch.workflow.provisional import date_before_inputs
 from dipbatch.workflow.summary import dataset_rows
 
 
@@ -101,9 +102,8 @@ def write_dataset_report(layout: Layout, dataset: str, entry: Mapping[str, Any],
     """Write the dataset's report, with the workflow's `warnings` about it; return a one-line
     message, also written to `log` if given.
 
-    A provisional report (after a failed run) gets a modification time near the epoch, so that the
-    rule rebuilds it once every image has succeeded. Not 0: Snakemake takes an output time of 0 for
-    "unknown" and then never compares it with the inputs.
+    A provisional report (after a failed run) is dated before its summary, so that the rule
+    rebuilds it on the next run.
     """
     from dipbatch.report.build import write_report
 
@@ -117,7 +117,7 @@ def write_dataset_report(layout: Layout, dataset: str, entry: Mapping[str, Any],
             os.remove(target)
         raise
     if provisional:
-        os.utime(target, (1, 1))
+        date_before_inputs(target, [layout.summary(dataset)])
     message = f"dipbatch: {target}: {len(views)} images"
     if log:
         Path(log).write_text(message + "\n", encoding="utf-8")
@@ -147,11 +147,11 @@ def reports_after_error(layout: Layout, datasets: Mapping[str, Mapping[str, Any]
 
 
 def index_after_error(layout: Layout, images: Mapping[str, Sequence[str]]) -> list[str]:
-    """The index page after a failed run, with a time near the epoch so that the rule rewrites it
-    once every report is final; never raises (onerror: handler)."""
+    """The index page after a failed run, dated before its newest report so that the rule rewrites
+    it on the next run; never raises (onerror: handler)."""
     try:
         message = write_index(layout, images)
-        os.utime(layout.index(), (1, 1))
+        date_before_inputs(layout.index(), [layout.report(dataset) for dataset in images])
     except Exception as exc:  # the handler must not mask the run's own error
         return [f"dipbatch: could not write {layout.index()}: {exc}"]
     return [message]

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +23,7 @@ from dipbatch.io.results import write_table
 from dipbatch.temporal.figures import RECORD, SEQUENCE_FIELDS
 from dipbatch.temporal.video import VIDEO_SUFFIXES
 from dipbatch.workflow.layout import Layout
+from dipbatch.workflow.provisional import date_before_inputs
 from dipbatch.workflow.summary import error_line
 
 #: The dataset's temporal: settings that are options of `dipbatch temporal` (the rest: gpu).
@@ -196,7 +196,7 @@ class SequenceWorkflow:
             table = self.layout.temporal_table(dataset)
             try:
                 self.write_table(dataset, self.layout.temporal_table_log(dataset))
-                os.utime(table, (1, 1))  # older than its inputs (0 reads as unknown)
+                date_before_inputs(table, [self.layout.consistent(dataset, n) for n in self.names(dataset)])
             except Exception as exc:  # the handler must not mask the run's own error
                 messages.append(f"dipbatch: could not write {table}: {exc}")
                 continue

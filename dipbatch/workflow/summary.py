@@ -39,6 +39,7 @@ from dipbatch.temporal.figures import (
     TABLE,
 )
 from dipbatch.workflow.layout import Layout
+from dipbatch.workflow.provisional import date_before_inputs
 
 #: Columns added after COLUMNS in a sequence dataset's summary, once its temporal pass has run: each
 #: frame's figures from its sequence's ``consistent/<sequence>/temporal.tsv`` and the sequence's
@@ -206,16 +207,15 @@ def summarize_dataset(dataset: str, images: Sequence[str], layout: Layout,
                       provisional: bool = False, refused: Mapping[str, str] | None = None) -> list[Row]:
     """Build and write ``results/<dataset>/summary.tsv``; return its rows.
 
-    ``provisional`` summaries (written after a failed run) get a modification time one second
-    after the epoch, so that Snakemake sees the summary as older than its inputs and rebuilds it
-    from the rule as soon as every image has succeeded. Not 0: Snakemake reads an output time of 0
-    as "unknown" and then never compares it with the inputs.
+    ``provisional`` summaries (written after a failed run) are dated before their newest input (an
+    image's sidecar, or the temporal table), so that the summary rule rebuilds them on the next run.
     """
     rows = build_rows(dataset, images, layout, refused)
     target = layout.summary(dataset)
     write_summary(target, rows)
     if provisional:
-        os.utime(target, (1, 1))
+        date_before_inputs(target, [layout.sidecar(dataset, image) for image in images]
+                           + [layout.temporal_table(dataset)])
     return rows
 
 

@@ -26,16 +26,16 @@ for _dataset, _chunks in CHUNKS.items():
                 LAYOUT.batch_log(_dataset, _chunk[0]),
             benchmark:
                 LAYOUT.batch_benchmark(_dataset, _chunk[0])
-            params:
-                args=shlex.join(dataset_args(_dataset)),
-                outputs=staged_outputs(LAYOUT, _dataset, _chunk),
-                image_logs=[LAYOUT.log(_dataset, rel) for rel in _chunk],
-                staging=sorted({os.path.dirname(LAYOUT.staged(_dataset, _chunk[0], rel)) for rel in _chunk}),
             threads: config["threads"]
             resources:
                 gpu=dataset_resources(_dataset)["gpu"],
                 mem_mb=packed_resource(_dataset, "mem_mb"),
                 runtime=packed_resource(_dataset, "runtime"),
+            params:
+                args=shlex.join(dataset_args(_dataset)),
+                outputs=staged_outputs(LAYOUT, _dataset, _chunk),
+                image_logs=[LAYOUT.log(_dataset, rel) for rel in _chunk],
+                staging=sorted({os.path.dirname(LAYOUT.staged(_dataset, _chunk[0], rel)) for rel in _chunk}),
             shell:
                 "status=0; mkdir -p {params.staging:q}; "
                 f"({LOG_HEADER}; "
@@ -44,8 +44,8 @@ for _dataset, _chunks in CHUNKS.items():
                 # exit 1 with every outcome written: only images' own data errors (rule place_packed)
                 "if [ $status -eq 1 ] && [ -f {output:q} ]; then status=0; fi; "
                 + interrupt_note("{log:q}")
-                + "for copy in {params.image_logs:q}; do mkdir -p \"$(dirname \"$copy\")\"; "
-                "cp {log:q} \"$copy\"; done; exit $status"
+                + 'for copy in {params.image_logs:q}; do mkdir -p "$(dirname "$copy")"; '
+                'cp {log:q} "$copy"; done; exit $status'
 
 
 # One small local job per image of a packed dataset: its staged result into place, or its own error.

@@ -70,21 +70,26 @@ REFUSED = {name: refused_files(ds["input"], _FOUND[name]) for name, ds in DATASE
 #: Per dataset, the images to restore, in natural order.
 IMAGES = {name: [rel for rel in _FOUND[name] if rel not in REFUSED[name]] for name in DATASETS}
 #: Per dataset, the warnings of the checks above: in the controller's log and in the report.
-WARNINGS = {name: dataset_warnings(name, ds, IMAGES[name], REFUSED[name])
-            for name, ds in DATASETS.items()}
+WARNINGS = {name: dataset_warnings(name, ds, IMAGES[name], REFUSED[name]) for name, ds in DATASETS.items()}
 if not DATASETS:
     if config["strict"]:
-        raise WorkflowError("Invalid configuration (strict: true): datasets: the configuration names no "
-                            "dataset; there is nothing to restore")
-    logger.warning("dipbatch: warning: datasets: the configuration names no dataset; there is nothing to restore")
+        raise WorkflowError(
+            "Invalid configuration (strict: true): datasets: the configuration names no "
+            "dataset; there is nothing to restore"
+        )
+    logger.warning(
+        "dipbatch: warning: datasets: the configuration names no dataset; there is nothing to restore"
+    )
 if workflow.is_main_process:  # the overall count, in the controller's log (.snakemake/log/)
     logger.info(f"dipbatch: {start_count(LAYOUT, IMAGES)}")
 if any(arg == "--report" or arg.startswith("--report=") for arg in sys.argv):
     # `snakemake --report` after a run with failures: a failed image has no file to show, and
     # Snakemake refuses to build a report missing a file; leave it out (its dataset's quality report,
     # in the same report, lists it with its error and log).
-    IMAGES = {name: [rel for rel in rels if os.path.exists(LAYOUT.sidecar(name, rel))]
-              for name, rels in IMAGES.items()}
+    IMAGES = {
+        name: [rel for rel in rels if os.path.exists(LAYOUT.sidecar(name, rel))]
+        for name, rels in IMAGES.items()
+    }
 #: The chunks of the packed datasets (batch > 1), restored by rules/batch.smk, and each image's chunk.
 CHUNKS = {name: pack(IMAGES[name], ds["batch"]) for name, ds in DATASETS.items() if ds["batch"] > 1}
 CHUNK_OF = {name: chunk_of(chunks) for name, chunks in CHUNKS.items()}
@@ -107,8 +112,11 @@ def all_targets():
     too, but a file that only feeds others is an intermediate, which Snakemake (since 7.7) does not
     remake while the files built from it are newer: asked for itself, a deleted image is redone."""
     return [LAYOUT.summary(dataset) for dataset in DATASETS] + [
-        path for dataset, rels in IMAGES.items() for rel in rels
-        for path in (LAYOUT.image(dataset, rel), LAYOUT.sidecar(dataset, rel))]
+        path
+        for dataset, rels in IMAGES.items()
+        for rel in rels
+        for path in (LAYOUT.image(dataset, rel), LAYOUT.sidecar(dataset, rel))
+    ]
 
 
 # --- rule restore --------------------------------------------------------------------------------
@@ -148,9 +156,11 @@ def interrupt_note(log):
     """Shell, after a restore job's command set $status: a job that died of SIGINT or SIGTERM (exit
     130 or 143: Ctrl-C, scancel, a SLURM time limit) without saying so itself gets an `interrupted:`
     line in its log, so that the summary says interrupted, not failed (dipbatch.workflow.summary)."""
-    return ("if [ $status -eq 130 ] || [ $status -eq 143 ]; then "
-            f"grep -q '^{INTERRUPTED_MARK}' {log} || echo \"{INTERRUPTED_MARK} the job stopped on signal "
-            f"$((status - 128)); run the same snakemake command again to resume\" >> {log}; fi; ")
+    return (
+        "if [ $status -eq 130 ] || [ $status -eq 143 ]; then "
+        f"grep -q '^{INTERRUPTED_MARK}' {log} || echo \"{INTERRUPTED_MARK} the job stopped on signal "
+        f'$((status - 128)); run the same snakemake command again to resume" >> {log}; fi; '
+    )
 
 
 #: The first line of every restore job's log: where it ran (braces doubled for shell:).

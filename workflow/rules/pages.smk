@@ -32,8 +32,13 @@ rule report:
         LAYOUT.report_log("{dataset}"),
     localrule: True
     run:
-        write_dataset_report(LAYOUT, wildcards.dataset, DATASETS[wildcards.dataset], log=log[0],
-                             warnings=WARNINGS[wildcards.dataset])
+        write_dataset_report(
+            LAYOUT,
+            wildcards.dataset,
+            DATASETS[wildcards.dataset],
+            log=log[0],
+            warnings=WARNINGS[wildcards.dataset],
+        )
 
 
 # results/index.html: every dataset with its counts and a link to its report (after a failed run,

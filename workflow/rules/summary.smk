@@ -17,9 +17,9 @@ rule summary:
         LAYOUT.summary("{dataset}"),
     log:
         LAYOUT.summary_log("{dataset}"),
+    localrule: True
     params:
         images=lambda wildcards: IMAGES[wildcards.dataset],
         refused=lambda wildcards: sorted(REFUSED[wildcards.dataset]),
-    localrule: True
     run:
         write_summary_and_log(wildcards.dataset, params.images, log[0])

@@ -17,22 +17,18 @@ TEMPORAL = SequenceWorkflow(LAYOUT, DATASETS, IMAGES, config["device"], input_pa
 
 rule temporal:
     input:
-        unpack(
-            lambda wildcards: TEMPORAL.temporal_input(
-                wildcards.dataset, wildcards.sequence, checkpoints
-            )
-        ),
+        unpack(lambda wildcards: TEMPORAL.temporal_input(wildcards.dataset, wildcards.sequence, checkpoints)),
     output:
         directory(LAYOUT.consistent("{dataset}", "{sequence}")),
     log:
         LAYOUT.temporal_log("{dataset}", "{sequence}"),
+    threads: config["threads"]
+    resources:
+        gpu=lambda wildcards: TEMPORAL.gpu(wildcards.dataset),
     params:
         source=lambda wildcards: TEMPORAL.source(wildcards.dataset, wildcards.sequence),
         restored=lambda wildcards: TEMPORAL.restored(wildcards.dataset, wildcards.sequence),
         args=lambda wildcards: TEMPORAL.temporal_args(wildcards.dataset),
-    threads: config["threads"]
-    resources:
-        gpu=lambda wildcards: TEMPORAL.gpu(wildcards.dataset),
     shell:
         "dipbatch temporal {params.source:q} {params.restored:q} -o {output:q} {params.args} "
         "--threads {threads} --overwrite --quiet > {log:q} 2>&1"
@@ -40,9 +36,7 @@ rule temporal:
 
 rule temporal_table:
     input:
-        lambda wildcards: [
-            LAYOUT.consistent(wildcards.dataset, s) for s in TEMPORAL.names(wildcards.dataset)
-        ],
+        lambda wildcards: [LAYOUT.consistent(wildcards.dataset, s) for s in TEMPORAL.names(wildcards.dataset)],
     output:
         LAYOUT.temporal_table("{dataset}"),
     log:
@@ -60,7 +54,6 @@ rule temporal_table:
 if TEMPORAL.links:
 
     use rule restore as restore_warm with:
-        priority: 10
         input:
             unpack(
                 lambda wildcards: TEMPORAL.warm_input(
@@ -71,6 +64,9 @@ if TEMPORAL.links:
             image=LAYOUT.image("{dataset}", "{path}"),
             sidecar=LAYOUT.sidecar("{dataset}", "{path}"),
             weights=temp(LAYOUT.weights("{dataset}", "{path}")),
+        wildcard_constraints:
+            dataset=TEMPORAL.warm_datasets_regex(),
+        priority: 10
         params:
             args=lambda wildcards, input, output: TEMPORAL.warm_args(
                 wildcards.dataset,
@@ -78,9 +74,6 @@ if TEMPORAL.links:
                 input.get("weights"),
                 output.weights,
             ),
-        wildcard_constraints:
-            dataset=TEMPORAL.warm_datasets_regex(),
-
 
     ruleorder: restore_warm > restore
 
