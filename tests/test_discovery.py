@@ -14,6 +14,7 @@ from dipbatch.errors import DipbatchError
 from dipbatch.io import images as imageio
 from dipbatch.io.results import read_table as read_summary
 from dipbatch.io.sidecar import FORMAT as SIDECAR_FORMAT
+from dipbatch.workflow.attempts import begin, history, scaling_attempt
 from dipbatch.workflow.discovery import (
     DEFAULT_PATTERNS,
     IMAGE_PATH_REGEX,
@@ -172,6 +173,7 @@ def test_provisional_summary_after_an_error(tmp_path, monkeypatch):
     lay = Layout()
     Path(lay.log("d", "a.png")).parent.mkdir(parents=True)
     Path(lay.log("d", "a.png")).write_text("error: a.png: truncated\n")
+    Path(lay.image("d", "b.png")).parent.mkdir(parents=True, exist_ok=True)
     Path(lay.image("d", "b.png")).write_bytes(b"img")
     Path(lay.sidecar("d", "b.png")).write_text(_sidecar())
     os.utime(lay.sidecar("d", "b.png"), (1_800_000_000, 1_800_000_000))  # in 2027
@@ -266,6 +268,35 @@ def test_a_job_ended_by_a_signal_is_interrupted_not_failed(tmp_path):
     assert job_end(log)[0] == "interrupted"
     log.write_text("error: a.png: not an image\n")
     assert job_end(log) == ("failed", "error: a.png: not an image")
+
+
+def test_only_the_last_attempt_of_a_log_says_how_the_job_ended(tmp_path):
+    log = tmp_path / "job.log"
+    log.write_text("=== attempt 1: dipbatch restore on n1, SLURM job 7\n"
+                   "interrupted: the job stopped on signal 15; run the same snakemake command again\n"
+                   "dipbatch: attempt 1 ended with exit 143\n"
+                   "=== attempt 2: dipbatch restore on n2, SLURM job 8\nKilled\n"
+                   "dipbatch: attempt 2 ended with exit 137\n")
+    assert job_end(log) == ("failed", "Killed")  # the closing line is the shell's, not the job's
+
+
+def test_an_attempt_after_a_data_error_replays_it_and_a_new_run_starts_afresh(tmp_path):
+    log = tmp_path / "a.png.log"
+    assert begin(log, 1, "n1", "") == 0 and scaling_attempt(log, 1) == 1
+    with log.open("a") as out:
+        out.write("error: a.png: truncated\ndipbatch: attempt 1 ended with exit 1\n")
+    history(log).write_text(log.read_text())  # what the shell keeps: Snakemake empties the log
+    log.write_text("")
+    assert scaling_attempt(log, 2) == 1  # no more memory or time for a replay
+    assert begin(log, 2, "n1", "9") == 1
+    lines = log.read_text().splitlines()
+    assert lines[3:] == ["=== attempt 2: dipbatch restore on n1, SLURM job 9",
+                         "dipbatch: not retried: attempt 1 ended with a data error (exit 1), which a "
+                         "retry cannot fix", "error: a.png: truncated"]
+    history(log).write_text("=== attempt 1\nKilled\ndipbatch: attempt 1 ended with exit 137\n")
+    assert scaling_attempt(log, 2) == 2 and begin(log, 2, "n1", "") == 0  # out of memory: retried
+    history(log).write_text("error: a.png: truncated\ndipbatch: attempt 3 ended with exit 1\n")
+    assert begin(log, 1, "n1", "") == 0 and not history(log).exists()  # tonight's run: afresh
 
 
 @pytest.mark.parametrize(("meta", "expected"), [

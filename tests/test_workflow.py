@@ -240,9 +240,28 @@ def test_corrupt_image_fails_only_its_own_job(mixed):
     assert proc.returncode != 0
     assert (work / "results" / "mixed" / "fine.png").is_file()
     assert not (work / "results" / "mixed" / "broken.png").exists()
-    log = (work / "logs" / "mixed" / "restore" / "broken.png.log").read_text()
-    errors = [line for line in log.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "broken.png" in errors[0]
+    log = (work / "logs" / "mixed" / "restore" / "broken.png.log").read_text().splitlines()
+    errors = [line for line in log if line.startswith("error:")]
+    assert len(set(errors)) == 1 and "broken.png" in errors[0]
+
+
+def test_a_corrupt_input_runs_once_and_its_retries_replay_its_error(mixed):
+    """The workflow profile's `retries: 2` give three attempts; a data error (exit 1) is final, so
+    attempts 2 and 3 ask for no more memory or time and only replay attempt 1's error. Every attempt
+    is in the log, under its own header."""
+    work, proc = mixed
+    log = (work / "logs" / "mixed" / "restore" / "broken.png.log").read_text().splitlines()
+    headers = [line for line in log if line.startswith("=== attempt")]
+    assert [h.split(":")[0] for h in headers] == ["=== attempt 1", "=== attempt 2", "=== attempt 3"]
+    replays = [i for i, line in enumerate(log) if line.startswith("dipbatch: not retried: attempt")]
+    assert len(replays) == 2 and all("a data error (exit 1)" in log[i] for i in replays)
+    ran = [i for i, line in enumerate(log) if line.startswith("error:") and i - 1 not in replays]
+    assert len(ran) == 1  # dipbatch restore read the image once
+    assert log[-1] == "dipbatch: attempt 3 ended with exit 1"
+    jobs = [block for block in re.split(r"\n(?=\s*(?:local)?rule \w+:)", proc.stdout + proc.stderr)
+            if re.match(r"\s*rule restore:", block) and "path=broken.png" in block]
+    memory = [re.search(r"mem_mb=(\d+)", block).group(1) for block in jobs]
+    assert len(memory) == 3 and len(set(memory)) == 1, memory  # not 2× and 3×
 
 
 def test_summary_lists_the_failure(mixed):

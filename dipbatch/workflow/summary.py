@@ -38,6 +38,7 @@ from dipbatch.temporal.figures import (
     RECORD,
     TABLE,
 )
+from dipbatch.workflow.attempts import ENDED, last_attempt
 from dipbatch.workflow.layout import Layout
 from dipbatch.workflow.provisional import date_before_inputs
 
@@ -82,17 +83,20 @@ COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Row) if f.name != "tempo
 def job_end(log: str | Path) -> tuple[str, str]:
     """How a job without output ended, read from its log: (status, its one line).
 
-    An ``interrupted:`` line (INTERRUPTED_MARK), or a closing ``KeyboardInterrupt`` (Python's) or
+    Only the log's last attempt counts (dipbatch.workflow.attempts). An ``interrupted:`` line
+    (INTERRUPTED_MARK), or a closing ``KeyboardInterrupt`` (Python's) or
     ``Aborted!`` (click's, for a Ctrl-C before the fit started), means the
     job was stopped, not wrong: the rerun resumes it. Otherwise ``dipbatch`` reports errors as one
     ``error: <file>: <problem>`` line; the last such line wins. Without one (a crash, a job killed
     by SLURM), the last non-empty line stands in.
     """
     try:
-        text = Path(log).read_text(encoding="utf-8", errors="replace")
+        text = last_attempt(Path(log).read_text(encoding="utf-8", errors="replace"))
     except OSError:
         return STATUS_FAILED, ""
     lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if lines and ENDED.match(lines[-1]):
+        lines.pop()  # the shell's closing line: the job's own last word comes before it
     for prefix, status in ((INTERRUPTED_MARK, STATUS_INTERRUPTED), ("error:", STATUS_FAILED)):
         for line in reversed(lines):
             if line.startswith(prefix):

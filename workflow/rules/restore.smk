@@ -34,14 +34,18 @@ rule restore:
         gpu=restore_gpu_resource(),
         mem_mb=restore_mem_mb,
         runtime=restore_runtime,
+        attempt=lambda wildcards, attempt: attempt,
     params:
         args=restore_args_param(),
     # No group: here. Packing N images into one SLURM job is a profile setting (groups: and
     # group-components:, see profiles/slurm/config.yaml); a group on the rule would make every
     # local and dry run build one group job per image, a tenth slower for 10,000 images.
+    # Each attempt is appended to the log under its own header; an attempt after a data error
+    # replays that error at once (dipbatch.workflow.attempts).
     shell:
-        f"({LOG_HEADER}; "
-        "dipbatch restore {input.image:q} -o {output.image:q} {params.args} "
-        "--threads {threads} --overwrite) > {log:q} 2>&1 || {{ status=$?; "
+        f"{BEGIN_ATTEMPT} {{log:q}} {{resources.attempt}} && "
+        "(dipbatch restore {input.image:q} -o {output.image:q} {params.args} "
+        "--threads {threads} --overwrite) >> {log:q} 2>&1 || {{ status=$?; "
         + interrupt_note("{log:q}")
+        + ATTEMPT_ENDED
         + "exit $status; }}"
