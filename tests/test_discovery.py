@@ -322,3 +322,9 @@ def test_the_schema_refuses_the_names_the_layout_reserves() -> None:
 
     names = yaml.safe_load(SCHEMA.read_text())["properties"]["datasets"]["propertyNames"]
     assert tuple(names["not"]["enum"]) == RESERVED_DATASET_NAMES
+
+
+def test_the_docs_list_every_summary_column_in_order():
+    text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "workflow.md").read_text().split())
+    listed = re.search(r"with the columns `([^`]*)`", text)
+    assert listed and listed.group(1).split() == list(COLUMNS)

@@ -181,6 +181,10 @@ def test_a_deleted_output_is_restored_by_a_rerun(tmp_path):
         assert "1 to restore" in log and restore_jobs(log) == [f"d/{deleted[0].removesuffix('.json')}"], log
         assert (out / "a.png").is_file() and (out / "b.png.json").is_file()
         assert [r["status"] for r in read_summary(out / "summary.tsv")] == ["ok", "ok"]
+    before = (out / "summary.tsv").stat().st_mtime_ns
+    proc = snakemake(work, "--forcerun", "results/d/b.png")  # redo one image in place
+    assert restore_jobs(proc.stdout + proc.stderr) == ["d/b.png"]
+    assert (out / "summary.tsv").stat().st_mtime_ns > before
 
 
 def test_resources_grow_with_pixels(good, tmp_path):
