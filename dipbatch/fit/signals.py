@@ -146,3 +146,23 @@ def extends(fit: np.ndarray, floor: float | None, rule: AutoRule, lookback: int)
         return False
     earlier = measured[measured <= measured[-1] - lookback]
     return bool(len(earlier)) and bool(fit[measured[-1]] < rule.falling * fit[earlier[-1]])
+
+
+def expected_crossing(fit: np.ndarray, floor: float | None, rule: AutoRule) -> int | None:
+    """Where the discrepancy signal should fire, for a progress line's ETA: the iteration at which
+    the data-fit (`fit`, NaN where not measured), extrapolated in log scale from its last two check
+    points, reaches `rule.discrepancy` × the floor. None without a floor, or while it is not falling.
+    Pure; optimistic where the fit slows down, so it is refreshed at every check point."""
+    if not floor or rule.discrepancy is None:
+        return None
+    measured = np.flatnonzero(np.isfinite(fit))
+    if len(measured) < 2:
+        return None
+    (i1, i2), (f1, f2) = measured[-2:] + 1, fit[measured[-2:]]
+    target = rule.discrepancy * floor
+    if f2 <= target:
+        return int(i2)
+    if not 0 < f2 < f1:
+        return None
+    slope = (np.log(f2) - np.log(f1)) / (i2 - i1)
+    return int(np.ceil(i2 + (np.log(target) - np.log(f2)) / slope))

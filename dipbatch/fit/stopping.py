@@ -12,7 +12,7 @@ import torch
 
 from dipbatch.errors import FieldError
 from dipbatch.fit.curves import subsample
-from dipbatch.fit.signals import CAP, FIXED, SIGNAL, AutoRule, decide, extends, noise_floor
+from dipbatch.fit.signals import CAP, FIXED, SIGNAL, AutoRule, decide, expected_crossing, extends, noise_floor
 from dipbatch.physics import losses
 from dipbatch.physics.metrics import noise_sigma
 
@@ -54,6 +54,9 @@ class Stopper(Protocol):
     def wants_more(self, iteration: int, cap: int) -> bool:
         """At the cap `cap`: whether a running member is worth more iterations (auto only)."""
 
+    def expected_stop(self, k: int) -> int | None:
+        """Where running member k is expected to stop (auto's data-fit trend), None if unknown."""
+
     def estimate(self, k: int) -> torch.Tensor:
         """Member k's returned estimate (C×H×W)."""
 
@@ -93,6 +96,9 @@ class FixedStop:
 
     def wants_more(self, iteration: int, cap: int) -> bool:
         return False
+
+    def expected_stop(self, k: int) -> int | None:
+        return None
 
     def estimate(self, k: int) -> torch.Tensor:
         assert self._final is not None, "estimate() before finish()"
@@ -190,6 +196,9 @@ class _MinimumRule:
 
     def wants_more(self, iteration: int, cap: int) -> bool:
         return False
+
+    def expected_stop(self, k: int) -> int | None:
+        return None
 
     def estimate(self, k: int) -> torch.Tensor:
         assert self._final is not None, "estimate() before finish()"
@@ -331,6 +340,9 @@ class AutoStop(WindowedVariance):
         return any(not self.stopped[k]
                    and extends(self.fit[:iteration, k], self.floors[k], self.settings, cap // 4)
                    for k in range(self.members))
+
+    def expected_stop(self, k: int) -> int | None:
+        return expected_crossing(self.fit[:, k], self.floors[k], self.settings)
 
     def estimate(self, k: int) -> torch.Tensor:
         assert self._final is not None and self.best is not None, "estimate() before finish()"

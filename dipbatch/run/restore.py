@@ -261,6 +261,13 @@ def stop_state(stopper: Stopper, images: int) -> str:
     return f"stopped at {stopper.stop_iteration[0]}" if images == 1 else f"{stopped}/{images} stopped"
 
 
+def expected_stop(stopper: Stopper, fits: int) -> int | None:
+    """Where the last running one of the first `fits` members is expected to stop (None: unknown)."""
+    running = [k for k in range(fits) if not stopper.stopped[k]]
+    expected = [e for e in (stopper.expected_stop(k) for k in running) if e is not None]
+    return max(expected) if running and len(expected) == len(running) else None
+
+
 def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device: torch.device,
                report: Report) -> None:
     """Fit images of one size together (or one large frame in tiles), then write outputs and sidecars."""
@@ -283,7 +290,8 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
         if state is not None and resumed(ckpt, fitter.load_state_dict, state):
             notes = [{**note, "resumed_from_iteration": fitter.iteration} for note in notes]
         with progress_bar(label, fitter.cap, options.show_progress, start=fitter.iteration,
-                          state=lambda: stop_state(fitter.stopper, len(group))) as hook:
+                          state=lambda: stop_state(fitter.stopper, len(group)),
+                          expected=lambda: expected_stop(fitter.stopper, len(group) * k), members=k) as hook:
             results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
                                  checkpoint_every=options.checkpoint_every)
         options.warm.finish(fitter)
