@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from importlib.util import find_spec
 
 import numpy as np
 from classical import CACHE, SEEDS, TUNE_SCENES, cases, member_path
@@ -13,10 +14,12 @@ from skimage.restoration import denoise_wavelet
 from trajectories import NOISES, Case, clean_image, noisy_image, problem_for
 
 from dipbatch.fit.fusion import FIT_SHARE, NoiseDomain, noise_domain
-from dipbatch.physics.classical import blend, disagreement, nl_means
+from dipbatch.physics.classical import blend, disagreement, nl_means, wiener
 from dipbatch.physics.metrics import psnr
 
 WEIGHTS = np.round(np.arange(0.0, 1.01, 0.05), 2)  # the fit's share, on the tuning half
+REFINE_WEIGHTS = np.round(np.arange(0.3, 1.01, 0.1), 1)  # the same, for the Wiener filter's pilot
+REFINED = ("nlm h=0.7", "bm3d")  # the partners whose blends are refined
 STRENGTHS = (0.5, 0.6, 0.7, 0.8, 1.0)  # NL-means h / σ
 
 
@@ -56,7 +59,8 @@ def classical_estimate(name: str, run: Callable[[np.ndarray, float], np.ndarray]
 
 
 def case_rows(case: Case, have_bm3d: bool) -> dict[str, tuple[float, float]] | None:
-    """Method -> (PSNR, CPU seconds) for one case, fusions over the weight grid included."""
+    """Method -> (PSNR, CPU seconds) for one case: the fit, the classical denoisers, and every lever
+    over the weight grid (a blend with a partner, and the blend refined by the Wiener filter)."""
     paths = [member_path(case, s) for s in SEEDS]
     if not all(p.exists() for p in paths):
         return None
@@ -73,67 +77,81 @@ def case_rows(case: Case, have_bm3d: bool) -> dict[str, tuple[float, float]] | N
     if have_bm3d:
         partners["bm3d"] = cbm3d
     domain = domain_of(case, noisy)
+    observed = domain.forward(noisy)
+    started = time.process_time()
+    rows["wiener(dip)"] = (psnr(clean, refine(domain, observed, dip)), dip_s)
+    wiener_s = time.process_time() - started
     for name, run in partners.items():
         estimate, seconds = classical_estimate(name, run, case, noisy)
         rows[name] = (psnr(clean, estimate), seconds)
         for w in WEIGHTS:
             rows[f"dip+{name} w={w}"] = (psnr(clean, blend(dip, estimate, w)), dip_s + seconds)
+        if name in REFINED:
+            for w in REFINE_WEIGHTS:
+                pilot = blend(dip, estimate, w)
+                refined = refine(domain, observed, pilot)
+                rows[f"wiener(dip+{name} w={w})"] = (psnr(clean, refined), dip_s + seconds + wiener_s)
+                rows[f"mean(wiener, dip+{name} w={w})"] = (psnr(clean, (refined + pilot) / 2),
+                                                          dip_s + seconds + wiener_s)
         rows[f"disagreement {name}"] = (disagreement(domain.forward(dip), domain.forward(estimate),
                                                      domain.sigma), 0.0)
-    if "bm3d" in partners:
-        nlm, seconds = classical_estimate("nlm h=0.7", partners["nlm h=0.7"], case, noisy)
-        bm, bm_s = classical_estimate("bm3d", cbm3d, case, noisy)
-        for w in WEIGHTS:
-            mixed = blend(dip, 0.5 * (nlm + bm), w)
-            rows[f"dip+nlm+bm3d w={w}"] = (psnr(clean, mixed), dip_s + seconds + bm_s)
     return rows
+
+
+def refine(domain: NoiseDomain, observed: np.ndarray, pilot: np.ndarray) -> np.ndarray:
+    """The empirical Wiener filter of the observation with `pilot` as its signal estimate."""
+    return domain.inverse(wiener(observed, domain.forward(pilot), domain.sigma))
 
 
 def mean_of(rows: list[dict[str, tuple[float, float]]], method: str, index: int = 0) -> float:
     return statistics.mean(r[method][index] for r in rows)
 
 
-def best_weight(rows: list[dict[str, tuple[float, float]]], partner: str) -> float:
-    return float(max(WEIGHTS, key=lambda w: mean_of(rows, f"dip+{partner} w={w}")))
+def best_weight(rows: list[dict[str, tuple[float, float]]], lever: str, grid: np.ndarray) -> float:
+    """The weight of `lever` (a name with `{w}` for the weight) of best mean PSNR over `rows`."""
+    return float(max(grid, key=lambda w: mean_of(rows, lever.format(w=w))))
+
+
+LEVERS = {  # name: (row name with {w}, weight grid)
+    **{f"dip+{p}": (f"dip+{p} w={{w}}", WEIGHTS) for p in (*(f"nlm h={h}" for h in STRENGTHS), "wavelet")},
+    "dip+bm3d": ("dip+bm3d w={w}", WEIGHTS),
+    "wiener(dip+nlm)": ("wiener(dip+nlm h=0.7 w={w})", REFINE_WEIGHTS),
+    "wiener(dip+bm3d)": ("wiener(dip+bm3d w={w})", REFINE_WEIGHTS),
+    "mean(wiener, dip+nlm)": ("mean(wiener, dip+nlm h=0.7 w={w})", REFINE_WEIGHTS),
+}
 
 
 def report(size: int) -> None:
-    have_bm3d = True
-    try:
-        import bm3d  # noqa: F401
-    except ImportError:
-        have_bm3d = False
+    have_bm3d = find_spec("bm3d") is not None
     results = {c: case_rows(c, have_bm3d) for c in cases(size)}
     done = {c: r for c, r in results.items() if r is not None}
     missing = [f"{c.scene}/{c.noise}" for c, r in results.items() if r is None]
     print(machine_line())
     print(f"cases: {len(done)} of {len(results)} recorded"
           + (f"; missing {', '.join(missing)}" if missing else ""))
-    partners = [p for p in ("nlm h=0.5", "nlm h=0.6", "nlm h=0.7", "nlm h=0.8", "nlm h=1.0", "wavelet",
-                            "bm3d", "nlm+bm3d") if have_bm3d or "bm3d" not in p]
-    print("\n## Fit's share of the blend chosen on the tuning half (per noise)\n")
-    print("| partner | " + " | ".join(NOISES) + " |\n|---|" + "---|" * len(NOISES))
+    levers = {k: v for k, v in LEVERS.items() if have_bm3d or "bm3d" not in k}
+    print("\n## The weight (the fit's share) chosen on the tuning half, per noise\n")
+    print("| lever | " + " | ".join(NOISES) + " |\n|---|" + "---|" * len(NOISES))
     chosen: dict[tuple[str, str], float] = {}
-    for partner in partners:
-        cells = []
+    for lever, (row, grid) in levers.items():
         for noise in NOISES:
             tune = [r for c, r in done.items() if c.noise == noise and c.scene in TUNE_SCENES]
-            chosen[partner, noise] = best_weight(tune, partner) if tune else float("nan")
-            cells.append(f"{chosen[partner, noise]:.2f}")
-        print(f"| {partner} | " + " | ".join(cells) + " |")
+            chosen[lever, noise] = best_weight(tune, row, grid) if tune else float("nan")
+        print(f"| {lever} | " + " | ".join(f"{chosen[lever, n]:.2f}" for n in NOISES) + " |")
     print(f"\n(the default FIT_SHARE: {FIT_SHARE})")
-    print("\n## Held-out scenes: mean PSNR (dB), Δ to CBM3D, worst case Δ, CPU s per crop\n")
     base = "bm3d" if have_bm3d else "nlm h=0.7"
+    print(f"\n## Held-out scenes: mean PSNR (dB), Δ to {base}, worst case Δ, CPU s per crop\n")
     print(f"| method | noise | mean PSNR | Δ {base} | worst Δ | CPU s |\n|---|---|---|---|---|---|")
     for noise in NOISES:
         held = [r for c, r in done.items() if c.noise == noise and c.scene not in TUNE_SCENES]
         if not held:
             continue
-        methods = ["noisy", "dip K=1", "dip K=2", *[p for p in partners if p != "nlm+bm3d"]]
-        methods += [f"dip+{p} w={chosen[p, noise]}" for p in partners]
         default_w = FIT_SHARE["gaussian" if noise.startswith("gauss") else "poisson"]
-        methods.append(f"dip+nlm h=0.7 w={default_w}")
-        for method in methods:
+        methods = ["noisy", "dip K=1", "dip K=2", "wiener(dip)", "nlm h=0.7", "wavelet"]
+        methods += ["bm3d"] if have_bm3d else []
+        methods += [row.format(w=chosen[lever, noise]) for lever, (row, _) in levers.items()]
+        methods.append(f"wiener(dip+nlm h=0.7 w={default_w})")  # what dipbatch runs by default
+        for method in dict.fromkeys(methods):
             gaps = [r[method][0] - r[base][0] for r in held]
             print(f"| {method} | {noise} | {mean_of(held, method):.2f} | {statistics.mean(gaps):+.2f} | "
                   f"{min(gaps):+.2f} | {mean_of(held, method, 1):.1f} |")

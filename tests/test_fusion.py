@@ -21,7 +21,14 @@ from dipbatch.fit.fusion import FIT_SHARE, FusionOptions, fuse, noise_domain
 from dipbatch.fit.problem import Problem
 from dipbatch.io.images import read_image
 from dipbatch.physics import losses
-from dipbatch.physics.classical import anscombe, blend, disagreement, inverse_anscombe, nl_means
+from dipbatch.physics.classical import (
+    anscombe,
+    blend,
+    disagreement,
+    inverse_anscombe,
+    nl_means,
+    wiener,
+)
 from dipbatch.physics.metrics import psnr
 from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
 from dipbatch.run.doubts import result_warnings
@@ -62,6 +69,16 @@ def test_nl_means_and_blend_and_disagreement_are_what_they_say() -> None:
     assert disagreement(clean, clean + SIGMA, SIGMA) == pytest.approx(1.0)
 
 
+def test_the_wiener_filter_with_a_good_pilot_beats_the_pilot_and_keeps_flat_images_flat() -> None:
+    clean = scene(48, 48, 3, seed=4)
+    noisy = add_gaussian_noise(clean, SIGMA, seed=5, clip=False)
+    pilot = nl_means(noisy, SIGMA)
+    refined = wiener(noisy, pilot, SIGMA)
+    assert refined.shape == noisy.shape and psnr(clean, refined) > psnr(clean, pilot)
+    assert np.allclose(wiener(np.full((1, 16, 16), 0.4), np.full((1, 16, 16), 0.4), SIGMA), 0.4, atol=1e-6)
+    assert np.array_equal(wiener(noisy[:, :3, :3], pilot[:, :3, :3], SIGMA), pilot[:, :3, :3])  # too small
+
+
 def test_a_fused_estimate_beats_both_the_fit_and_nl_means(coffee64: np.ndarray) -> None:
     noisy = add_gaussian_noise(coffee64, SIGMA, seed=2)
     fit = restore_array(noisy, preset="tiny", iterations=900, device="cpu", ensemble=1, fusion="off")
@@ -73,7 +90,9 @@ def test_a_fused_estimate_beats_both_the_fit_and_nl_means(coffee64: np.ndarray) 
     block = fused.record["fusion"]
     assert block["method"] == "nl-means" and block["weight"] == FIT_SHARE["gaussian"]
     assert block["sigma"] == pytest.approx(SIGMA, rel=0.15) and not block["disagrees"]
-    assert np.allclose(fused.estimate, blend(fit.estimate, classical, block["weight"]), atol=1e-5)
+    pilot = blend(fit.estimate, classical, block["weight"])
+    assert np.allclose(fused.estimate, wiener(noisy, pilot, block["sigma"]), atol=1e-5)
+    assert block["refined"] == "wiener [4, 6, 8]"
 
 
 def test_restore_array_fuses_by_default_and_records_the_weights(noisy_rgb: np.ndarray) -> None:
@@ -87,7 +106,7 @@ def test_restore_array_fuses_by_default_and_records_the_weights(noisy_rgb: np.nd
 
 def test_photon_counts_are_fused_through_the_anscombe_domain_and_keep_their_flux() -> None:
     peak = 30.0
-    field = star_field(48, 48, stars=8, background=5, peak=peak, seed=2)[None] / peak
+    field = star_field(48, 48, stars=8, background=5, peak=peak, seed=2) / peak
     counts = add_poisson_noise(field * peak, seed=3) / peak
     photometry = losses.Photometry(gain=peak)
     unknown = Problem(torch.from_numpy(counts), datafit=lambda p, o, w=None: losses.poisson(

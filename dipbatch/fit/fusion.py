@@ -1,7 +1,8 @@
 """Fusing a denoising fit's estimate with a classical denoiser's estimate of the same observation.
 
 The generator's prior and non-local self-similarity err in different places, so their weighted mean
-beats either (`benchmarks/classical.py`). The classical estimate is made where the noise is Gaussian
+beats either, and an empirical Wiener filter of the observation with that mean as its pilot beats
+the mean (`benchmarks/classical.py`). The classical estimate is made where the noise is Gaussian
 of a known σ: the observation itself for Gaussian noise, the generalized Anscombe transform of the
 photo-electrons for Poisson and Poisson-Gaussian noise. The blend is taken in the fit's [0,1] units,
 so fluxes stay linear. The two estimates' disagreement, in units of σ, is recorded: where it is far
@@ -23,7 +24,15 @@ from dipbatch.errors import FieldError
 from dipbatch.fit.loop import FitResult
 from dipbatch.fit.problem import Problem
 from dipbatch.physics import losses
-from dipbatch.physics.classical import CLASSICAL, anscombe, blend, disagreement, inverse_anscombe
+from dipbatch.physics.classical import (
+    CLASSICAL,
+    WIENER_PATCHES,
+    anscombe,
+    blend,
+    disagreement,
+    inverse_anscombe,
+    wiener,
+)
 from dipbatch.physics.metrics import noise_sigma
 
 FUSION_METHODS = (*CLASSICAL, "off")
@@ -105,12 +114,14 @@ def fuse(result: FitResult, problem: Problem, options: FusionOptions, sigma: flo
     if isinstance(domain, str):
         return replace(result, record={**result.record, "fusion": {"method": "off", "reason": domain}})
     started = time.perf_counter()
-    classical = CLASSICAL[options.fusion](domain.forward(problem.observation.numpy()), domain.sigma)
+    observed = domain.forward(problem.observation.numpy())
+    classical = CLASSICAL[options.fusion](observed, domain.sigma)
     weight = FIT_SHARE[domain.noise] if options.fusion_weight is None else options.fusion_weight
     apart = disagreement(domain.forward(result.estimate), classical, domain.sigma)
-    fused = blend(result.estimate, domain.inverse(classical), weight)
+    pilot = blend(result.estimate, domain.inverse(classical), weight)
+    fused = domain.inverse(wiener(observed, domain.forward(pilot), domain.sigma)).astype(np.float32)
     block: dict[str, Any] = {"method": options.fusion, "weight": weight, "domain": domain.noise,
-                             "sigma": domain.sigma, "disagreement": apart,
-                             "disagrees": apart > DISAGREEMENT_FLAG,
+                             "sigma": domain.sigma, "refined": f"wiener {list(WIENER_PATCHES)}",
+                             "disagreement": apart, "disagrees": apart > DISAGREEMENT_FLAG,
                              "seconds": round(time.perf_counter() - started, 3)}
     return replace(result, estimate=fused, record={**result.record, "fusion": block})

@@ -36,6 +36,7 @@ class FusionRecord(TypedDict, total=False):
     weight: float  # the fit's share of the blend
     domain: str  # where the classical denoiser ran: "gaussian", or the Anscombe domain of "poisson"...
     sigma: float  # the noise σ there (1 in the Anscombe domain)
+    refined: str  # the empirical Wiener filter (its patch sides) that the blend was the pilot of
     disagreement: float  # the RMS difference of the fit's and the classical estimate, in units of σ
     disagrees: bool  # far more than the benchmark saw: at least one of them is wrong
     seconds: float
