@@ -97,6 +97,10 @@ def test_the_table_has_a_row_per_dataset_and_a_totals_line(archive: Path) -> Non
 @pytest.mark.parametrize(("dataset", "expected"), [
     ({"input": "nowhere"}, "error: datasets.bad.input: 'nowhere' is not a folder"),
     ({"input": "small", "preset": "huge"}, "error: datasets.bad.preset: 'huge' is not one of"),
+    ({"input": "small", "iteration": 40}, "error: datasets.bad: 'iteration' is not a key here; did you "
+                                          "mean iterations?"),
+    ({"input": "small", "task": "sr", "options": {"facter": 4}},
+     "error: datasets.bad.options.facter: dipbatch restore has no option --facter; did you mean factor?"),
 ])
 def test_a_bad_config_is_one_error_line_naming_the_key(archive: Path, dataset: dict, expected: str) -> None:
     write_config(archive / "config.yaml", {"bad": dataset})
@@ -104,6 +108,19 @@ def test_a_bad_config_is_one_error_line_naming_the_key(archive: Path, dataset: d
     assert result.exit_code == 1
     assert result.stderr.startswith(expected) and result.stderr.count("\n") == 1
     assert "Traceback" not in result.output
+
+
+def test_the_plan_says_while_the_installed_profile_holds_a_placeholder(
+        archive: Path, tmp_path: Path) -> None:
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    assert CliRunner().invoke(main, ["profile", "install", "slurm"], env=env).exit_code == 0
+    result = CliRunner().invoke(main, ["plan", "--device", "cpu", "--steps", "1"], env=env)
+    assert result.exit_code == 0
+    assert "still holds the placeholder `slurm_account: your_account`" in result.stdout
+    installed = tmp_path / "config" / "snakemake" / "slurm" / "config.yaml"
+    installed.write_text(installed.read_text().replace("your_account", "proj42"))
+    result = CliRunner().invoke(main, ["plan", "--device", "cpu", "--steps", "1"], env=env)
+    assert result.exit_code == 0 and "placeholder" not in result.stdout
 
 
 def test_no_config_and_bad_usage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

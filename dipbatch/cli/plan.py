@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from dipbatch.cli.errors import guarded, message
+from dipbatch.cli.profile import placeholder_notes
 from dipbatch.errors import FieldError
 from dipbatch.run.device import DEVICES
 from dipbatch.run.progress import duration
@@ -84,3 +85,5 @@ def plan(configfiles: tuple[Path, ...], device: str, steps: int, as_json: bool, 
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
         print_plan(result)
+        for note in placeholder_notes():
+            click.echo(f"note: {note}")

@@ -26,6 +26,26 @@ def user_profiles() -> Path:
     return Path(AppDirs("snakemake", "snakemake").user_config_dir)
 
 
+#: What the shipped site profiles hold until a user sets their site's values.
+PLACEHOLDERS = ("your_account",)
+
+
+def placeholder_notes() -> list[str]:
+    """One line per installed site profile that still holds a placeholder (for `dipbatch plan`)."""
+    notes = []
+    for name in SITE_PROFILES:
+        installed = user_profiles() / name / "config.yaml"
+        try:
+            text = installed.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        for line in text.splitlines():
+            if any(p in line.split("#")[0] for p in PLACEHOLDERS):
+                notes.append(f"{installed} still holds the placeholder `{line.split('#')[0].strip()}`: set "
+                             f"your site's value (or delete the line) before snakemake --profile {name}")
+    return notes
+
+
 @click.group()
 def profile() -> None:
     """Snakemake profiles for the workflow (the site part: executor, account, partition)."""
@@ -35,8 +55,9 @@ def profile() -> None:
 @click.argument("name", default="slurm")
 @click.option("--force", is_flag=True, help="Replace a profile that is already installed.")
 def install(name: str, force: bool) -> None:
-    """Install the site profile NAME (default: slurm) as the user's Snakemake profile NAME, so that
-    `snakemake --profile NAME` finds it. Edit its account and partition afterwards."""
+    """Install the site profile NAME (default: slurm; the profiles: slurm) as the user's Snakemake
+    profile NAME, so that `snakemake --profile NAME` finds it. Edit its account and partition
+    afterwards; `dipbatch plan` says while a placeholder is left."""
     if name not in SITE_PROFILES:
         fail(f"{name}: no such profile (known: {', '.join(sorted(SITE_PROFILES))})")
     source = resources.files("dipbatch.data").joinpath(SITE_PROFILES[name])

@@ -11,6 +11,7 @@ other keys (output, logs, device, resources...).
 from __future__ import annotations
 
 import copy
+import difflib
 import os
 from collections.abc import Iterable, Mapping, MutableMapping
 from importlib import resources
@@ -88,7 +89,19 @@ def validate_schema(config: dict[str, Any]) -> None:
         if "propertyNames" in error.schema_path:  # a bad key: name it, and say which names work
             raise DipbatchError(f"{key}.{error.instance}", NAME_RULES.get(error.validator, error.message)) \
                 from None
+        if error.validator == "additionalProperties":  # a misspelt key: name it, and its likely fix
+            raise DipbatchError(key, unexpected_keys(error.instance, error.schema)) from None
         raise DipbatchError(key, error.message) from None
+
+
+def unexpected_keys(instance: Mapping[str, Any], schema: Mapping[str, Any]) -> str:
+    """`'iteration' is not a key here; did you mean iterations?`, for each key the schema lacks."""
+    allowed = list(schema.get("properties", {}))
+    parts = []
+    for key in sorted(set(instance) - set(allowed)):
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        parts.append(f"{key!r} is not a key here" + (f"; did you mean {close[0]}?" if close else ""))
+    return "; ".join(parts) + f" (the keys: {', '.join(allowed)})"
 
 
 def dataset_ensemble(dataset: Mapping[str, Any], device: str) -> int:

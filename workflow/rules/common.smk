@@ -30,13 +30,20 @@ from dipbatch.workflow.restore_args import dataset_args as configured_args
 from dipbatch.workflow.summary import start_count, summarize_dataset
 
 
+def refuse(message):
+    """Stop the run before any job with one line (exit 1): not a WorkflowError, which Snakemake
+    prints at parse time with stack lines that look like a crash."""
+    logger.error(message)
+    sys.exit(1)
+
+
 @contextmanager
 def config_errors():
     """A configuration the dipbatch.workflow checks refuse stops the run with one line naming its key."""
     try:
         yield
     except DipbatchError as exc:
-        raise WorkflowError(f"Invalid configuration: {exc}") from None
+        refuse(f"Invalid configuration: {exc}")
 
 
 def discover_dataset(name, dataset):
@@ -51,7 +58,7 @@ def dataset_warnings(name, dataset, images, refused):
     problems = dataset_problems(name, dataset, images, refused)
     for message in problems:
         if config["strict"]:
-            raise WorkflowError(f"Invalid configuration (strict: true): {message}")
+            refuse(f"Invalid configuration (strict: true): {message}")
         logger.warning(f"dipbatch: warning: {message}")
     return problems
 
@@ -75,7 +82,7 @@ IMAGES = {name: [rel for rel in _FOUND[name] if rel not in REFUSED[name]] for na
 WARNINGS = {name: dataset_warnings(name, ds, IMAGES[name], REFUSED[name]) for name, ds in DATASETS.items()}
 if not DATASETS:
     if config["strict"]:
-        raise WorkflowError(
+        refuse(
             "Invalid configuration (strict: true): datasets: the configuration names no "
             "dataset; there is nothing to restore"
         )
