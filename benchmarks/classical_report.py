@@ -13,7 +13,7 @@ from machine import machine_line
 from skimage.restoration import denoise_wavelet
 from trajectories import NOISES, Case, clean_image, noisy_image, problem_for
 
-from dipbatch.fit.fusion import FIT_SHARE, NoiseDomain, noise_domain
+from dipbatch.fit.fusion import RECIPES, NoiseDomain, fit_share, noise_domain
 from dipbatch.physics.classical import blend, disagreement, nl_means, wiener
 from dipbatch.physics.metrics import psnr
 
@@ -138,7 +138,7 @@ def report(size: int) -> None:
             tune = [r for c, r in done.items() if c.noise == noise and c.scene in TUNE_SCENES]
             chosen[lever, noise] = best_weight(tune, row, grid) if tune else float("nan")
         print(f"| {lever} | " + " | ".join(f"{chosen[lever, n]:.2f}" for n in NOISES) + " |")
-    print(f"\n(the default FIT_SHARE: {FIT_SHARE})")
+    print(f"\n(dipbatch's recipes: {RECIPES})")
     base = "bm3d" if have_bm3d else "nlm h=0.7"
     print(f"\n## Held-out scenes: mean PSNR (dB), Δ to {base}, worst case Δ, CPU s per crop\n")
     print(f"| method | noise | mean PSNR | Δ {base} | worst Δ | CPU s |\n|---|---|---|---|---|---|")
@@ -146,11 +146,12 @@ def report(size: int) -> None:
         held = [r for c, r in done.items() if c.noise == noise and c.scene not in TUNE_SCENES]
         if not held:
             continue
-        default_w = FIT_SHARE["gaussian" if noise.startswith("gauss") else "poisson"]
+        default_w = fit_share("nl-means", "gaussian", int(noise[5:]) / 255) if noise.startswith("gauss") \
+            else fit_share("nl-means", "poisson", 1.0)
         methods = ["noisy", "dip K=1", "dip K=2", "wiener(dip)", "nlm h=0.7", "wavelet"]
         methods += ["bm3d"] if have_bm3d else []
         methods += [row.format(w=chosen[lever, noise]) for lever, (row, _) in levers.items()]
-        methods.append(f"wiener(dip+nlm h=0.7 w={default_w})")  # what dipbatch runs by default
+        methods.append(f"mean(wiener, dip+nlm h=0.7 w={default_w})")  # what dipbatch runs by default
         for method in dict.fromkeys(methods):
             gaps = [r[method][0] - r[base][0] for r in held]
             print(f"| {method} | {noise} | {mean_of(held, method):.2f} | {statistics.mean(gaps):+.2f} | "

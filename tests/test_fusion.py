@@ -17,7 +17,7 @@ from skimage.transform import resize
 
 from dipbatch.cli import main
 from dipbatch.errors import FieldError
-from dipbatch.fit.fusion import FIT_SHARE, FusionOptions, fuse, noise_domain
+from dipbatch.fit.fusion import FusionOptions, fit_share, fuse, noise_domain
 from dipbatch.fit.problem import Problem
 from dipbatch.io.images import read_image
 from dipbatch.physics import losses
@@ -88,11 +88,12 @@ def test_a_fused_estimate_beats_both_the_fit_and_nl_means(coffee64: np.ndarray) 
     assert psnr(coffee64, fused.estimate) > psnr(coffee64, fit.estimate) + 0.1
     assert psnr(coffee64, fused.estimate) > psnr(coffee64, classical) + 0.1
     block = fused.record["fusion"]
-    assert block["method"] == "nl-means" and block["weight"] == FIT_SHARE["gaussian"]
+    assert block["method"] == "nl-means"
+    assert block["weight"] == fit_share("nl-means", "gaussian", block["sigma"])
     assert block["sigma"] == pytest.approx(SIGMA, rel=0.15) and not block["disagrees"]
     pilot = blend(fit.estimate, classical, block["weight"])
-    assert np.allclose(fused.estimate, wiener(noisy, pilot, block["sigma"]), atol=1e-5)
-    assert block["refined"] == "wiener [4, 6, 8]"
+    assert np.allclose(fused.estimate, (pilot + wiener(noisy, pilot, block["sigma"])) / 2, atol=1e-5)
+    assert block["refined"] == "mean with its Wiener filter [4, 6, 8]"
 
 
 def test_restore_array_fuses_by_default_and_records_the_weights(noisy_rgb: np.ndarray) -> None:
@@ -120,6 +121,15 @@ def test_photon_counts_are_fused_through_the_anscombe_domain_and_keep_their_flux
     assert psnr(field, classical) > psnr(field, counts) + 3
     result = restore_array(counts, preset="tiny", iterations=20, device="cpu", noise="poisson", gain=peak)
     assert result.record["fusion"]["domain"] == "poisson"
+
+
+def test_the_fits_share_follows_the_noise_level_it_was_tuned_at() -> None:
+    share = partial(fit_share, "nl-means")
+    assert share("gaussian", 15 / 255) == 0.6 and share("gaussian", 25 / 255) == 0.7
+    assert share("gaussian", 50 / 255) == 1.0 and share("gaussian", 0.5) == 1.0  # the fit alone
+    assert share("gaussian", 5 / 255) == 0.6 and 0.7 < share("gaussian", 40 / 255) < 1.0
+    assert share("poisson", 1.0) == share("poisson-gaussian", 1.0) == 0.7
+    assert fit_share("bm3d", "gaussian", 25 / 255) == 0.25  # BM3D is the stronger partner
 
 
 def test_a_disagreement_far_above_the_noise_is_a_warning() -> None:
@@ -164,6 +174,8 @@ def test_bm3d_without_its_package_is_refused_before_any_fit() -> None:
 
 @pytest.mark.skipif(find_spec("bm3d") is None, reason="needs the optional bm3d package (bench extra)")
 def test_bm3d_fusion_where_the_package_is_installed(noisy_rgb: np.ndarray, clean_rgb: np.ndarray) -> None:
-    result = restore_array(noisy_rgb, preset="tiny", iterations=5, device="cpu", fusion="bm3d")
-    assert result.record["fusion"]["method"] == "bm3d"
+    result = restore_array(noisy_rgb, preset="tiny", iterations=300, device="cpu", fusion="bm3d")
+    block = result.record["fusion"]
+    assert block["method"] == "bm3d" and "refined" not in block
+    assert block["weight"] == pytest.approx(0.25, abs=0.01)
     assert psnr(clean_rgb, result.estimate) > psnr(clean_rgb, noisy_rgb) + 3

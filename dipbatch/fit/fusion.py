@@ -1,12 +1,13 @@
 """Fusing a denoising fit's estimate with a classical denoiser's estimate of the same observation.
 
 The generator's prior and non-local self-similarity err in different places, so their weighted mean
-beats either, and an empirical Wiener filter of the observation with that mean as its pilot beats
-the mean (`benchmarks/classical.py`). The classical estimate is made where the noise is Gaussian
-of a known σ: the observation itself for Gaussian noise, the generalized Anscombe transform of the
-photo-electrons for Poisson and Poisson-Gaussian noise. The blend is taken in the fit's [0,1] units,
-so fluxes stay linear. The two estimates' disagreement, in units of σ, is recorded: where it is far
-above what the benchmark saw, at least one of them is wrong.
+(the pilot) beats either, and the mean of the pilot and an empirical Wiener filter of the
+observation with the pilot as its signal estimate beats the pilot (`benchmarks/classical.py`). The
+classical estimate is made where the noise is Gaussian of a known σ: the observation itself for
+Gaussian noise, the generalized Anscombe transform of the photo-electrons for Poisson and
+Poisson-Gaussian noise. The blends are taken in the fit's [0,1] units, so fluxes stay linear. The
+two estimates' disagreement, in units of σ, is recorded: where it is far above what the benchmark
+saw, at least one of them is wrong.
 """
 
 from __future__ import annotations
@@ -36,11 +37,35 @@ from dipbatch.physics.classical import (
 from dipbatch.physics.metrics import noise_sigma
 
 FUSION_METHODS = (*CLASSICAL, "off")
-#: The fit's share of the fused estimate per noise model, chosen on the tuning half of
-#: `benchmarks/classical.py` (RESULTS.md, "dipbatch beside BM3D").
-FIT_SHARE = {"gaussian": 0.7, "poisson": 0.7, "poisson-gaussian": 0.7}
-#: A disagreement (RMS difference / σ) above this is flagged: the benchmark's largest was about half.
+#: A disagreement (RMS difference / σ) above this is flagged: the benchmark's largest was 0.44.
 DISAGREEMENT_FLAG = 1.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one classical partner is fused, as chosen on the tuning half of `benchmarks/classical.py`
+    (RESULTS.md, "dipbatch beside BM3D"): the fit's share of the blend for Gaussian noise by σ on
+    the [0,1] scale (interpolated between the levels, the nearest outside them) and for photon
+    counts, and whether the blend is refined by the Wiener filter (BM3D has its own)."""
+
+    gaussian: tuple[tuple[float, float], ...]
+    counts: float
+    refine: bool
+
+
+RECIPES = {
+    "nl-means": Recipe(((15 / 255, 0.6), (25 / 255, 0.7), (50 / 255, 1.0)), counts=0.7, refine=True),
+    "bm3d": Recipe(((15 / 255, 0.25), (25 / 255, 0.25), (50 / 255, 0.2)), counts=0.35, refine=False),
+}
+
+
+def fit_share(method: str, noise: str, sigma: float) -> float:
+    """The fit's default share of the blend with `method` for a noise model and σ (in its Gaussian domain)."""
+    recipe = RECIPES[method]
+    if noise != "gaussian":
+        return recipe.counts
+    levels, shares = zip(*recipe.gaussian, strict=True)
+    return round(float(np.interp(sigma, levels, shares)), 3)
 
 
 @dataclass(frozen=True)
@@ -48,7 +73,7 @@ class FusionOptions:
     """Which classical estimate a denoising fit is fused with, and the fit's share of the blend."""
 
     fusion: str = "nl-means"  # one of FUSION_METHODS
-    fusion_weight: float | None = None  # the fit's share in [0, 1]; None: FIT_SHARE of the noise model
+    fusion_weight: float | None = None  # the fit's share in [0, 1]; None: the method's `fit_share`
 
     def check(self) -> None:
         if self.fusion not in FUSION_METHODS:
@@ -116,12 +141,17 @@ def fuse(result: FitResult, problem: Problem, options: FusionOptions, sigma: flo
     started = time.perf_counter()
     observed = domain.forward(problem.observation.numpy())
     classical = CLASSICAL[options.fusion](observed, domain.sigma)
-    weight = FIT_SHARE[domain.noise] if options.fusion_weight is None else options.fusion_weight
+    weight = options.fusion_weight
+    if weight is None:
+        weight = fit_share(options.fusion, domain.noise, domain.sigma)
     apart = disagreement(domain.forward(result.estimate), classical, domain.sigma)
-    pilot = blend(result.estimate, domain.inverse(classical), weight)
-    fused = domain.inverse(wiener(observed, domain.forward(pilot), domain.sigma)).astype(np.float32)
+    fused = blend(result.estimate, domain.inverse(classical), weight)
     block: dict[str, Any] = {"method": options.fusion, "weight": weight, "domain": domain.noise,
-                             "sigma": domain.sigma, "refined": f"wiener {list(WIENER_PATCHES)}",
-                             "disagreement": apart, "disagrees": apart > DISAGREEMENT_FLAG,
-                             "seconds": round(time.perf_counter() - started, 3)}
+                             "sigma": domain.sigma, "disagreement": apart,
+                             "disagrees": apart > DISAGREEMENT_FLAG}
+    if RECIPES[options.fusion].refine:  # the blend is the pilot: the mean of it and its Wiener filter
+        filtered = domain.inverse(wiener(observed, domain.forward(fused), domain.sigma))
+        fused = blend(fused, filtered, 0.5)
+        block["refined"] = f"mean with its Wiener filter {list(WIENER_PATCHES)}"
+    block["seconds"] = round(time.perf_counter() - started, 3)
     return replace(result, estimate=fused, record={**result.record, "fusion": block})
