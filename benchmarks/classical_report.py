@@ -35,6 +35,16 @@ def cbm3d(noisy: np.ndarray, sigma: float) -> np.ndarray:
     return bm3d(noisy, sigma)
 
 
+def bm3d_baseline(case: Case) -> tuple[float, float] | None:
+    """CBM3D's PSNR and CPU seconds on a case (GAT + BM3D for counts), cached; None without the
+    `bm3d` package (the bench extra), for the stopping and frontier benchmarks' baseline."""
+    if find_spec("bm3d") is None:
+        return None
+    clean = clean_image(case.scene, case.size)
+    estimate, seconds = classical_estimate("bm3d", cbm3d, case, noisy_image(case, clean))
+    return psnr(clean, estimate), seconds
+
+
 def domain_of(case: Case, noisy: np.ndarray) -> NoiseDomain:
     sigma = int(case.noise[5:]) / 255 if case.gaussian else None  # BM3D is given the true σ, as usual
     domain = noise_domain(problem_for(case, noisy), sigma)
@@ -47,6 +57,7 @@ def classical_estimate(name: str, run: Callable[[np.ndarray, float], np.ndarray]
     """A classical denoiser's estimate in [0,1] (through the Anscombe domain for counts), cached with
     its CPU seconds."""
     path = CACHE / f"{case.scene}-{case.noise}-{case.size}-{name}.npz"
+    CACHE.mkdir(exist_ok=True)
     if path.exists():
         cached = np.load(path)
         return cached["estimate"], float(cached["cpu_s"])

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from classical_report import bm3d_baseline
 from machine import machine_record
 from replay import evaluate, rules
 from speed import fitter_step, interleaved, peak_mb
@@ -251,6 +252,11 @@ def print_table(device: str, size: int, points: list[Point]) -> None:
             continue
         print(f"| {p.label} | {p.psnr:.2f} | {best.psnr - p.psnr:.2f} | {p.iterations:.0f} | "
               f"{p.seconds:.1f} | {p.seconds / chosen.seconds:.2f} |")
+    baselines = [b for b in (bm3d_baseline(Case(s, n, size)) for s, n in CASES) if b]
+    if baselines:
+        print(f"| CBM3D, the classical baseline (CPU) | {statistics.mean(b[0] for b in baselines):.2f} | "
+              f"{best.psnr - statistics.mean(b[0] for b in baselines):.2f} | - | "
+              f"{statistics.mean(b[1] for b in baselines):.1f} (CPU s) | - |")
     _, fixed_chosen = choose(points, ("auto", "ensemble", "fixed"))
     print(f"\nwith the automatic stop: best {best.label} ({best.psnr:.2f} dB, {best.seconds:.1f} s); "
           f"least time within {TOLERANCE_DB} dB: **{chosen.label}** ({chosen.psnr:.2f} dB, "

@@ -6,6 +6,7 @@ import statistics
 from dataclasses import replace
 
 import numpy as np
+from classical_report import bm3d_baseline
 from trajectories import Case, case_floor
 
 from dipbatch.fit.signals import AutoRule, replay
@@ -43,11 +44,14 @@ def report(records: dict, case_sets: dict[str, list[Case]], tune: tuple[str, ...
             if not rows:
                 continue
             print(f"\n### {name}: {half} ({rows[0][0].size} px, `{rows[0][0].preset}`, cap {cap})\n")
-            print("| scene | noise | noisy | oracle (it) | " + " | ".join(
+            print("| scene | noise | noisy | CBM3D (CPU s) | oracle (it) | " + " | ".join(
                 f"{r} (returned / ran)" for r in compared) + " |")
-            print("|---|---|---|---|" + "---|" * len(compared))
+            print("|---|---|---|---|---|" + "---|" * len(compared))
             results = {r: [] for r in compared}
+            baselines = []
             for case, rec in rows:
+                baseline = bm3d_baseline(case)
+                baselines += [baseline] if baseline else []
                 peak = int(np.nanargmax(rec["psnr"]))
                 oracle = float(rec["psnr"][peak])
                 cells = []
@@ -56,10 +60,17 @@ def report(records: dict, case_sets: dict[str, list[Case]], tune: tuple[str, ...
                     out["gap"] = oracle - out["psnr"]
                     results[rname].append(out)
                     cells.append(f"{out['psnr']:.2f} ({out['returned']} / {out['ran']})")
-                print(f"| {case.scene} | {case.noise} | {float(rec['noisy_psnr']):.2f} | "
+                cbm3d = f"{baseline[0]:.2f} ({baseline[1]:.1f})" if baseline else "-"
+                print(f"| {case.scene} | {case.noise} | {float(rec['noisy_psnr']):.2f} | {cbm3d} | "
                       f"{oracle:.2f} ({peak + 1}) | " + " | ".join(cells) + " |")
             print("\n| rule | mean gap | worst gap | mean iterations run | ran to the cap |")
             print("|---|---|---|---|---|")
+            if baselines:
+                print(f"\nCBM3D (bm3d_rgb; GAT + BM3D for counts), the classical baseline: mean "
+                      f"{statistics.mean(b[0] for b in baselines):.2f} dB at "
+                      f"{statistics.mean(b[1] for b in baselines):.1f} CPU s per image; the rules: "
+                      + ", ".join(f"{r} {statistics.mean(o['psnr'] for o in outs):.2f} dB"
+                                  for r, outs in results.items()) + "\n")
             for rname, outs in results.items():
                 gaps = [o["gap"] for o in outs]
                 capped = sum(o["reason"] == "cap" for o in outs)
