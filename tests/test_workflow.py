@@ -141,6 +141,14 @@ def test_summary_lists_every_image_in_natural_order(good):
         assert row["sigma_input"] != "" and row["sigma_output"] != ""
 
 
+def test_the_workflow_fuses_denoised_images_and_the_summary_shows_the_agreement(good):
+    rows = {r["image"]: r for r in read_summary(good / "results" / "good" / "summary.tsv")}
+    for rel in GOOD_IMAGES:
+        fusion = json.loads((good / "results" / "good" / f"{rel}.json").read_text())["fusion"]
+        assert fusion["method"] == "nl-means" and 0 < fusion["weight"] <= 1, rel
+        assert float(rows[rel]["disagreement"]) == pytest.approx(fusion["disagreement"], rel=1e-4), rel
+
+
 def test_logs_record_the_job(good):
     log = (good / "logs" / "good" / "restore" / "a.png.log").read_text()
     assert "SLURM job none" in log
