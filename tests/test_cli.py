@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -268,3 +269,17 @@ def test_doubtful_outputs_get_warning_lines_and_their_own_count(tmp_path: Path, 
     assert err.strip().splitlines()[-1] == f"2 ok, 0 failed; outputs in {tmp_path / 'fixed'}"
     code, err = run("restore", noisy_tif, "-o", tmp_path / "strict.tif", "--strict", *FAST)
     assert code == 3 and (tmp_path / "strict.tif").is_file()  # --strict: exit 3, the output stays
+
+
+def test_the_command_list_and_restores_examples_read_whole() -> None:
+    """`dipbatch --help` lists each command with a sentence click does not cut, and `restore --help`
+    ends with examples whose every flag is one of restore's."""
+    from dipbatch.cli.restore import EXAMPLES, restore
+
+    listing = CliRunner().invoke(main, ["--help"], terminal_width=80).output
+    commands = listing[listing.index("Commands:"):].splitlines()[1:]
+    assert commands and not any(line.rstrip().endswith("...") for line in commands), listing
+    flags = {opt for param in restore.params for opt in param.opts}
+    used = re.findall(r"\s(--[a-z-]+)", EXAMPLES)
+    assert used and set(used) <= flags, set(used) - flags
+    assert "Examples:" in CliRunner().invoke(main, ["restore", "--help"]).output

@@ -37,7 +37,7 @@ def _channels(net: NetSpec) -> str:
     return f"{widths[0]}×{len(widths)}" if len(set(widths)) == 1 else ",".join(map(str, widths))
 
 
-@main.command()
+@main.command(short_help="The presets: network and fit recipe per task.")
 @click.option("--task", type=click.Choice(TASKS), help="Only this task's presets.")
 @click.option("--json", "as_json", is_flag=True, help="Print every field as JSON (for programs).")
 def presets(task: str | None, as_json: bool) -> None:

@@ -57,7 +57,7 @@ def checked_config(configfiles: tuple[Path, ...]) -> dict:
     return config
 
 
-@click.command()
+@click.command(short_help="Images, time and GPU-hours the workflow will take.")
 @click.option("--configfile", "configfiles", multiple=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A config file over config.yaml, as snakemake --configfile takes it (repeatable); one "

@@ -46,7 +46,7 @@ def placeholder_notes() -> list[str]:
     return notes
 
 
-@click.group()
+@click.group(short_help="Install the Snakemake site profile (slurm).")
 def profile() -> None:
     """Snakemake profiles for the workflow (the site part: executor, account, partition)."""
 

@@ -10,7 +10,7 @@ from dipbatch.cli.errors import guarded
 from dipbatch.io.results import REPORT
 
 
-@click.command()
+@click.command(short_help="Write the HTML quality report of a dataset.")
 @click.argument("results", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="The HTML file to write (default: RESULTS/report.html).")

@@ -135,7 +135,19 @@ def _interrupted_line(stop: Interrupted) -> str:
            f"rerun the same command to resume: {command}"
 
 
-@click.command(cls=PanelCommand)
+#: `restore --help`'s closing examples (\b keeps click from rewrapping them).
+EXAMPLES = """\b
+Examples:
+  dipbatch restore noisy.tif -o clean.tif               # automatic stop, fused with NL-means
+  dipbatch restore archive/ -o restored/ --pattern '*.png'
+  dipbatch restore scan.png -o big.png --task sr --factor 4
+  dipbatch restore frame.fits -o out.fits --noise poisson --stretch asinh
+  dipbatch restore hole.png -o filled.png --task inpaint --mask hole_mask.png
+"""
+
+
+@click.command(cls=PanelCommand, short_help="Restore images or folders of them (the main job).",
+               epilog=EXAMPLES)
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @panel(
     "Common options",

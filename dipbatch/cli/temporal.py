@@ -13,7 +13,7 @@ from dipbatch.temporal.dvp import DVPOptions
 from dipbatch.temporal.run import TemporalOptions
 
 
-@click.command()
+@click.command(short_help="Make a restored sequence temporally consistent.")
 @click.argument("sequence", type=click.Path(path_type=Path))
 @click.argument("restored", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
@@ -88,7 +88,7 @@ def temporal(sequence: Path, restored: Path, output: Path, method: str, epochs: 
                f"consistent {figures['warp_error_consistent']:.3g}")
 
 
-@click.command("extract-frames")
+@click.command("extract-frames", short_help="Decode a video into numbered PNG frames.")
 @click.argument("video", type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Folder for the frames, frame_000001.png, ... (8-bit RGB PNG).")
