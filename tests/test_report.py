@@ -383,3 +383,11 @@ def test_snakemake_report_includes_images_and_quality_reports(work):
     assert "Quality reports" in html and "Restored images" in html
     assert "no downloaded weights were used" in html  # the workflow description
     assert f"results/{DATASET}/report.html" in html and f"results/{DATASET}/sub/b.tif" in html
+
+
+@pytest.mark.slow
+def test_the_curves_caption_names_the_data_fit_panel(work):
+    html = (work / "results" / DATASET / "report.html").read_text()
+    sidecar = json.loads((work / "results" / DATASET / "a.png.json").read_text())
+    assert sidecar.get("datafit_curve") and sidecar.get("noise_floor")
+    assert "the data-fit of the smoothed estimate over the noise floor, the discrepancy signal" in html
