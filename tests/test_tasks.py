@@ -141,6 +141,10 @@ def test_inpainting_keeps_known_pixels_and_fills_holes_better_than_a_constant(tm
     assert np.array_equal(filled[~holes], observed[~holes])  # known pixels are kept as they were
     constant = np.broadcast_to(observed[~holes].reshape(3, -1).mean(1)[:, None, None], clean.shape)
     assert psnr(clean[holes], filled[holes]) > psnr(clean[holes], constant[holes]) + 8.0
+    # no noise level of an image with holes, and no spectral trajectory against its holes
+    record = json.loads((tmp_path / "filled.png.json").read_text())
+    assert record["sigma_input"] is None and record["sigma_output"] is None and "spectral" not in record
+    assert "fusion" not in record  # only denoising fuses
 
 
 def test_a_photon_noise_model_beats_the_gaussian_one_on_a_photon_limited_star_field(tmp_path: Path) -> None:

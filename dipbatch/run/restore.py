@@ -355,8 +355,10 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], seeds: list[int], pre
                                for p, twin in zip(problems, rule.twins, strict=True)]
         seeds = seeds + seeds  # a twin has its member's seed
     observations = torch.stack([p.observation for p in problems])
-    observers: list[Observer] = [SpectralRecorder(observations.to(device), rule.limit)] \
-        if observations.shape[-2:] == torch.Size(problems[0].size) else []
+    # the spectral trajectory compares the estimate's bands with the observation's: not where the
+    # sizes differ (super-resolution) or pixels are missing (inpainting: it would exceed 1 by far)
+    spectral = observations.shape[-2:] == torch.Size(problems[0].size) and problems[0].weight is None
+    observers: list[Observer] = [SpectralRecorder(observations.to(device), rule.limit)] if spectral else []
     fitter = Fitter(problems, preset, seeds, device, rule.stopper,
                     observers=observers, speed=options.speed, limit=rule.limit)
     return fitter, notes
@@ -433,8 +435,9 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
         "final_loss": result.final_loss,
         "guard_restores": result.restores,
         "loss_curve": result.loss_curve,
-        "sigma_input": noise_sigma(image.data),
-        "sigma_output": noise_sigma(result.estimate),
+        # a noise level means something only where the task has noise to remove (not holes, not blur)
+        "sigma_input": noise_sigma(image.data) if task_record(options.task.kind).noise_floor else None,
+        "sigma_output": noise_sigma(result.estimate) if task_record(options.task.kind).noise_floor else None,
         **result.record,
     }
     return cast(Sidecar, record)  # the fit's own curves and choices complete the typed record
