@@ -143,6 +143,8 @@ def test_restore_of_a_16bit_star_field(tmp_path: Path, stars, noise: str) -> Non
     assert record["stretch"]["kind"] == "asinh" and record["bad_samples"] >= len(hot)
     core = clean > 10 * SKY
     assert record["protected_samples"] >= core.sum() > 0
+    assert record["flux_ratio"] == pytest.approx(restored.astype(np.float64).sum() / noisy.sum(), rel=1e-4)
+    assert abs(record["flux_ratio"] - 1) < 0.02  # the total flux kept
     np.testing.assert_array_equal(restored[core], noisy[core])  # star cores copied, photometry exact
     error, before = restored - clean, noisy.astype(np.float64) - clean
     assert np.abs(error.flat[hot]).max() < 5 * np.sqrt(SKY)  # hot pixels filled in from around

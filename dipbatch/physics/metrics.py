@@ -35,3 +35,16 @@ def noise_sigma(image: np.ndarray) -> float | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return float(estimate_sigma(np.moveaxis(finite, 0, -1), channel_axis=-1, average_sigmas=True))
+
+
+def flux_ratio(before: np.ndarray, after: np.ndarray,
+               value_range: tuple[float, float] = (0.0, 1.0)) -> float | None:
+    """The total of the stored values after over before (C×H×W on the [0,1] scale of `value_range`),
+    over the samples finite in both: 1 where a restoration kept the flux. None where the total is 0."""
+    lo, hi = value_range
+    finite = np.isfinite(before) & np.isfinite(after)
+
+    def total(x: np.ndarray) -> float:
+        return float(np.sum(lo + np.asarray(x, np.float64)[finite] * (hi - lo)))
+
+    return None if total(before) == 0 else total(after) / total(before)
