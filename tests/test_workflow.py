@@ -271,7 +271,7 @@ def test_a_corrupt_input_runs_once_and_its_retries_replay_its_error(mixed):
     assert len(ran) == 1  # dipbatch restore read the image once
     assert log[-1] == "dipbatch: attempt 3 ended with exit 1"
     jobs = [block for block in re.split(r"\n(?=\s*(?:local)?rule \w+:)", proc.stdout + proc.stderr)
-            if re.match(r"\s*rule restore:", block) and "path=broken.png" in block]
+            if re.match(r"\s*(?:local)?rule restore:", block) and "path=broken.png" in block]
     memory = [re.search(r"mem_mb=(\d+)", block).group(1) for block in jobs]
     assert len(memory) == 3 and len(set(memory)) == 1, memory  # not 2× and 3×
 
