@@ -174,21 +174,21 @@ def test_touching_one_input_reruns_only_that_image(good):
 
 
 def test_a_deleted_output_is_restored_by_a_rerun(tmp_path):
-    """Delete an image (with its sidecar, or alone) and rerun: the banner's promise is kept."""
+    """Delete an image with its sidecar, an image alone, or a sidecar alone, and rerun: the banner's
+    promise is kept, and only those are restored; --forcerun redoes one image in place."""
     work = copy_workflow(tmp_path / "w")
-    save_png(work / "data" / "a.png", noisy((12, 12, 3), seed=5))
-    save_png(work / "data" / "b.png", noisy((12, 12, 3), seed=6))
+    for seed, name in enumerate(("a.png", "b.png", "c.png")):
+        save_png(work / "data" / name, noisy((12, 12, 3), seed=5 + seed))
     write_config(work, dataset("d", "data"))
     snakemake(work)
     out = work / "results" / "d"
-    for deleted in (["a.png", "a.png.json"], ["a.png"], ["b.png.json"]):
-        for name in deleted:
-            (out / name).unlink()
-        proc = snakemake(work)
-        log = proc.stdout + proc.stderr
-        assert "1 to restore" in log and restore_jobs(log) == [f"d/{deleted[0].removesuffix('.json')}"], log
-        assert (out / "a.png").is_file() and (out / "b.png.json").is_file()
-        assert [r["status"] for r in read_summary(out / "summary.tsv")] == ["ok", "ok"]
+    for name in ("a.png", "a.png.json", "b.png", "c.png.json"):
+        (out / name).unlink()
+    proc = snakemake(work)
+    log = proc.stdout + proc.stderr
+    assert "3 to restore" in log and sorted(restore_jobs(log)) == ["d/a.png", "d/b.png", "d/c.png"], log
+    assert all((out / name).is_file() for name in ("a.png", "a.png.json", "b.png", "c.png.json"))
+    assert [r["status"] for r in read_summary(out / "summary.tsv")] == ["ok", "ok", "ok"]
     before = (out / "summary.tsv").stat().st_mtime_ns
     proc = snakemake(work, "--forcerun", "results/d/b.png")  # redo one image in place
     assert restore_jobs(proc.stdout + proc.stderr) == ["d/b.png"]
@@ -525,7 +525,9 @@ def test_a_planned_output_that_reaches_an_input_through_a_link_is_refused(tmp_pa
     make(work)
     before = {**snapshot(work / "in"), "elsewhere.png": (work / "elsewhere.png").read_bytes()}
     write_config(work, dataset("probe", "in"))
-    for _ in range(2):  # each rerun used to delete one more original
+    # the issue's reproducer twice: each rerun used to delete one more original (the refusal comes
+    # before the DAG, so a rerun of the others would only repeat it)
+    for _ in range(2 if level == "the dataset's folder" else 1):
         proc = snakemake(work, check=False)
         out = proc.stdout + proc.stderr
         assert proc.returncode != 0 and "rule restore" not in out, out
