@@ -20,6 +20,7 @@ from importlib.util import find_spec
 from typing import Any
 
 import numpy as np
+import torch
 
 from dipbatch.errors import FieldError
 from dipbatch.fit.loop import FitResult
@@ -104,8 +105,7 @@ def _counts_domain(noise: str, photometry: losses.Photometry) -> NoiseDomain:
     read = photometry.read_noise if noise == "poisson-gaussian" else 0.0
 
     def forward(x: np.ndarray) -> np.ndarray:
-        return anscombe((lo + np.asarray(x, np.float64) * (hi - lo) - photometry.offset) * photometry.gain,
-                        read)
+        return anscombe(photometry.electrons(torch.from_numpy(np.asarray(x, np.float64))).numpy(), read)
 
     def inverse(z: np.ndarray) -> np.ndarray:
         return (inverse_anscombe(z, read) / photometry.gain + photometry.offset - lo) / (hi - lo)

@@ -13,9 +13,12 @@ import math
 from importlib import import_module
 
 import numpy as np
+import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.fft import dctn, idctn
 from skimage.restoration import denoise_nl_means
+
+from dipbatch.physics.losses import generalized_anscombe
 
 #: NL-means' parameters (patch side, search radius, filtering strength h in units of σ), chosen on
 #: the tuning half of `benchmarks/classical.py`.
@@ -33,8 +36,9 @@ WIENER_CHUNK = 2 ** 22  # patch coefficients per block of rows (32 MiB of float6
 
 
 def anscombe(counts: np.ndarray, read_noise: float = 0.0) -> np.ndarray:
-    """The generalized Anscombe transform of photo-electron counts (Gaussian read noise in e⁻ RMS)."""
-    return 2.0 * np.sqrt(np.maximum(np.asarray(counts, np.float64) + 0.375 + read_noise ** 2, 0.0))
+    """The generalized Anscombe transform of photo-electron counts (Gaussian read noise in e⁻ RMS):
+    the data-fit's own (`losses.generalized_anscombe`), on arrays."""
+    return generalized_anscombe(torch.from_numpy(np.asarray(counts, np.float64)), read_noise).numpy()
 
 
 def inverse_anscombe(z: np.ndarray, read_noise: float = 0.0) -> np.ndarray:

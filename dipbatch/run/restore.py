@@ -414,6 +414,7 @@ def _job_key(digests: list[str], preset: Preset, options: RestoreOptions) -> str
 def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: RestoreOptions,
             device: torch.device, wall: float, batch: int) -> Sidecar:
     outcome, image = job.outcome, job.frame.observed
+    noisy = task_record(options.task.kind).noise_floor
     record: dict[str, Any] = {
         "dipbatch_version": __version__,
         "input": str(outcome.input),
@@ -439,8 +440,8 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
         "guard_restores": result.restores,
         "loss_curve": result.loss_curve,
         # a noise level means something only where the task has noise to remove (not holes, not blur)
-        "sigma_input": noise_sigma(image.data) if task_record(options.task.kind).noise_floor else None,
-        "sigma_output": noise_sigma(result.estimate) if task_record(options.task.kind).noise_floor else None,
+        "sigma_input": noise_sigma(image.data) if noisy else None,
+        "sigma_output": noise_sigma(result.estimate) if noisy else None,
         **result.record,
     }
     return cast(Sidecar, record)  # the fit's own curves and choices complete the typed record
