@@ -14,7 +14,7 @@ from dipbatch.errors import DipbatchError
 from dipbatch.io import images as imageio
 from dipbatch.io.results import read_table as read_summary
 from dipbatch.io.sidecar import FORMAT as SIDECAR_FORMAT
-from dipbatch.workflow.attempts import begin, history, scaling_attempt
+from dipbatch.workflow.attempts import CANCELLED, begin, cause_of, end, history, scaling_attempt
 from dipbatch.workflow.discovery import (
     DEFAULT_PATTERNS,
     IMAGE_PATH_REGEX,
@@ -292,7 +292,8 @@ def test_an_attempt_after_a_data_error_replays_it_and_a_new_run_starts_afresh(tm
     lines = log.read_text().splitlines()
     assert lines[3:] == ["=== attempt 2: dipbatch restore on n1, SLURM job 9",
                          "dipbatch: not retried: attempt 1 ended with a data error (exit 1), which a "
-                         "retry cannot fix", "error: a.png: truncated"]
+                         "retry cannot fix", "error: a.png: truncated",
+                         "dipbatch: attempt 2 ended with exit 1"]
     history(log).write_text("=== attempt 1\nKilled\ndipbatch: attempt 1 ended with exit 137\n")
     assert scaling_attempt(log, 2) == 2 and begin(log, 2, "n1", "") == 0  # out of memory: retried
     history(log).write_text("error: a.png: truncated\ndipbatch: attempt 3 ended with exit 1\n")
@@ -328,3 +329,44 @@ def test_the_docs_list_every_summary_column_in_order():
     text = " ".join((Path(__file__).resolve().parents[1] / "docs" / "workflow.md").read_text().split())
     listed = re.search(r"with the columns `([^`]*)`", text)
     assert listed and listed.group(1).split() == list(COLUMNS)
+
+
+def test_a_signal_closes_the_attempt_with_slurms_reason_and_only_a_cancel_is_final(tmp_path):
+    """A time limit is retried with more time; a scancel is replayed, with its `interrupted:` line,
+    and asks for nothing more. A job killed before it could say `interrupted:` gets the line."""
+    assert cause_of("TimeLimit") == "SLURM: time limit" and cause_of("None") == CANCELLED
+    assert cause_of("Preempted") == "SLURM: Preempted"
+    log = tmp_path / "a.png.log"
+    begin(log, 1, "n1", "7")
+    end(log, 1, 143, "SLURM: time limit")
+    assert log.read_text().splitlines()[1:] == [
+        "interrupted: the job stopped on signal 15 (SLURM: time limit); run the same snakemake "
+        "command again to resume", "dipbatch: attempt 1 ended with exit 143 (SLURM: time limit)"]
+    assert history(log).read_text() == log.read_text()
+    assert scaling_attempt(log, 2) == 2  # a time limit: retried, with more time
+
+    log.write_text("")
+    begin(log, 1, "n1", "7")
+    with log.open("a") as out:
+        out.write("interrupted: a.png (SIGTERM; checkpoint saved at iteration 40); rerun ...\n")
+    end(log, 1, 143, CANCELLED)
+    assert scaling_attempt(log, 2) == 1
+    log.write_text("")  # Snakemake empties the log before the retry
+    assert begin(log, 2, "n1", "8") == 143
+    end(log, 2, 143, CANCELLED)  # the replay closed itself: nothing more
+    lines = log.read_text().splitlines()
+    assert lines[3:] == ["=== attempt 2: dipbatch restore on n1, SLURM job 8",
+                         f"dipbatch: not retried: attempt 1 was {CANCELLED}, which a retry must not "
+                         "undo", lines[1], f"dipbatch: attempt 2 ended with exit 143 ({CANCELLED})"]
+    assert lines[1].startswith("interrupted: a.png (SIGTERM")
+    assert scaling_attempt(log, 3) == 1
+
+
+def test_an_attempt_ended_by_a_data_error_is_closed_without_a_cause(tmp_path):
+    log = tmp_path / "a.png.log"
+    begin(log, 1, "n1", "")
+    with log.open("a") as out:
+        out.write("error: a.png: truncated\n")
+    end(log, 1, 1, "SLURM: time limit")  # a cause is only a signal's
+    assert log.read_text().splitlines()[-1] == "dipbatch: attempt 1 ended with exit 1"
+    assert scaling_attempt(log, 2) == 1

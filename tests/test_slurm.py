@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +29,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 SHIMS = REPO / "tests" / "slurm" / "bin"
 IMAGES = ["one.png", "sub/two.png", "sub/three.png"]
+DEFAULT_CONFIG = ("threads: 1\ndevice: cpu\ndatasets:\n"
+                  "  d:\n    input: data\n    preset: tiny\n    iterations: 4\n")
 
 
 def cluster_state() -> str:
@@ -65,10 +68,9 @@ def install_profile(config_home: Path, env: dict[str, str]) -> Path:
     return installed
 
 
-def run_on_slurm(work: Path, images: list[str], *profiles: Path) -> tuple[str, str]:
-    """Run exactly `snakemake --profile slurm` (then `profiles`) on `images` in `work`, with the
-    slurm profile installed into a temporary config home; return Snakemake's output and the
-    shims' record of sbatch/srun calls."""
+def prepare_work(work: Path, images: list[str], config: str = DEFAULT_CONFIG) -> dict[str, str]:
+    """A copy of the workflow in `work` with `images` and `config`, and the environment of a user
+    whose slurm profile is installed (into a temporary config home)."""
     work.mkdir(parents=True)
     shutil.copytree(REPO / "workflow", work / "workflow",
                     ignore=shutil.ignore_patterns("demo", "__pycache__"))
@@ -77,16 +79,21 @@ def run_on_slurm(work: Path, images: list[str], *profiles: Path) -> tuple[str, s
         path = work / "data" / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(rng.integers(0, 256, (16, 16), dtype=np.uint8)).save(path)
-    (work / "config.yaml").write_text(
-        "threads: 1\ndevice: cpu\ndatasets:\n"
-        "  d:\n    input: data\n    preset: tiny\n    iterations: 4\n")
-    shim_log = work / "shim_calls.log"
+    (work / "config.yaml").write_text(config)
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(SHIMS), str(Path(sys.executable).parent), env["PATH"]])
-    env["SHIM_LOG"] = str(shim_log)
+    env["SHIM_LOG"] = str(work / "shim_calls.log")
     env["XDG_CONFIG_HOME"] = str(work.parent / "config home")
     env.pop("SNAKEMAKE_PROFILE", None)
     install_profile(Path(env["XDG_CONFIG_HOME"]), env)
+    return env
+
+
+def run_on_slurm(work: Path, images: list[str], *profiles: Path) -> tuple[str, str]:
+    """Run exactly `snakemake --profile slurm` (then `profiles`) on `images` in `work`, with the
+    slurm profile installed into a temporary config home; return Snakemake's output and the
+    shims' record of sbatch/srun calls."""
+    env = prepare_work(work, images)
     cmd = ["snakemake", "--profile", "slurm"]
     for profile in profiles:
         cmd += ["--profile", str(profile)]
@@ -95,6 +102,7 @@ def run_on_slurm(work: Path, images: list[str], *profiles: Path) -> tuple[str, s
     assert proc.returncode == 0, output
     # The workflow's own settings came from its workflow profile, by themselves.
     assert "workflow specific profile workflow/profiles/default" in output, output
+    shim_log = Path(env["SHIM_LOG"])
     return output, shim_log.read_text() if shim_log.exists() else ""
 
 
@@ -169,3 +177,39 @@ def test_packed_images_share_one_slurm_job_and_one_gpu(tmp_path):
     sbatch = [line for line in calls.splitlines() if line.startswith("sbatch ")]
     assert len(sbatch) == 1, calls
     assert "--gpus=1" in sbatch[0].split()  # not 3: the images take turns on one GPU
+
+
+def test_a_scancelled_job_keeps_its_line_and_is_not_retried(tmp_path):
+    """`scancel` of a running fit: the fit saves its checkpoint and says `interrupted:`, the job's
+    shell lives on to close the attempt with SLURM's reason, and the retry that Snakemake submits
+    asks for no more memory and only replays that line: a deliberate cancel is not undone. The
+    summary says interrupted, with the command that resumes."""
+    require_cluster()
+    work = tmp_path / "work"
+    env = prepare_work(work, ["long.png"], DEFAULT_CONFIG.replace(
+        "iterations: 4", "iterations: 100000\n    options: {stop: fixed, checkpoint-every: 10}"))
+    controller = subprocess.Popen(["snakemake", "--profile", "slurm", "--retries", "1"], cwd=work,
+                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = work / "logs" / "d" / "restore" / "long.png.log"
+    checkpoint = work / "results" / "d" / ".long.png.ckpt"
+    try:
+        deadline = time.monotonic() + 240
+        while not checkpoint.exists():
+            assert time.monotonic() < deadline and controller.poll() is None, "the fit never started"
+            time.sleep(1)
+        job = re.search(r"SLURM job (\d+)", log.read_text()).group(1)
+        subprocess.run(["scancel", job], check=True, timeout=30)
+        output, _ = controller.communicate(timeout=300)
+    finally:
+        controller.kill()
+    lines = log.read_text().splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("=== attempt")] == [
+        "=== attempt 1", "=== attempt 2"]
+    interrupted = [line for line in lines if line.startswith("interrupted: data/long.png (SIGTERM;")]
+    assert len(interrupted) == 2 and interrupted[0] == interrupted[1]  # said once, replayed once
+    assert "dipbatch: attempt 1 ended with exit 143 (cancelled with scancel)" in lines
+    assert any(line.startswith("dipbatch: not retried: attempt 1 was cancelled") for line in lines)
+    memory = re.findall(r"mem_mb=(\d+)", output)
+    assert len(memory) >= 2 and len(set(memory)) == 1, output  # the retry asked for no more
+    row = read_summary(work / "results" / "d" / "summary.tsv")[0]
+    assert row["status"] == "interrupted" and "checkpoint saved" in row["error"], row

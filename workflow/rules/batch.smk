@@ -37,13 +37,14 @@ for _dataset, _chunks in CHUNKS.items():
                 image_logs=[LAYOUT.log(_dataset, rel) for rel in _chunk],
                 staging=sorted({os.path.dirname(LAYOUT.staged(_dataset, _chunk[0], rel)) for rel in _chunk}),
             shell:
-                "status=0; mkdir -p {params.staging:q}; "
-                f"({LOG_HEADER}; "
+                OUTLIVE_SIGTERM
+                + "status=0; mkdir -p {params.staging:q}; "
+                f"{{{{ {LOG_HEADER}; "
                 "dipbatch restore {input.images:q} {params.outputs} {params.args} "
-                "--threads {threads} --overwrite --outcomes {output:q}) > {log:q} 2>&1 || status=$?; "
+                "--threads {threads} --overwrite --outcomes {output:q}; }} > {log:q} 2>&1 || status=$?; "
                 # exit 1 with every outcome written: only images' own data errors (rule place_packed)
                 "if [ $status -eq 1 ] && [ -f {output:q} ]; then status=0; fi; "
-                + interrupt_note("{log:q}")
+                + f"{ATTEMPTS} note {{log:q}} $status; "
                 + 'for copy in {params.image_logs:q}; do mkdir -p "$(dirname "$copy")"; '
                 'cp {log:q} "$copy"; done; exit $status'
 

@@ -15,10 +15,8 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from dipbatch.errors import DipbatchError
-from dipbatch.io.results import INTERRUPTED_MARK
 from dipbatch.tasks import task_record
 from dipbatch.workflow import runlock
-from dipbatch.workflow.attempts import HEADER as ATTEMPT_HEADER
 from dipbatch.workflow.attempts import scaling_attempt
 from dipbatch.workflow.checks import dataset_problems, validate_config
 from dipbatch.workflow.config import dataset_ensemble, replace_datasets
@@ -161,27 +159,12 @@ def dataset_args(name):
     return configured_args(DATASETS[name], config["device"])
 
 
-def interrupt_note(log):
-    """Shell, after a restore job's command set $status: a job that died of SIGINT or SIGTERM (exit
-    130 or 143: Ctrl-C, scancel, a SLURM time limit) without saying so itself gets an `interrupted:`
-    line in its log, so that the summary says interrupted, not failed (dipbatch.workflow.summary).
-    Only the log's last attempt counts (after its last header line, where there is one)."""
-    return (
-        "if [ $status -eq 130 ] || [ $status -eq 143 ]; then "
-        f"awk '/^{ATTEMPT_HEADER}/{{{{said=0}}}} /^{INTERRUPTED_MARK}/{{{{said=1}}}} END{{{{exit !said}}}}' {log} "
-        f'|| echo "{INTERRUPTED_MARK} the job stopped on signal '
-        f'$((status - 128)); run the same snakemake command again to resume" >> {log}; fi; '
-    )
-
-
-#: The restore rule's first command: the attempt's header into the log, or a data error's replay.
-BEGIN_ATTEMPT = f"{shlex.quote(sys.executable)} -m dipbatch.workflow.attempts"
-#: Shell, after a failed attempt set $status: the line that says how it ended, and the log kept for
-#: the next attempt (Snakemake empties the log before it; dipbatch.workflow.attempts).
-ATTEMPT_ENDED = (
-    'echo "dipbatch: attempt {resources.attempt} ended with exit $status" >> {log:q}; '
-    "cp {log:q} {log:q}.attempts; "
-)
+#: The restore rule's attempt commands (dipbatch.workflow.attempts): `begin` writes the attempt's
+#: header into the log, or replays a final failure; `end` closes a failed attempt and keeps its log.
+ATTEMPTS = f"{shlex.quote(sys.executable)} -m dipbatch.workflow.attempts"
+#: A job's shell outlives SLURM's SIGTERM (scancel, a time limit) by trapping it, so that it still
+#: closes the attempt once `dipbatch restore` has saved its checkpoint and said `interrupted:`.
+OUTLIVE_SIGTERM = "trap : TERM; "
 
 
 #: The first line of every restore job's log: where it ran (braces doubled for shell:).

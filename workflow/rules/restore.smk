@@ -40,12 +40,11 @@ rule restore:
     # No group: here. Packing N images into one SLURM job is a profile setting (groups: and
     # group-components:, see profiles/slurm/config.yaml); a group on the rule would make every
     # local and dry run build one group job per image, a tenth slower for 10,000 images.
-    # Each attempt is appended to the log under its own header; an attempt after a data error
-    # replays that error at once (dipbatch.workflow.attempts).
+    # Each attempt is appended to the log under its own header; an attempt after a data error or a
+    # scancel replays its last line at once (dipbatch.workflow.attempts).
     shell:
-        f"{BEGIN_ATTEMPT} {{log:q}} {{resources.attempt}} && "
-        "(dipbatch restore {input.image:q} -o {output.image:q} {params.args} "
-        "--threads {threads} --overwrite) >> {log:q} 2>&1 || {{ status=$?; "
-        + interrupt_note("{log:q}")
-        + ATTEMPT_ENDED
-        + "exit $status; }}"
+        OUTLIVE_SIGTERM
+        + f"{ATTEMPTS} begin {{log:q}} {{resources.attempt}} && "
+        "dipbatch restore {input.image:q} -o {output.image:q} {params.args} --threads {threads} "
+        "--overwrite >> {log:q} 2>&1 || {{ s=$?; "
+        + f"{ATTEMPTS} end {{log:q}} {{resources.attempt}} $s; exit $s; }}}}"
