@@ -37,8 +37,7 @@ for _dataset, _chunks in CHUNKS.items():
                 image_logs=[LAYOUT.log(_dataset, rel) for rel in _chunk],
                 staging=sorted({os.path.dirname(LAYOUT.staged(_dataset, _chunk[0], rel)) for rel in _chunk}),
             shell:
-                OUTLIVE_SIGTERM
-                + "status=0; mkdir -p {params.staging:q}; "
+                OUTLIVE_SIGTERM + "status=0; mkdir -p {params.staging:q}; "
                 f"{{{{ {LOG_HEADER}; "
                 "dipbatch restore {input.images:q} {params.outputs} {params.args} "
                 "--threads {threads} --overwrite --outcomes {output:q}; }} > {log:q} 2>&1 || status=$?; "

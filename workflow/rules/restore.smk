@@ -43,8 +43,7 @@ rule restore:
     # Each attempt is appended to the log under its own header; an attempt after a data error or a
     # scancel replays its last line at once (dipbatch.workflow.attempts).
     shell:
-        OUTLIVE_SIGTERM
-        + f"{ATTEMPTS} begin {{log:q}} {{resources.attempt}} && "
+        OUTLIVE_SIGTERM + f"{ATTEMPTS} begin {{log:q}} {{resources.attempt}} && "
         "dipbatch restore {input.image:q} -o {output.image:q} {params.args} --threads {threads} "
         "--overwrite >> {log:q} 2>&1 || {{ s=$?; "
         + f"{ATTEMPTS} end {{log:q}} {{resources.attempt}} $s; exit $s; }}}}"
