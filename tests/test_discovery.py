@@ -32,6 +32,7 @@ from dipbatch.workflow.layout import Layout
 from dipbatch.workflow.summary import (
     COLUMNS,
     Row,
+    ended_lines,
     error_line,
     job_end,
     result_warnings,
@@ -179,7 +180,8 @@ def test_provisional_summary_after_an_error(tmp_path, monkeypatch):
     os.utime(lay.sidecar("d", "b.png"), (1_800_000_000, 1_800_000_000))  # in 2027
     messages = summarize_after_error({"d": ["a.png", "b.png"], "untouched": ["c.png"]}, lay)
     assert messages == ["dipbatch: results/d/summary.tsv: 1 ok, 1 failed, 0 interrupted, 0 missing, "
-                        "0 with warnings"]
+                        "0 with warnings",
+                        "dipbatch:   d/a.png: error: a.png: truncated (log: logs/d/restore/a.png.log)"]
     assert not Path(lay.summary("untouched")).exists()
     # A second older than its newest input, so the summary rule rebuilds it on the next run; a
     # real date, not the epoch (which ZIP archives refuse and backups misread).
@@ -370,3 +372,14 @@ def test_an_attempt_ended_by_a_data_error_is_closed_without_a_cause(tmp_path):
     end(log, 1, 1, "SLURM: time limit")  # a cause is only a signal's
     assert log.read_text().splitlines()[-1] == "dipbatch: attempt 1 ended with exit 1"
     assert scaling_attempt(log, 2) == 1
+
+
+def test_the_run_ends_with_a_line_per_failed_or_interrupted_image_and_counts_the_rest():
+    rows = [Row(image=f"{i}.png", status="failed", output="", error=f"error: {i}.png: not an image")
+            for i in range(12)]
+    rows[1] = Row(image="1.png", status="ok", output="")
+    rows[2] = Row(image="2.png", status="interrupted", output="", error="interrupted: 2.png (SIGTERM; ...)")
+    lines = ended_lines("d", rows, Layout(), limit=10)
+    assert lines[0] == "dipbatch:   d/0.png: error: 0.png: not an image (log: logs/d/restore/0.png.log)"
+    assert lines[1].startswith("dipbatch:   d/2.png: interrupted: 2.png (SIGTERM")
+    assert len(lines) == 11 and lines[-1] == "dipbatch:   ... and 1 more in results/d/summary.tsv"

@@ -212,12 +212,31 @@ def test_report_of_an_old_sidecar_without_curves(tmp_path):
     assert decoded(shown["x.png before"]).size == decoded(shown["x.png after"]).size == (40, 40)
 
 
+def test_an_inpainted_image_shows_its_mask_with_its_share_of_holes(tmp_path):
+    results = old_results(tmp_path)
+    mask = np.ones((1, 40, 40))
+    mask[:, 10:30, 10:30] = 0.0  # a 20×20 hole: 25 % of the pixels
+    save_png(tmp_path / "masks" / "x.png", mask)
+    sidecar = results / "x.png.json"
+    record = json.loads(sidecar.read_text())
+    record.update(task="inpaint", params={"task_options": {"mask": str(tmp_path / "masks" / "x.png")}})
+    sidecar.write_text(json.dumps(record))
+    build.write_report(Locations(results=results), tmp_path / "inpaint.html")
+    html = (tmp_path / "inpaint.html").read_text()
+    shown = decoded(picture_sources(html)["x.png mask"])
+    assert shown.size == (40, 40) and (np.asarray(shown.convert("L")) < 128).mean() == 0.25
+    assert "mask: known pixels white, holes black (25 % holes)" in html
+
+
 def test_pictures_go_beside_a_report_of_many_images(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "INLINE_MAX_IMAGES", 0)
     build.write_report(Locations(results=old_results(tmp_path)), tmp_path / "many.html")
     sources = picture_sources((tmp_path / "many.html").read_text())
     assert sources and all(src.startswith("many_files/") for src in sources.values())
     assert all((tmp_path / src).is_file() for src in sources.values())
+    # pictures beside the page load as they scroll into view, not all at once
+    html = (tmp_path / "many.html").read_text()
+    assert html.count('loading="lazy"') == html.count("<img ") >= len(sources)
 
 
 @pytest.mark.parametrize(("args", "message"), [

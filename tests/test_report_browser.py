@@ -217,6 +217,49 @@ def test_clicking_a_heading_sorts_by_that_column(page):
     assert page.errors() == []
 
 
+def visible(page: DevTools, selector: str, key: str = "id") -> list[str]:
+    return page.evaluate(f"Array.from(document.querySelectorAll('{selector}'))"
+                         f".filter(e => !e.hidden && e.offsetParent !== null).map(e => e.{key})")
+
+
+def test_filters_and_pages_show_only_their_rows_and_those_rows_sections(page):
+    """Thousands of rows: the table shows a page at a time and filters by status, warnings and
+    stop kind; the per-image sections of hidden rows are hidden too."""
+    rows = "#images tbody tr"
+    every = visible(page, rows)
+    assert len(every) == len(IMAGES)
+    statuses = dict(zip(every, page.evaluate(f"Array.from(document.querySelectorAll('{rows}'))"
+                                             ".map(r => r.dataset.status)"), strict=True))
+    page.evaluate("(() => { document.getElementById('images').dataset.pageRows = '2';"
+                  " document.getElementById('filters').dispatchEvent(new Event('change')); })()")
+    first = visible(page, rows)
+    assert first == every[:2]
+    assert page.evaluate("document.getElementById('filters').shown.value") == "1–2 of 3"
+    sections = [s.replace("image-", "row-") for s in visible(page, "section.detail[data-row]")]
+    assert sections == [r for r in first if statuses[r] == "ok"]
+    page.click("#filters button[name=next]")
+    assert visible(page, rows) == every[2:]
+    assert page.evaluate("document.querySelector('#filters button[name=next]').disabled")
+
+    page.evaluate("(() => { const f = document.getElementById('filters'); f.status.value = 'failed';"
+                  " f.dispatchEvent(new Event('change')); })()")
+    failed = [r for r in every if statuses[r] == "failed"]
+    assert visible(page, rows) == failed and len(failed) == 1
+    assert visible(page, "section.detail[data-row]") == []
+    assert page.evaluate("document.getElementById('filters').shown.value") == "1–1 of 1 (of 3 images)"
+    page.evaluate("(() => { const f = document.getElementById('filters'); f.reset();"
+                  " f.warned.checked = true; f.dispatchEvent(new Event('change')); })()")
+    warned = page.evaluate(f"Array.from(document.querySelectorAll('{rows}'))"
+                           ".filter(r => r.dataset.warned === '1').map(r => r.id)")
+    assert visible(page, rows) == warned[:2] and warned  # the 6-iteration fits ran to the cap
+
+    page.evaluate("(() => { const f = document.getElementById('filters'); f.reset();"
+                  " document.getElementById('images').dataset.pageRows = '100';"
+                  " f.dispatchEvent(new Event('change')); })()")
+    assert visible(page, rows) == every
+    assert page.errors() == []
+
+
 def test_screenshot_is_kept(page):
     size = page.page("Page.getLayoutMetrics")["cssContentSize"]
     width, height = round(size["width"]), min(round(size["height"]), 6000)

@@ -213,3 +213,6 @@ def test_a_scancelled_job_keeps_its_line_and_is_not_retried(tmp_path):
     assert len(memory) >= 2 and len(set(memory)) == 1, output  # the retry asked for no more
     row = read_summary(work / "results" / "d" / "summary.tsv")[0]
     assert row["status"] == "interrupted" and "checkpoint saved" in row["error"], row
+    # The controller says it in one line, without the nested output of Snakemake inside the job.
+    assert f"dipbatch:   d/long.png: {interrupted[0]}" in output
+    assert output.count("Snakemake version:") == 1, output

@@ -276,6 +276,17 @@ def test_a_corrupt_input_runs_once_and_its_retries_replay_its_error(mixed):
     assert len(memory) == 3 and len(set(memory)) == 1, memory  # not 2× and 3×
 
 
+def test_a_failure_ends_the_run_in_one_line_without_nested_logs_or_long_commands(mixed):
+    """The controller's output names the failed image, its error and its log in one line; it does
+    not echo each job's shell command nor print the failed job's log back."""
+    work, proc = mixed
+    output = proc.stdout + proc.stderr
+    error = next(line for line in (work / "logs" / "mixed" / "restore" / "broken.png.log")
+                 .read_text().splitlines() if line.startswith("error:"))
+    assert f"dipbatch:   mixed/broken.png: {error} (log: logs/mixed/restore/broken.png.log)" in output
+    assert "Shell command:" not in output and "Logfile " not in output
+
+
 def test_summary_lists_the_failure(mixed):
     work, _ = mixed
     rows = {r["image"]: r for r in read_summary(work / "results" / "mixed" / "summary.tsv")}

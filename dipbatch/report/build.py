@@ -17,6 +17,7 @@ from dipbatch.report.assets import Assets, FolderAssets, InlineAssets, Picture
 from dipbatch.report.collect import Entry, Locations, overview, read_entries
 from dipbatch.report.render import render_report
 from dipbatch.report.temporal import TemporalSection, read_temporal, svg_size
+from dipbatch.tasks.masks import binary_mask
 
 THUMB_PX = 96     # longest side of a table thumbnail
 VIEW_PX = 360     # longest side of each half of the before/after view
@@ -24,6 +25,8 @@ CROP_PX = 96      # side of the full-resolution crop of the most detailed region
 #: Up to this many images the pictures are inline (about 170 KB an image, see benchmarks/RESULTS.md);
 #: a larger dataset's report would be too heavy for a browser, so its pictures go beside it.
 INLINE_MAX_IMAGES = 500
+#: Rows of the image table per page; the per-image sections of the other pages stay hidden.
+PAGE_ROWS = 100
 
 
 @dataclass
@@ -53,6 +56,7 @@ class ImageView:
     pictures: dict[str, Picture] = field(default_factory=dict)  # thumb_before, view_after, ...
     scores: Scores | None = None
     notes: list[str] = field(default_factory=list)
+    holes: float | None = None  # inpainting: the mask's share of holes
 
     @property
     def record(self) -> dict[str, Any]:
@@ -128,6 +132,24 @@ def _add_plots(view: ImageView, assets: Assets) -> None:
             view.pictures[name] = Picture(src, width, height)
 
 
+def _add_mask(view: ImageView, assets: Assets) -> None:
+    """Inpainting: the mask the fit used, white where pixels were known, black in the holes."""
+    path = ((view.record.get("params") or {}).get("task_options") or {}).get("mask")
+    if not path:
+        return
+    data = _load(Path(path), "mask", view.notes)
+    if data is None:
+        return
+    try:
+        known = np.all(binary_mask(data, path), axis=0, keepdims=True)
+    except DipbatchError as exc:
+        view.notes.append(f"mask: {exc}")
+        return
+    view.holes = float(1.0 - known.mean())
+    shown = pictures.shrink(pictures.to_display(known.astype(np.float32)), VIEW_PX)
+    _store(view, assets, "mask", shown, lossless=True, zoom=_zoom(shown, VIEW_PX))
+
+
 def image_view(entry: Entry, locations: Locations, assets: Assets) -> ImageView:
     """Read one image's input, output and reference once; make everything the report shows of it."""
     view = ImageView(entry)
@@ -139,6 +161,7 @@ def image_view(entry: Entry, locations: Locations, assets: Assets) -> ImageView:
     before = _load(entry.input, "input", view.notes)
     view.shape = after.shape[-2:]
     _add_pictures(view, before, after, assets)
+    _add_mask(view, assets)
     reference = locations.reference_of(entry.image)
     if reference is not None:
         view.scores = _scores(_load(reference, "reference", view.notes), before, after)
@@ -174,6 +197,6 @@ def write_report(locations: Locations, output: Path, *, config: dict[str, Any] |
     summary = overview(locations.dataset, entries)
     render_report(output, title=f"dipbatch report: {summary.dataset}", overview=summary,
                   views=views, config=config, has_reference=locations.reference is not None,
-                  warnings=list(warnings),
+                  warnings=list(warnings), page_rows=PAGE_ROWS,
                   temporal=temporal_section(locations, assets))
     return views

@@ -167,8 +167,9 @@ def _last_word(text: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """The restore rule's commands: `python -m dipbatch.workflow.attempts begin LOG ATTEMPT` first,
-    and `... end LOG ATTEMPT STATUS` where it fails; a packed job's rule uses `note LOG STATUS`."""
+    """The restore rule's commands: `dipbatch-attempt begin LOG ATTEMPT` first, and
+    `dipbatch-attempt end LOG ATTEMPT STATUS` where it fails; a packed job's rule uses
+    `dipbatch-attempt note LOG STATUS`."""
     command, log, *rest = argv
     job = os.environ.get("SLURM_JOB_ID", "")
     if command == "begin":
@@ -182,5 +183,10 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def console() -> int:
+    """The `dipbatch-attempt` command (installed with dipbatch): `main` on the command line."""
+    return main(sys.argv[1:])
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(console())

@@ -242,7 +242,19 @@ def summarize_after_error(datasets: Mapping[str, Sequence[str]], layout: Layout,
             messages.append(f"dipbatch: could not write {layout.summary(dataset)}: {exc}")
             continue
         messages.append(f"dipbatch: {layout.summary(dataset)}: {counts(rows)}")
+        messages += ended_lines(dataset, rows, layout)
     return messages
+
+
+def ended_lines(dataset: str, rows: Sequence[Row], layout: Layout, limit: int = 10) -> list[str]:
+    """One line per image that failed or was interrupted, with its own last word and its log (the
+    first `limit`; the rest are counted): the controller's compact account of what went wrong."""
+    ended = [row for row in rows if row.status in (STATUS_FAILED, STATUS_INTERRUPTED)]
+    lines = [f"dipbatch:   {dataset}/{row.image}: {row.error or row.status} "
+             f"(log: {layout.log(dataset, row.image)})" for row in ended[:limit]]
+    if len(ended) > limit:
+        lines.append(f"dipbatch:   ... and {len(ended) - limit} more in {layout.summary(dataset)}")
+    return lines
 
 
 def counts(rows: Iterable[Row | Mapping[str, str]]) -> str:

@@ -161,7 +161,7 @@ def dataset_args(name):
 
 #: The restore rule's attempt commands (dipbatch.workflow.attempts): `begin` writes the attempt's
 #: header into the log, or replays a final failure; `end` closes a failed attempt and keeps its log.
-ATTEMPTS = f"{shlex.quote(sys.executable)} -m dipbatch.workflow.attempts"
+ATTEMPTS = "dipbatch-attempt"
 #: A job's shell outlives SLURM's SIGTERM (scancel, a time limit) by trapping it, so that it still
 #: closes the attempt once `dipbatch restore` has saved its checkpoint and said `interrupted:`.
 OUTLIVE_SIGTERM = "trap : TERM; "
