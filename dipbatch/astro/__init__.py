@@ -18,9 +18,10 @@ import numpy as np
 
 from dipbatch.astro.masks import read_bad_pixels, sigma_clip_mask
 from dipbatch.astro.stretch import Stretch, fit_stretch
+from dipbatch.errors import FieldError
 from dipbatch.fit.problem import Problem
 from dipbatch.io.images import Image
-from dipbatch.tasks import TaskOptions, build_problem, datafit_for
+from dipbatch.tasks import TaskOptions, build_problem, datafit_for, task_record
 
 __all__ = ["AstroOptions", "Frame", "prepare"]
 
@@ -58,6 +59,11 @@ class Frame:
 
     def problem(self, options: TaskOptions) -> Problem:
         """The task's problem on the observed image; a photon-noise loss gets the asinh undone."""
+        if not task_record(options.kind).pointwise and (self.stretch or self.passthrough is not None):
+            raise FieldError("`stretch`, `protect_stars`", f"cannot be used with `task` {options.kind}: "
+                             "its operator mixes neighbouring pixels, which a per-pixel stretch or star "
+                             "protection would break; fit the linear frame (stretch none, no star "
+                             "protection)")
         problem = build_problem(self.observed, options)
         if options.noise == "gaussian" or self.stretch is None or self.stretch.kind == "linear":
             return problem  # a linear stretch is already in `observed`'s value range

@@ -36,7 +36,8 @@ _PATH = click.Path(path_type=Path, dir_okay=False)
 task_option = click.option(
     "--task", "kind", default="denoise", show_default=True, type=click.Choice(TASKS),
     help="What corrupted the image: denoise (noise), sr (low resolution), inpaint (missing pixels), "
-         "deblock (JPEG artefacts), flash (a noisy no-flash photo, with --guide the flash photo).")
+         "deblock (JPEG artefacts), flash (a noisy no-flash photo, with --guide the flash photo), "
+         "deblur (a known blur, with --psf).")
 
 # The rest of TaskOptions: configure the task.
 task_options = panel(
@@ -52,6 +53,11 @@ task_options = panel(
                       "black = hole to fill. Default: the input's alpha channel (opaque = known)."),
     click.option("--guide", type=_PATH,
                  help="flash: the flash photo of the same scene, the size of the input."),
+    click.option("--psf",
+                 help="deblur: the point-spread function, a file (FITS, TIFF, PNG; normalised to sum 1 "
+                      "and centred on its centroid) or a model: gaussian:fwhm=3.2, "
+                      "moffat:fwhm=3,beta=2.5 or disk:radius=4 (pixels)."),
+    click.option("--psf-hdu", help="deblur: the PSF file's FITS HDU, by index or EXTNAME."),
     click.option("--noise", default="gaussian", show_default=True, type=click.Choice(NOISES),
                  help="The data-fit: gaussian (MSE), poisson (photon counts), poisson-gaussian "
                       "(counts plus read noise, via the generalized Anscombe transform)."),

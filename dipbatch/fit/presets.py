@@ -85,6 +85,11 @@ PRESETS: dict[str, dict[str, Preset]] = {
         "tiny": Preset("tiny", replace(_TINY_NET, upsample=_FLASH_UPSAMPLE[-3:]),
                        replace(_FLASH_FIT, iterations=150)),
     },
+    "deblur": {  # denoising's nets; the fit reaches the noise floor later through a blur
+        "paper": Preset("paper", NetSpec(), FitSpec(iterations=4000)),
+        "fast": Preset("fast", _FAST_NET, FitSpec(iterations=3000)),
+        "tiny": Preset("tiny", _TINY_NET, FitSpec(iterations=400)),
+    },
 }
 
 NETS = ("skip", "hourglass", "deep-decoder")

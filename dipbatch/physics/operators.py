@@ -3,7 +3,9 @@
 An operator maps the generator's estimate x (1×C×H×W) to the observation domain (1×C×h×w).
 The fit loop knows only this interface. Denoising, JPEG deblocking, flash/no-flash and inpainting
 observe the image itself (inpainting drops its holes through the loss weight, not the operator);
-super-resolution observes it through the paper's Lanczos-2 downsampler.
+super-resolution observes it through the paper's Lanczos-2 downsampler; deblurring through a
+"valid" convolution with the PSF, so the estimate is larger than the observation by the PSF's
+radius on each side and no pixel of the observation depends on made-up boundary values.
 """
 
 from __future__ import annotations
@@ -75,3 +77,42 @@ class Downsampler:
 
     def estimate_size(self, observed: tuple[int, int]) -> tuple[int, int]:
         return observed[0] * self.factor, observed[1] * self.factor
+
+
+#: Kernels wider than this are applied through the FFT (the same numbers, faster).
+FFT_KERNEL_PX = 15
+
+
+class Blur:
+    """Deblurring: the estimate convolved with the PSF, keeping only the pixels that the whole
+    kernel covers ("valid"): an (h+k-1)×(w+k-1) estimate gives an h×w observation."""
+
+    def __init__(self, kernel: np.ndarray) -> None:
+        if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 == 0:
+            raise ValueError(f"the blur takes an odd square kernel, not {kernel.shape}")
+        self.kernel = torch.from_numpy(np.ascontiguousarray(kernel, np.float32))
+        self.size = kernel.shape[0]
+
+    def __call__(self, estimate: torch.Tensor) -> torch.Tensor:
+        if self.kernel.device != estimate.device or self.kernel.dtype != estimate.dtype:
+            self.kernel = self.kernel.to(estimate.device, estimate.dtype)
+        if self.size > FFT_KERNEL_PX:
+            return fft_convolve_valid(estimate, self.kernel)
+        channels = estimate.shape[1]
+        # conv2d correlates: flip the kernel for a convolution
+        weight = torch.flip(self.kernel, (0, 1)).expand(channels, 1, self.size, self.size)
+        return functional.conv2d(estimate, weight, groups=channels)
+
+    def estimate_size(self, observed: tuple[int, int]) -> tuple[int, int]:
+        return observed[0] + self.size - 1, observed[1] + self.size - 1
+
+
+def fft_convolve_valid(estimate: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """The "valid" part of estimate ∗ kernel through the FFT: exact, without wrap-around, since the
+    transform is as large as the full convolution."""
+    height, width = estimate.shape[-2:]
+    k = kernel.shape[-1]
+    size = (height + k - 1, width + k - 1)
+    spectrum = torch.fft.rfft2(estimate.float(), s=size) * torch.fft.rfft2(kernel.float(), s=size)
+    full = torch.fft.irfft2(spectrum, s=size).to(estimate.dtype)
+    return full[..., k - 1:height, k - 1:width]

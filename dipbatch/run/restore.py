@@ -42,6 +42,8 @@ from dipbatch.io.images import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_hol
 from dipbatch.io.sidecar import Sidecar, sha256_of, sidecar_bytes, sidecar_path
 from dipbatch.physics import losses
 from dipbatch.physics.metrics import flux_ratio, noise_sigma
+from dipbatch.physics.operators import Blur
+from dipbatch.physics.psf import normalise
 from dipbatch.run.device import memory_bytes, resolve_device
 from dipbatch.run.ensembles import resolve_ensemble
 from dipbatch.run.progress import progress_bar
@@ -442,6 +444,7 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
         # a noise level means something only where the task has noise to remove (not holes, not blur)
         "sigma_input": noise_sigma(image.data) if noisy else None,
         "sigma_output": noise_sigma(result.estimate) if noisy else None,
+        **task_record(options.task.kind).facts(options.task),
         **result.record,
     }
     return cast(Sidecar, record)  # the fit's own curves and choices complete the typed record
@@ -452,13 +455,15 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
                   guide: np.ndarray | None = None, iterations: int | None = None, seed: int = 0,
                   stop: str = "auto", device: str = "auto", ensemble: int | None = None,
                   noise: str = "gaussian", gain: float = 1.0, fusion: str = "nl-means",
-                  fusion_weight: float | None = None) -> FitResult:
+                  fusion_weight: float | None = None, psf: str | np.ndarray | None = None) -> FitResult:
     """Restore a C×H×W float array in [0,1] without touching files (for notebooks).
 
     inpaint takes `mask` (1 = known pixel), flash takes `guide` (the flash image); sr returns an
     estimate `factor` times larger. `stop` is "auto" (the CLI's default) or "fixed"; `iterations`
     is the cap. The estimate is the fit's own output, known pixels included. `ensemble` K > 1 fits
     K generators (seeds seed..seed+K-1) and returns their mean, with `record["ensemble"]`.
+    deblur takes `psf`, a model ("gaussian:fwhm=3.2") or a file's path or a 2-D kernel array, and
+    returns an estimate larger by the PSF's size less one (the observation is its "valid" blur).
     `noise` "poisson" fits photon counts: the observation times `gain` is the count of each pixel.
     Denoising fuses the fit's estimate with `fusion`'s classical one ("off": the fit alone), the
     fit's share `fusion_weight` (None: the tuned default); `record["fusion"]` says how.
@@ -472,13 +477,17 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
         raise ValueError(f"stop must be 'auto' or 'fixed', not {stop!r} (sure: use dipbatch restore)")
     check_ensemble(ensemble)
     counts = noise != "gaussian"
+    kernel = psf if isinstance(psf, np.ndarray) else None
     options = TaskOptions(kind=task, net=net, factor=factor, noise=noise, gain=gain if counts else None,
-                          offset=0.0 if counts else None)
+                          offset=0.0 if counts else None, psf=psf if isinstance(psf, str) else None)
     torch_device = resolve_device(device)
     recipe = task_preset(options, preset_for_device(preset, torch_device.type), iterations)
     datafit = noise_datafit(noise, losses.Photometry(gain=gain))
+    if kernel is not None and "psf" not in task_record(task).options:
+        raise FieldError("`psf`", f"is not used by `task` {task}")
+    operator = Blur(normalise(kernel, "psf")) if kernel is not None else None
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide,
-                           datafit=datafit)
+                           datafit=datafit, operator=operator)
     ensemble = resolve_ensemble(ensemble, torch_device.type, problem.size, recipe.name,
                                 memory_bytes(torch_device), task=task)
     seeds = member_seeds(seed, ensemble)

@@ -5,6 +5,7 @@ sr        the image is the estimate seen through the Lanczos-2 downsampler (×2,
 inpaint   only the mask's known pixels (white, or opaque alpha) count; the output fills the holes
 deblock   JPEG artefact removal: the identity, with the paper's snail recipe
 flash     flash/no-flash: the no-flash image is fitted by a net whose input is the flash image
+deblur    the image is the estimate blurred by a known PSF ("valid" convolution)
 """
 
 from __future__ import annotations
@@ -20,21 +21,21 @@ from dipbatch.fit.presets import Preset, get_preset
 from dipbatch.fit.problem import DataFit, Problem
 from dipbatch.io.images import Image, read_image
 from dipbatch.physics import losses
-from dipbatch.physics.operators import SR_FACTORS
-from dipbatch.tasks import deblock, denoise, flash, inpaint, sr
+from dipbatch.physics.operators import SR_FACTORS, Blur, Operator
+from dipbatch.tasks import deblock, deblur, denoise, flash, inpaint, sr
 from dipbatch.tasks.masks import alpha_mask, read_mask
 from dipbatch.tasks.options import DEFAULT_FACTOR, NOISES, TaskOptions
 from dipbatch.tasks.task import Task
 
 #: The TaskOptions fields that belong to one task or another (a Task record's `options`).
-TASK_ONLY_OPTIONS = ("factor", "mask", "guide")
+TASK_ONLY_OPTIONS = ("factor", "mask", "guide", "psf", "psf_hdu")
 
 # FITS keywords that give the photometry when --gain / --read-noise are not set.
 GAIN_KEYS = ("GAIN", "EGAIN")
 READ_NOISE_KEYS = ("RDNOISE", "READNOIS", "RON")
 #: Every task's record, by name, in the order the CLI and the schema list them.
 TASK_TABLE: dict[str, Task] = {t.name: t for t in (denoise.TASK, sr.TASK, inpaint.TASK, deblock.TASK,
-                                                   flash.TASK)}
+                                                   flash.TASK, deblur.TASK)}
 TASKS: tuple[str, ...] = tuple(TASK_TABLE)
 
 
@@ -82,10 +83,12 @@ def task_preset(options: TaskOptions, name: str, iterations: int | None = None) 
 
 
 def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | None = None,
-                 guide: np.ndarray | None = None, datafit: DataFit = losses.gaussian) -> Problem:
+                 guide: np.ndarray | None = None, datafit: DataFit = losses.gaussian,
+                 operator: Operator | None = None) -> Problem:
     """The inverse problem for C×H×W values on [0,1]; non-finite pixels are left out of the loss.
 
     `mask` (1×H×W or C×H×W, 1 = known) is required for inpaint, `guide` (C×H×W) for flash.
+    `operator` replaces the one the task's options make (deblur with a kernel array).
     """
     record = task_record(options.kind)
     if record.side_input == "mask" and mask is None:
@@ -96,7 +99,7 @@ def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | N
     known = finite if mask is None else finite & (mask > 0)
     observation = torch.from_numpy(np.where(finite, data, 0.0).astype(np.float32))
     weight = None if known.all() else torch.from_numpy(known.astype(np.float32))
-    operator = record.operator(options)
+    operator = record.operator(options) if operator is None else operator
     guide_t = None if guide is None else torch.from_numpy(np.nan_to_num(guide).astype(np.float32))
     return Problem(observation=observation, operator=operator, datafit=datafit, weight=weight,
                    guide=guide_t)
@@ -113,7 +116,10 @@ def build_problem(image: Image, options: TaskOptions) -> Problem:
         if options.guide is None:
             raise FieldError(f"`task` {options.kind}", "needs `guide` FILE, the flash photo of the scene")
         guide = read_guide(options.guide, image)
-    return make_problem(image.data, options, mask=mask, guide=guide, datafit=datafit_for(image, options))
+    problem = make_problem(image.data, options, mask=mask, guide=guide, datafit=datafit_for(image, options))
+    if isinstance(problem.operator, Blur):
+        deblur.check_fits(problem.operator.size, image)
+    return problem
 
 
 def image_mask(image: Image, path: Path | None) -> np.ndarray:

@@ -18,6 +18,8 @@ class TaskOptions:
     factor: int | None = None  # sr: 2, 4 or 8 (None: 4)
     mask: Path | None = None  # inpaint: white = known pixel (None: the image's alpha channel)
     guide: Path | None = None  # flash: the flash image
+    psf: str | None = None  # deblur: a PSF file, or a model (gaussian:fwhm=3.2, moffat:..., disk:...)
+    psf_hdu: str | None = None  # deblur: the FITS HDU of the PSF file, by index or EXTNAME
     noise: str = "gaussian"
     gain: float | None = None  # electrons per stored unit (None: FITS GAIN/EGAIN, else 1)
     offset: float | None = None  # stored value of zero light (None: 0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -38,3 +39,6 @@ class Task:
     ensembles: bool = False  # seed ensembles by default (their gains are measured for it)
     fuses: bool = False  # its estimate is fused with a classical denoiser's (fit/fusion.py)
     finish: Finish = keep_what_was_not_there  # the estimate into the output image
+    pointwise: bool = True  # each observed pixel sees its own estimate pixel: a stretch and star
+    #                         protection (per-pixel conditioning, dipbatch.astro) keep their meaning
+    facts: Callable[[TaskOptions], dict[str, Any]] = lambda options: {}  # for the sidecar

@@ -11,7 +11,7 @@ from typing import Any
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit.ensemble import check_ensemble
 from dipbatch.io.discovery import is_inside
-from dipbatch.tasks import TASK_TABLE
+from dipbatch.tasks import TASK_TABLE, task_record
 from dipbatch.workflow.config import check_folders, validate_schema
 
 #: The tasks whose images can share one job: no side file (mask, flash photo) per image.
@@ -42,6 +42,11 @@ def check_dataset(name: str, dataset: Mapping[str, Any]) -> None:
         raise DipbatchError(f"datasets.{name}.batch", f"packing is for kind: images with task "
                                                       f"{', '.join(PACKABLE_TASKS)} ({unpacked} need a side "
                                                       "file per image); set batch: 1")
+    wants_psf = "psf" in task_record(dataset["task"]).options
+    if wants_psf != ("psf" in dataset):
+        raise DipbatchError(f"datasets.{name}.psf", "task deblur needs a psf: (a model such as "
+                            "gaussian:fwhm=3.2, a file, or a {stem} file name beside each image)"
+                            if wants_psf else f"is for task deblur, not {dataset['task']}")
     warm = dataset["kind"] == "sequence" and dataset.get("warm_start", True)
     try:
         check_ensemble(None if dataset["ensemble"] == "auto" else dataset["ensemble"], warm_start=warm)

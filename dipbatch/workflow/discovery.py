@@ -84,6 +84,8 @@ def dataset_images(name: str, dataset: Mapping[str, Any]) -> list[str]:
     DipbatchError names the key of a setting that cannot work."""
     masks_beside = task_record(dataset["task"]).side_input == "mask" and "mask_dir" not in dataset
     exclude = [mask_regex(dataset["mask"])] if masks_beside else []
+    if "{stem}" in dataset.get("psf", ""):  # a PSF beside each image is not an image to restore
+        exclude.append(mask_regex(dataset["psf"]))
     if "mask_dir" in dataset and is_inside(dataset["mask_dir"], dataset["input"]):
         raise DipbatchError(f"datasets.{name}.mask_dir", f"{dataset['mask_dir']!r} is inside the input "
                             "folder, so its masks would be restored as images; move it out")

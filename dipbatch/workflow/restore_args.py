@@ -11,7 +11,8 @@ WORKFLOW_OPTIONS: dict[str, str | None] = {
     "task": "datasets.<name>.task", "preset": "datasets.<name>.preset",
     "iterations": "datasets.<name>.iterations", "seed": "datasets.<name>.seed",
     "ensemble": "datasets.<name>.ensemble",
-    "mask": "datasets.<name>.mask or mask_dir", "init_weights": "datasets.<name>.warm_start",
+    "mask": "datasets.<name>.mask or mask_dir", "psf": "datasets.<name>.psf",
+    "init_weights": "datasets.<name>.warm_start",
     "save_weights": "datasets.<name>.warm_start", "outcomes": None,
 }
 
@@ -24,11 +25,14 @@ def option_key(name: str, option: str) -> str:
 
 
 def dataset_args(dataset: Mapping[str, Any], device: str) -> list[str]:
-    """A (validated) dataset's options for `dipbatch restore`, all but the mask and the files."""
+    """A (validated) dataset's options for `dipbatch restore`, all but the mask, a PSF beside each
+    image and the files (a dataset-wide PSF, a model or one file, is among them)."""
     args = ["--task", dataset["task"], "--preset", dataset["preset"]]
     args += ["--seed", str(dataset["seed"]), "--device", device]
     if "iterations" in dataset:
         args += ["--iterations", str(dataset["iterations"])]
+    if "psf" in dataset and "{stem}" not in dataset["psf"]:
+        args += ["--psf", dataset["psf"]]
     if dataset["ensemble"] != "auto":
         args += ["--ensemble", str(dataset["ensemble"])]
     for key, value in dataset["options"].items():

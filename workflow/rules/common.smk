@@ -139,6 +139,12 @@ def mask_path(name, rel):
     return f"{dataset.get('mask_dir', dataset['input'])}/{mask_for(rel, dataset['mask'])}"
 
 
+def psf_path(name, rel):
+    """A deblurring image's own PSF file, beside it (the dataset's psf: holds {stem}), else None."""
+    psf = DATASETS[name].get("psf", "")
+    return f"{DATASETS[name]['input']}/{mask_for(rel, psf)}" if "{stem}" in psf else None
+
+
 def restore_input(wildcards):
     """The image (and, for inpainting, its mask) behind one output.
 
@@ -151,6 +157,9 @@ def restore_input(wildcards):
         mask = mask_path(wildcards.dataset, wildcards.path)
         if os.path.exists(mask):
             files["mask"] = mask
+    psf = psf_path(wildcards.dataset, wildcards.path)
+    if psf and os.path.exists(psf):  # a missing one fails only its image's job, like a mask
+        files["psf"] = psf
     return files
 
 
@@ -176,6 +185,9 @@ def restore_args(wildcards, input):
     args = dataset_args(wildcards.dataset)
     if task_record(DATASETS[wildcards.dataset]["task"]).side_input == "mask":
         args += ["--mask", mask_path(wildcards.dataset, wildcards.path)]
+    psf = psf_path(wildcards.dataset, wildcards.path)
+    if psf:
+        args += ["--psf", psf]
     return shlex.join(args)
 
 
@@ -190,7 +202,8 @@ def uniform_or(values, function):
 
 
 def restore_args_param():
-    if any(task_record(ds["task"]).side_input == "mask" for ds in DATASETS.values()):
+    if any(task_record(ds["task"]).side_input == "mask" or "{stem}" in ds.get("psf", "")
+           for ds in DATASETS.values()):
         return restore_args
     return uniform_or((shlex.join(dataset_args(name)) for name in DATASETS), restore_args)
 

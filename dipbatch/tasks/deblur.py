@@ -1,0 +1,73 @@
+"""deblur: the image is the estimate blurred by a known PSF (a "valid" convolution, so the estimate
+reaches the PSF's radius beyond each edge); the output is the estimate's centre, the image's size.
+
+The PSF comes from `psf`: a model (`gaussian:fwhm=3.2`, `moffat:fwhm=3,beta=2.5`, `disk:radius=4`)
+or an image file (FITS, with `psf_hdu`, TIFF or PNG), normalised to sum 1 and centred on its centroid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dipbatch.errors import DipbatchError, FieldError
+from dipbatch.fit.problem import Problem
+from dipbatch.io.images import Image, read_image
+from dipbatch.physics import psf as psfs
+from dipbatch.physics.operators import Blur
+from dipbatch.tasks.options import TaskOptions
+from dipbatch.tasks.task import Task
+
+
+def load_psf(options: TaskOptions) -> psfs.Psf:
+    """The options' PSF: a model's kernel, or a file's, normalised and centred."""
+    spec = options.psf
+    if spec is None:
+        raise FieldError("`task` deblur", "needs `psf`: a file (FITS, TIFF, PNG) or a model such as "
+                                          "gaussian:fwhm=3.2, moffat:fwhm=3,beta=2.5 or disk:radius=4")
+    if psfs.is_model(spec):
+        if options.psf_hdu is not None:
+            raise FieldError("`psf_hdu`", "applies to a PSF file, not to a model")
+        return psfs.parse_model(spec)
+    path = Path(spec)
+    if not path.is_file():
+        raise DipbatchError(path, "no such PSF file (or a model: gaussian:fwhm=…, moffat:fwhm=…,beta=…, "
+                                  "disk:radius=…)")
+    hdu = options.psf_hdu
+    picture = read_image(path, hdu=int(hdu) if hdu is not None and hdu.isdigit() else hdu)
+    lo, hi = picture.source.value_range
+    kernel = lo + picture.data.astype(np.float64) * (hi - lo)  # the stored values: a PSF may dip below 0
+    if kernel.shape[0] > 1:
+        kernel = kernel.mean(axis=0)  # a colour PSF file: one kernel for every channel
+    return psfs.Psf(psfs.normalise(kernel, path), str(path))
+
+
+def blur_for(options: TaskOptions) -> Blur:
+    return Blur(load_psf(options).kernel)
+
+
+def check_fits(kernel_size: int, image: Image) -> None:
+    """Refuse a PSF larger than the image (its blur would reach past every pixel)."""
+    height, width = image.data.shape[-2:]
+    if kernel_size > min(height, width):
+        raise FieldError("`psf`", f"is {kernel_size}×{kernel_size} pixels (centred), larger than the "
+                                  f"image {Path(image.source.path).name} ({width}×{height})")
+
+
+def crop_to_image(image: Image, problem: Problem, estimate: np.ndarray, options: TaskOptions) -> Image:
+    """The estimate's centre, where the observation is: the PSF's radius off each edge."""
+    height, width = image.data.shape[-2:]
+    top, left = (estimate.shape[-2] - height) // 2, (estimate.shape[-1] - width) // 2
+    centre = estimate[..., top:top + height, left:left + width]
+    data = image.data
+    return Image(np.where(np.isfinite(data), centre, data).astype(np.float32), image.source)
+
+
+def facts(options: TaskOptions) -> dict[str, Any]:
+    return {"psf": load_psf(options).record()}
+
+
+TASK = Task("deblur", operator=blur_for, options=("psf", "psf_hdu"), noise_floor=True, packable=False,
+            pointwise=False, finish=crop_to_image, facts=facts)
