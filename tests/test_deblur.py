@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +15,7 @@ import tifffile
 import torch
 from astropy.io import fits
 from click.testing import CliRunner
+from PIL import Image as PILImage
 from torch.nn import functional
 
 from dipbatch import restore_array
@@ -21,6 +26,13 @@ from dipbatch.physics import psf as psfs
 from dipbatch.physics.metrics import psnr
 from dipbatch.physics.operators import FFT_KERNEL_PX, Blur, fft_convolve_valid
 from dipbatch.physics.synthetic import add_gaussian_noise, scene
+from dipbatch.report.build import write_report
+from dipbatch.report.collect import Locations
+from dipbatch.workflow.summary import Row, write_summary
+
+
+def save_png(path: Path, data: np.ndarray) -> None:
+    PILImage.fromarray(np.round(np.clip(data[0], 0, 1) * 255).astype(np.uint8)).save(path)
 
 
 def blur(clean: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -177,6 +189,18 @@ def test_the_cli_deblurs_with_a_psf_file_and_records_it(blurred: Path, tmp_path:
     assert record["task"] == "deblur"
     assert record["psf"]["source"] == str(psf) and record["psf"]["size"][0] % 2 == 1
     assert abs(record["psf"]["fwhm_px"] - 2.5) < 0.1 and len(record["psf"]["sha256"]) == 64
+    # the report shows the PSF with its FWHM, beside before and after on one display stretch
+    results = tmp_path / "results"
+    results.mkdir()
+    for name in ("sharp.tif", "sharp.tif.json"):
+        (tmp_path / name).rename(results / name)
+    write_summary(results / "summary.tsv", [Row(image="sharp.tif", status="ok",
+                                                output=str(results / "sharp.tif"))])
+    views = write_report(Locations(results=results, inputs=tmp_path), tmp_path / "report.html")
+    html = (tmp_path / "report.html").read_text()
+    size = "×".join(map(str, record["psf"]["size"]))
+    assert f"PSF: {psf}, {size} px, FWHM {record['psf']['fwhm_px']:.3g} px" in html
+    assert 'alt="sharp.tif PSF"' in html and len(views) == 1
 
 
 @pytest.mark.parametrize(("psf", "extra", "message"), [
@@ -198,3 +222,41 @@ def test_a_bad_psf_gets_one_line_and_no_output(blurred, tmp_path, psf, extra, me
     assert code != 0 and message in err, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not out.exists()
+
+
+def test_workflow_deblurs_with_psfs_beside_the_images_or_a_model(tmp_path: Path) -> None:
+    """`psf: "{stem}_psf.png"` finds each image's PSF beside it (and never restores it as an
+    image); an image without one fails alone. `psf: gaussian:fwhm=2` serves a whole dataset; a
+    deblur dataset without `psf:` is refused before any job."""
+    repo = Path(__file__).resolve().parents[1]
+    shutil.copytree(repo / "workflow", tmp_path / "workflow", ignore=shutil.ignore_patterns("demo"))
+    kernel = psfs.parse_model("gaussian:fwhm=2").kernel
+    r = kernel.shape[0] // 2
+    sharp = blur(scene(32 + 2 * r, 32 + 2 * r, 1, seed=4), kernel)
+    for folder, name in (("beside", "a"), ("beside", "b"), ("model", "c")):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        save_png(tmp_path / folder / f"{name}.png", sharp)
+    save_png(tmp_path / "beside" / "a_psf.png", kernel[None] / kernel.max())  # b.png has none
+    common = "    task: deblur\n    preset: tiny\n    iterations: 5\n"
+    config = tmp_path / "config.yaml"
+    config.write_text("threads: 1\ndevice: cpu\ndatasets:\n"
+                      f"  beside:\n    input: beside\n    psf: '{{stem}}_psf.png'\n{common}"
+                      f"  model:\n    input: model\n    psf: 'gaussian:fwhm=2'\n{common}")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--keep-going"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode != 0  # b.png failed
+    assert (tmp_path / "results/beside/a.png").exists() and (tmp_path / "results/model/c.png").exists()
+    assert not (tmp_path / "results/beside/b.png").exists()
+    assert not (tmp_path / "results/beside/a_psf.png").exists()  # a PSF is not an image to restore
+    log = (tmp_path / "logs/beside/restore/b.png.log").read_text()
+    assert "error: beside/b_psf.png: no such PSF file" in log
+    records = {name: json.loads((tmp_path / f"results/{ds}/{name}.png.json").read_text())["psf"]
+               for ds, name in (("beside", "a"), ("model", "c"))}
+    assert records["a"]["source"] == "beside/a_psf.png" and records["c"]["source"] == "gaussian:fwhm=2"
+
+    config.write_text(config.read_text().replace("    psf: 'gaussian:fwhm=2'\n", ""))
+    refused = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "-n"], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1
+    assert "datasets.model.psf: task deblur needs a psf:" in refused.stdout + refused.stderr

@@ -70,6 +70,7 @@ class Sidecar(TypedDict, total=False):
     sigma_output: float | None
     ensemble: EnsembleRecord  # only when K > 1; the stop and curves above are then member 0's
     fusion: FusionRecord  # denoising: the output is the fit's estimate blended with a classical one
+    psf: dict[str, Any]  # deblurring: the PSF's source, size, FWHM (px) and SHA-256 of its kernel
     # The fit's own curves and choices (dipbatch.fit: the loop, the stopping rule, the recorders),
     # which the report plots; each only where it applies.
     member_layout: str  # "grouped" or "separate": how several members were computed

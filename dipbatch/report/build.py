@@ -17,6 +17,8 @@ from dipbatch.report.assets import Assets, FolderAssets, InlineAssets, Picture
 from dipbatch.report.collect import Entry, Locations, overview, read_entries
 from dipbatch.report.render import render_report
 from dipbatch.report.temporal import TemporalSection, read_temporal, svg_size
+from dipbatch.tasks import TaskOptions
+from dipbatch.tasks.deblur import load_psf
 from dipbatch.tasks.masks import binary_mask
 
 THUMB_PX = 96     # longest side of a table thumbnail
@@ -27,6 +29,7 @@ CROP_PX = 96      # side of the full-resolution crop of the most detailed region
 INLINE_MAX_IMAGES = 500
 #: Rows of the image table per page; the per-image sections of the other pages stay hidden.
 PAGE_ROWS = 100
+PSF_PX = 120      # about the size the PSF is shown at (whole magnifications of its kernel)
 
 
 @dataclass
@@ -150,6 +153,22 @@ def _add_mask(view: ImageView, assets: Assets) -> None:
     _store(view, assets, "mask", shown, lossless=True, zoom=_zoom(shown, VIEW_PX))
 
 
+def _add_psf(view: ImageView, assets: Assets) -> None:
+    """Deblurring: the PSF the fit used, scaled to its peak, as the sidecar names it."""
+    facts = view.record.get("psf")
+    if not isinstance(facts, dict):
+        return
+    options = (view.record.get("params") or {}).get("task_options") or {}
+    try:
+        kernel = load_psf(TaskOptions(kind="deblur", psf=facts.get("source"),
+                                      psf_hdu=options.get("psf_hdu"))).kernel
+    except DipbatchError as exc:
+        view.notes.append(f"psf: {exc}")
+        return
+    shown = pictures.to_display((kernel / kernel.max())[np.newaxis])
+    _store(view, assets, "psf", shown, lossless=True, zoom=_zoom(shown, PSF_PX))
+
+
 def image_view(entry: Entry, locations: Locations, assets: Assets) -> ImageView:
     """Read one image's input, output and reference once; make everything the report shows of it."""
     view = ImageView(entry)
@@ -162,6 +181,7 @@ def image_view(entry: Entry, locations: Locations, assets: Assets) -> ImageView:
     view.shape = after.shape[-2:]
     _add_pictures(view, before, after, assets)
     _add_mask(view, assets)
+    _add_psf(view, assets)
     reference = locations.reference_of(entry.image)
     if reference is not None:
         view.scores = _scores(_load(reference, "reference", view.notes), before, after)
