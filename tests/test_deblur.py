@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +12,13 @@ import torch
 from astropy.io import fits
 from click.testing import CliRunner
 from PIL import Image as PILImage
+from test_tasks import run_with_a_side_file_missing, run_workflow
 from torch.nn import functional
 
 from dipbatch import restore_array
 from dipbatch.cli.app import main
 from dipbatch.errors import FieldError
+from dipbatch.fit.tiling import Blend, TilingOptions
 from dipbatch.io.images import read_image
 from dipbatch.physics import psf as psfs
 from dipbatch.physics.metrics import psnr
@@ -228,8 +226,6 @@ def test_workflow_deblurs_with_psfs_beside_the_images_or_a_model(tmp_path: Path)
     """`psf: "{stem}_psf.png"` finds each image's PSF beside it (and never restores it as an
     image); an image without one fails alone. `psf: gaussian:fwhm=2` serves a whole dataset; a
     deblur dataset without `psf:` is refused before any job."""
-    repo = Path(__file__).resolve().parents[1]
-    shutil.copytree(repo / "workflow", tmp_path / "workflow", ignore=shutil.ignore_patterns("demo"))
     kernel = psfs.parse_model("gaussian:fwhm=2").kernel
     r = kernel.shape[0] // 2
     sharp = blur(scene(32 + 2 * r, 32 + 2 * r, 1, seed=4), kernel)
@@ -242,21 +238,52 @@ def test_workflow_deblurs_with_psfs_beside_the_images_or_a_model(tmp_path: Path)
     config.write_text("threads: 1\ndevice: cpu\ndatasets:\n"
                       f"  beside:\n    input: beside\n    psf: '{{stem}}_psf.png'\n{common}"
                       f"  model:\n    input: model\n    psf: 'gaussian:fwhm=2'\n{common}")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--keep-going"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0  # b.png failed
-    assert (tmp_path / "results/beside/a.png").exists() and (tmp_path / "results/model/c.png").exists()
-    assert not (tmp_path / "results/beside/b.png").exists()
-    assert not (tmp_path / "results/beside/a_psf.png").exists()  # a PSF is not an image to restore
-    log = (tmp_path / "logs/beside/restore/b.png.log").read_text()
-    assert "error: beside/b_psf.png: no such PSF file" in log
+    run_with_a_side_file_missing(tmp_path, ["beside/a.png", "model/c.png"], "beside/b.png",
+                                 "beside/a_psf.png", "error: beside/b_psf.png: no such PSF file")
     records = {name: json.loads((tmp_path / f"results/{ds}/{name}.png.json").read_text())["psf"]
                for ds, name in (("beside", "a"), ("model", "c"))}
     assert records["a"]["source"] == "beside/a_psf.png" and records["c"]["source"] == "gaussian:fwhm=2"
 
     config.write_text(config.read_text().replace("    psf: 'gaussian:fwhm=2'\n", ""))
-    refused = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "-n"], cwd=tmp_path,
-                             env=env, capture_output=True, text=True, timeout=300)
+    refused = run_workflow(tmp_path, "--cores", "1", "-n")
     assert refused.returncode == 1
     assert "datasets.model.psf: task deblur needs a psf:" in refused.stdout + refused.stderr
+
+
+def test_a_tiled_deblur_overlaps_by_the_psf_radius_and_matches_the_whole_fit(tmp_path: Path):
+    """Tiles of a blurred frame each fit their estimate with the PSF's margin, and blended they
+    give about what the whole fit gives. An overlap below the PSF's radius is refused."""
+    kernel = psfs.parse_model("gaussian:fwhm=2").kernel
+    r = kernel.shape[0] // 2
+    truth = scene(48 + 2 * r, 48 + 2 * r, 1, seed=6)
+    save_png(tmp_path / "blurred.png", add_gaussian_noise(blur(truth, kernel), 0.02, seed=1))
+    common = ["--task", "deblur", "--psf", "gaussian:fwhm=2", "--preset", "tiny", "--iterations", "120",
+              "--stop", "fixed", "--quiet"]
+    scores = {}
+    for name, tiling in (("whole", []), ("tiled", ["--tile", "32", "--tile-overlap", "6"])):
+        code, err = run("restore", tmp_path / "blurred.png", "-o", tmp_path / f"{name}.png", *common, *tiling)
+        assert code == 0, err
+        scores[name] = psnr(truth[:, r:-r, r:-r], read_image(tmp_path / f"{name}.png").data)
+    record = json.loads((tmp_path / "tiled.png.json").read_text())["tiling"]
+    assert record["tiles"] == 4 and record["margin"] == 2 * r
+    assert abs(scores["tiled"] - scores["whole"]) < 1.0, scores
+    code, err = run("restore", tmp_path / "blurred.png", "-o", tmp_path / "thin.png", *common,
+                    "--tile", "32", "--tile-overlap", "2")
+    assert code != 0 and f"--tile-overlap 2: must be at least the PSF's radius ({r} px)" in err, err
+
+
+def test_each_tiles_estimate_is_the_part_of_the_frames_that_its_observation_sees():
+    """The geometry of a tiled blur: the blur of the frame's estimate, cut to a tile's estimate
+    box, is that tile's observation exactly; and the tiles' estimates blend back into the frame's."""
+    kernel = psfs.parse_model("gaussian:fwhm=2").kernel
+    margin = kernel.shape[0] - 1
+    frame = scene(70 + margin, 53 + margin, 2, seed=3)
+    observed = blur(frame, kernel)
+    plan = TilingOptions(tile=32, tile_overlap=6).plan(observed.shape[-2:], frame.shape[-2:])
+    assert plan.margin == margin and len(plan.boxes) == 6
+    blend = Blend(2, plan.estimate_size, plan.window())
+    for box in plan.boxes:
+        part = frame[(slice(None), *plan.estimate_box(box).index)]
+        np.testing.assert_allclose(blur(part, kernel), observed[(slice(None), *box.index)], atol=1e-5)
+        blend.add(part, plan.estimate_box(box))
+    np.testing.assert_allclose(blend.result(), frame, atol=1e-5)

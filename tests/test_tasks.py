@@ -239,10 +239,31 @@ def test_mask_values_near_black_and_white_are_accepted(files: dict[str, Path], t
 
 
 @pytest.mark.slow
+def run_workflow(work: Path, *args: str) -> subprocess.CompletedProcess:
+    """The real workflow (copied into `work`, without its demo) run by Snakemake there."""
+    if not (work / "workflow").exists():
+        repo = Path(__file__).resolve().parents[1]
+        shutil.copytree(repo / "workflow", work / "workflow", ignore=shutil.ignore_patterns("demo"))
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=work, env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def run_with_a_side_file_missing(work: Path, restored: list[str], failed: str, side_file: str,
+                                 error: str) -> None:
+    """Run the workflow on datasets whose images each need a side file (a mask, a PSF) and where
+    `failed` lacks its own: only that image fails, with `error` in its log, and `side_file`, one
+    of the side files beside the images, is not restored as an image."""
+    proc = run_workflow(work, "--cores", "2", "--keep-going")
+    assert proc.returncode != 0, proc.stderr
+    assert all((work / "results" / rel).exists() for rel in restored)
+    assert not (work / "results" / failed).exists() and not (work / "results" / side_file).exists()
+    dataset, _, image = failed.partition("/")
+    assert error in (work / "logs" / dataset / "restore" / f"{image}.log").read_text()
+
+
 def test_workflow_finds_masks_and_a_missing_mask_fails_only_its_image(tmp_path: Path) -> None:
     """Masks beside the images or in a mask folder; the image without a mask fails alone."""
-    repo = Path(__file__).resolve().parents[1]
-    shutil.copytree(repo / "workflow", tmp_path / "workflow", ignore=shutil.ignore_patterns("demo"))
     clean, known = scene(32, 32, 3, seed=2), dropped_pixels(32)
     for folder, name in (("beside", "a"), ("beside", "b"), ("apart", "c")):
         (tmp_path / folder).mkdir(exist_ok=True)
@@ -255,12 +276,5 @@ def test_workflow_finds_masks_and_a_missing_mask_fails_only_its_image(tmp_path: 
         "threads: 1\ndevice: cpu\ndatasets:\n"
         f"  beside:\n    input: beside\n{common}"
         f"  apart:\n    input: apart\n    mask_dir: masks\n{common}")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--keep-going"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode != 0  # b.png failed
-    assert (tmp_path / "results/beside/a.png").exists() and (tmp_path / "results/apart/c.png").exists()
-    assert not (tmp_path / "results/beside/b.png").exists()
-    assert not (tmp_path / "results/beside/a_mask.png").exists()  # a mask is not an image to restore
-    log = (tmp_path / "logs/beside/restore/b.png.log").read_text()
-    assert "error: beside/b_mask.png: no such mask file" in log
+    run_with_a_side_file_missing(tmp_path, ["beside/a.png", "apart/c.png"], "beside/b.png",
+                                 "beside/a_mask.png", "error: beside/b_mask.png: no such mask file")

@@ -22,7 +22,7 @@ from dipbatch.fit.checkpoint import load_checkpoint, resumed, save_checkpoint
 from dipbatch.fit.loop import FitResult, Fitter, ProgressHook
 from dipbatch.fit.problem import Problem
 from dipbatch.fit.signals import CAP
-from dipbatch.physics.operators import Identity
+from dipbatch.physics.operators import Blur, Identity
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,16 @@ class TilingOptions:
         if self.tile > 0 and self.tile_overlap >= self.tile:
             raise FieldError(f"`tile_overlap` {self.tile_overlap}",
                              f"must be smaller than `tile` {self.tile}")
+
+    def plan(self, observed: tuple[int, int], estimate: tuple[int, int]) -> TilePlan:
+        """The tiles of a frame whose estimate is `estimate` for an `observed` observation: a blur's
+        tiles must overlap by at least its radius, so that each tile's estimate sees all the light
+        of the pixels it is trusted for."""
+        margin = estimate[0] - observed[0]
+        if margin and self.tile_overlap < margin // 2:
+            raise FieldError(f"`tile_overlap` {self.tile_overlap}",
+                             f"must be at least the PSF's radius ({margin // 2} px) for this blur")
+        return TilePlan(observed, self, margin)
 
 
 @dataclass(frozen=True)
@@ -88,8 +98,18 @@ def taper(length: int, ramp: int) -> np.ndarray:
 class TilePlan:
     """The tiles of one frame, in the batches they are fitted in, and their blend weight."""
 
-    size: tuple[int, int]
+    size: tuple[int, int]  # the observation's
     options: TilingOptions
+    margin: int = 0  # how much wider and taller each tile's estimate is (a blur's kernel size − 1)
+
+    @property
+    def estimate_size(self) -> tuple[int, int]:
+        return self.size[0] + self.margin, self.size[1] + self.margin
+
+    def estimate_box(self, box: Box) -> Box:
+        """Where a tile's estimate lies in the frame's: its observation's box, grown by the margin
+        (a "valid" blur's estimate of observed rows [t, t+h) covers rows [t, t+h+k−1))."""
+        return Box(box.top, box.left, box.height + self.margin, box.width + self.margin)
 
     @property
     def boxes(self) -> list[Box]:
@@ -101,15 +121,16 @@ class TilePlan:
         return [boxes[i:i + step] for i in range(0, len(boxes), step)]
 
     def window(self) -> np.ndarray:
-        """Every tile's blend weight, tapered only along the sides that are split."""
+        """Every tile's blend weight (on its estimate), tapered only along the sides that are split,
+        over the whole width that two neighbours' estimates share: the overlap and the margin."""
         tile, overlap = self.options.tile, self.options.tile_overlap
-        box = self.boxes[0]
-        ramps = [overlap if length > tile else 0 for length in self.size]
+        box = self.estimate_box(self.boxes[0])
+        ramps = [overlap + self.margin if length > tile else 0 for length in self.size]
         return np.outer(taper(box.height, ramps[0]), taper(box.width, ramps[1])).astype(np.float32)
 
     def record(self) -> dict[str, Any]:
         tile, overlap = self.options.tile, self.options.tile_overlap
-        return {"tile": tile, "overlap": overlap, "batch": self.options.tile_batch,
+        return {"tile": tile, "overlap": overlap, "margin": self.margin, "batch": self.options.tile_batch,
                 "tiles": len(self.boxes), "grid": [len(tile_starts(n, tile, overlap)) for n in self.size]}
 
 
@@ -144,8 +165,9 @@ class Blend:
 
 
 def crop(problem: Problem, box: Box) -> Problem:
-    """The problem of one tile: observation, weight and guide cut to the box."""
-    if not isinstance(problem.operator, Identity):
+    """The problem of one tile: observation, weight and guide cut to the box. A blur's tile keeps
+    the blur: its estimate reaches beyond the box by the kernel's radius (TilePlan.margin)."""
+    if not isinstance(problem.operator, Identity | Blur):
         raise FieldError("`tile`", f"the {type(problem.operator).__name__} operator of this task "
                                  "sees more than each pixel; fit it whole with `tile` 0")
     rows, cols = box.index
@@ -194,7 +216,7 @@ def fit_tiled(problem: Problem, plan: TilePlan, make_fitter: Callable[[list[Prob
     its fit state, then its results, so a rerun after a kill redoes at most part of one batch.
     """
     batches = plan.batches
-    blend = Blend(problem.channels, plan.size, plan.window())
+    blend = Blend(problem.channels, plan.estimate_size, plan.window())
     results: list[FitResult] = []
     resumed_batches = 0
     for b, batch in enumerate(batches):
@@ -211,7 +233,7 @@ def fit_tiled(problem: Problem, plan: TilePlan, make_fitter: Callable[[list[Prob
                               checkpoint_every=checkpoint_every)[:len(batch)]
             store.save(b, {"results": done})
         for box, result in zip(batch, done, strict=True):
-            blend.add(result.estimate, box)
+            blend.add(result.estimate, plan.estimate_box(box))
         results += done
     record = {"tiling": {**plan.record(), "batches_resumed": resumed_batches,
                          "overlap_rms": blend.disagreement(),

@@ -35,7 +35,7 @@ from dipbatch.fit.problem import Problem
 from dipbatch.fit.spectral import SpectralRecorder
 from dipbatch.fit.speed import SpeedOptions
 from dipbatch.fit.stopping import RULE_FACTS, StopOptions, Stopper, make_stop_rule
-from dipbatch.fit.tiling import TileCheckpoints, TilePlan, TilingOptions, fit_tiled
+from dipbatch.fit.tiling import TileCheckpoints, TilingOptions, fit_tiled
 from dipbatch.fit.warmstart import WarmStartOptions
 from dipbatch.io.atomic import temp_beside
 from dipbatch.io.images import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_holdable, read_image, write_image
@@ -326,7 +326,8 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
 def _fit_tiles(job: Job, preset: Preset, options: RestoreOptions, device: torch.device, label: str,
                ckpt: Path, key: str) -> tuple[list[FitResult], list[dict[str, Any]]]:
     """Fit one large frame tile by tile, each batch of tiles as `_make_fitter` builds it."""
-    plan = TilePlan(job.problem.size, options.tiling)
+    observed = job.problem.observation.shape[-2:]
+    plan = options.tiling.plan((int(observed[0]), int(observed[1])), job.problem.size)
     tiles = TileCheckpoints(ckpt, key, plan)
     notes: list[dict[str, Any]] = []
 
