@@ -151,3 +151,16 @@ def test_the_plan_refuses_the_options_the_workflow_refuses(archive: Path, option
     (archive / "config.yaml").write_text(yaml.safe_dump(config))
     result = CliRunner().invoke(main, ["plan", "--device", "cpu", "--steps", "1"])
     assert result.exit_code == 1 and result.stderr == f"error: {message}\n"
+
+
+def test_a_deblurring_dataset_is_planned_with_its_psf_or_a_stand_in(archive: Path) -> None:
+    """Each image's own PSF ({stem}) is not read by the plan: a typical kernel stands in."""
+    write_config(archive / "config.yaml", {
+        "own": {"input": "small", "preset": "tiny", "iterations": 40, "task": "deblur",
+                "psf": "{stem}_psf.fits"},
+        "model": {"input": "small", "preset": "tiny", "iterations": 40, "task": "deblur",
+                  "psf": "moffat:fwhm=4"},
+    })
+    rows = by_name(plan())
+    assert rows["own"]["images"] == rows["model"]["images"] == 3
+    assert rows["model"]["step_s"] > 0 and rows["own"]["step_s"] > 0

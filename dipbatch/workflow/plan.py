@@ -19,6 +19,7 @@ from dipbatch.errors import DipbatchError, warn
 from dipbatch.fit.presets import preset_for_device
 from dipbatch.fit.tiling import TilePlan, TilingOptions
 from dipbatch.io.images import image_size, read_image
+from dipbatch.physics.psf import is_model
 from dipbatch.run.calibration import synthetic_problem, time_steps
 from dipbatch.tasks import TaskOptions, task_preset, task_record
 from dipbatch.workflow.config import dataset_ensemble
@@ -67,11 +68,24 @@ def _option(options: Mapping[str, Any], key: str, default: Any = None) -> Any:
     return options.get(key, options.get(key.replace("_", "-"), default))
 
 
+#: The PSF a plan times deblurring with where each image has its own: the cost of a step, not its
+#: result, and a kernel of typical size.
+STAND_IN_PSF = "gaussian:fwhm=3"
+
+
+def _timed_psf(psf: str | None) -> str | None:
+    """The dataset's PSF as the plan times it: a model or a file as it is, else a stand-in."""
+    if psf is None or is_model(psf) or ("{stem}" not in psf and Path(psf).is_file()):
+        return psf
+    return STAND_IN_PSF
+
+
 def survey(name: str, dataset: Mapping[str, Any], resources: Mapping[str, Any], device_kind: str) -> Survey:
     """The images of one validated dataset and their sizes, its preset as it runs on `device_kind`
     (`auto` resolved); an unreadable header is warned about and left out (its job would fail on it)."""
     options = dataset["options"]
-    task = TaskOptions(kind=dataset["task"], net=_option(options, "net"), factor=_option(options, "factor"))
+    task = TaskOptions(kind=dataset["task"], net=_option(options, "net"), factor=_option(options, "factor"),
+                       psf=_timed_psf(dataset.get("psf")))
     name_of_preset = preset_for_device(dataset["preset"], device_kind)
     preset = task_preset(task, name_of_preset, dataset.get("iterations"))
     hdu = _option(options, "hdu")
