@@ -185,6 +185,7 @@ def test_the_cli_deblurs_with_a_psf_file_and_records_it(blurred: Path, tmp_path:
     assert restored.data.shape == read_image(blurred).data.shape and restored.source.dtype == "uint16"
     record = json.loads(Path(f"{out}.json").read_text())
     assert record["task"] == "deblur"
+    assert record["stop_settings"]["discrepancy"] == 1.0  # deblurring's own, tuned threshold
     assert record["psf"]["source"] == str(psf) and record["psf"]["size"][0] % 2 == 1
     assert abs(record["psf"]["fwhm_px"] - 2.5) < 0.1 and len(record["psf"]["sha256"]) == 64
     # the report shows the PSF with its FWHM, beside before and after on one display stretch

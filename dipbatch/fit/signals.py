@@ -22,6 +22,8 @@ SIGNAL, CAP, FIXED = "signal", "cap", "fixed"
 STOP_KINDS = (SIGNAL, CAP, FIXED)
 #: The signals that end an `auto` fit (`stop_signal`).
 DISCREPANCY, PLATEAU = "discrepancy", "variance plateau"
+#: Where the discrepancy signal fires for denoising: the data-fit at this fraction of the noise floor.
+DISCREPANCY_RATIO = 0.97
 #: A data-fit that ends above this many times the noise floor has not reached the noise: the fit
 #: stopped far from the data (a warning on the result; `AutoRule.far`).
 FAR_ABOVE_FLOOR = 1.5
@@ -78,7 +80,7 @@ class AutoRule:
 
     patience: int
     min_start: int
-    discrepancy: float | None = 0.97
+    discrepancy: float | None = DISCREPANCY_RATIO
     guard: float = 1.1
     tolerance: float = 0.3
     extend_limit: int = 4  # a cap may grow to this many times itself (`extends`), never further

@@ -12,7 +12,17 @@ import torch
 
 from dipbatch.errors import FieldError
 from dipbatch.fit.curves import subsample
-from dipbatch.fit.signals import CAP, FIXED, SIGNAL, AutoRule, decide, expected_crossing, extends, noise_floor
+from dipbatch.fit.signals import (
+    CAP,
+    DISCREPANCY_RATIO,
+    FIXED,
+    SIGNAL,
+    AutoRule,
+    decide,
+    expected_crossing,
+    extends,
+    noise_floor,
+)
 from dipbatch.physics import losses
 from dipbatch.physics.metrics import noise_sigma
 
@@ -431,11 +441,12 @@ class StopRule:
 
 def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, device: torch.device, *,
                    seed: int = 0, sigmas: Sequence[float | None] | None = None,
-                   denoising: bool = True) -> StopRule:
+                   denoising: bool = True, discrepancy: float = DISCREPANCY_RATIO) -> StopRule:
     """The rule `options.rule` for K problems (images or tiles fitted together) under an iteration cap.
 
     `sigmas` are the images' Gaussian noise σ on the [0,1] scale: given (`auto` takes None as
-    "estimate it"), and required by `sure`. `auto` knows a noise floor only when `denoising`.
+    "estimate it"), and required by `sure`. `auto` knows a noise floor only when `denoising`, and
+    stops once the data-fit is down to `discrepancy` × that floor (the task's, `Task.discrepancy`).
     """
     members = len(problems)
     if options.rule == "fixed":
@@ -452,7 +463,7 @@ def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, 
             return torch.stack([p.datafit(p.operator(smoothed[k:k + 1]), observations[k][None], weights[k])
                                 for k, p in enumerate(problems)])
 
-        rule = AutoRule(patience, min_start)
+        rule = AutoRule(patience, min_start, discrepancy=discrepancy)
         limit = cap * rule.extend_limit  # the buffers hold an extended fit
         return StopRule(AutoStop(members, limit, window, rule, floors, datafit, shape, device, seed=seed),
                         limit=limit)

@@ -354,8 +354,9 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], seeds: list[int], pre
     else:  # auto's noise floor: a given --sigma, else estimated from each observation
         sigmas = [None if options.stop.sigma is None else options.stop.sigma / _value_span(job)
                   for job in jobs]
+    record = task_record(options.task.kind)
     rule = make_stop_rule(options.stop, problems, cap, device, seed=options.seed, sigmas=sigmas,
-                          denoising=task_record(options.task.kind).noise_floor)
+                          denoising=record.noise_floor, discrepancy=record.discrepancy)
     if rule.twins is not None:
         problems = problems + [replace(p, observation=twin)
                                for p, twin in zip(problems, rule.twins, strict=True)]
@@ -494,7 +495,8 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     seeds = member_seeds(seed, ensemble)
     problems = [problem] * ensemble
     rule = make_stop_rule(StopOptions(rule=stop), problems, recipe.fit.iterations, torch_device,
-                          seed=seed, denoising=task_record(task).noise_floor)
+                          seed=seed, denoising=task_record(task).noise_floor,
+                          discrepancy=task_record(task).discrepancy)
     fitter = Fitter(problems, recipe, seeds, torch_device, rule.stopper, limit=rule.limit)
     result = combine(fitter.run(), seeds)
     return fuse(result, problem, fusion_options) if task_record(task).fuses else result

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from dipbatch.fit.problem import Problem
+from dipbatch.fit.signals import DISCREPANCY_RATIO
 from dipbatch.io.images import Image
 from dipbatch.physics.operators import Identity, Operator
 from dipbatch.tasks.options import TaskOptions
@@ -36,6 +37,7 @@ class Task:
     options: tuple[str, ...] = ()  # the TaskOptions fields only this task uses (factor, mask, guide)
     packable: bool = True  # images of a dataset may share a job (no side file per image)
     noise_floor: bool = False  # its data-fit has a known floor: the auto stop's discrepancy signal
+    discrepancy: float = DISCREPANCY_RATIO  # the signal fires at this × the floor (tuned per task)
     ensembles: bool = False  # seed ensembles by default (their gains are measured for it)
     fuses: bool = False  # its estimate is fused with a classical denoiser's (fit/fusion.py)
     finish: Finish = keep_what_was_not_there  # the estimate into the output image
