@@ -198,6 +198,12 @@ def test_a_scancelled_job_keeps_its_line_and_is_not_retried(tmp_path):
             assert time.monotonic() < deadline and controller.poll() is None, "the fit never started"
             time.sleep(1)
         job = re.search(r"SLURM job (\d+)", log.read_text()).group(1)
+        # squeue's default view, set as docs/cluster.md says, shows which image the job holds
+        line = next(line for line in (REPO / "docs" / "cluster.md").read_text().splitlines()
+                    if line.startswith("export SQUEUE_FORMAT2="))
+        view = subprocess.run(["squeue"], env={**env, "SQUEUE_FORMAT2": line.split("=", 1)[1].strip("'")},
+                              capture_output=True, text=True, timeout=30).stdout
+        assert re.search(rf"^{job} .*path=long\.png", view, re.M), view
         subprocess.run(["scancel", job], check=True, timeout=30)
         output, _ = controller.communicate(timeout=300)
     finally:
