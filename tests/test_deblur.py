@@ -258,7 +258,7 @@ def test_a_tiled_deblur_overlaps_by_the_psf_radius_and_matches_the_whole_fit(tmp
     r = kernel.shape[0] // 2
     truth = scene(48 + 2 * r, 48 + 2 * r, 1, seed=6)
     save_png(tmp_path / "blurred.png", add_gaussian_noise(blur(truth, kernel), 0.02, seed=1))
-    common = ["--task", "deblur", "--psf", "gaussian:fwhm=2", "--preset", "tiny", "--iterations", "120",
+    common = ["--task", "deblur", "--psf", "gaussian:fwhm=2", "--preset", "tiny", "--iterations", "60",
               "--stop", "fixed", "--quiet"]
     scores = {}
     for name, tiling in (("whole", []), ("tiled", ["--tile", "32", "--tile-overlap", "6"])):

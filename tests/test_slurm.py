@@ -203,7 +203,7 @@ def test_a_scancelled_job_keeps_its_line_and_is_not_retried(tmp_path):
                     if line.startswith("export SQUEUE_FORMAT2="))
         view = subprocess.run(["squeue"], env={**env, "SQUEUE_FORMAT2": line.split("=", 1)[1].strip("'")},
                               capture_output=True, text=True, timeout=30).stdout
-        assert re.search(rf"^{job} .*path=long\.png", view, re.M), view
+        assert re.search(rf"^{job} .*rule_restore_wildcards_d_long\.png", view, re.M), view
         subprocess.run(["scancel", job], check=True, timeout=30)
         output, _ = controller.communicate(timeout=300)
     finally:

@@ -215,7 +215,7 @@ def test_the_default_preset_asks_for_the_devices_resources(tmp_path):
     write_config(work, "  d:\n    input: data\n")  # no preset, no ensemble: auto
     memory = {}
     for device in ("cpu", "cuda", "auto"):
-        proc = snakemake(work, "--dry-run", "--config", f"device={device}")
+        proc = snakemake(work, "--dry-run", "--printshellcmds", "--config", f"device={device}")
         assert "--preset auto" in proc.stdout and "--ensemble" not in proc.stdout
         memory[device] = re.search(r"mem_mb=(\d+)", proc.stdout).group(1)
     # fast: 2000 MB + 4000 per megapixel; paper: 4000 + 8000 (a job of device auto may get a GPU);
@@ -667,7 +667,7 @@ def test_strict_refuses_a_configuration_without_datasets(tmp_path):
 
 def report_rows(report: Path) -> dict[str, str]:
     """The status the report's table gives each image, by the image's name."""
-    rows = re.findall(r'<tr class="(\w+)(?: warned)?" id="row-\d+">\s*<td[^>]*>\d+</td>\s*'
+    rows = re.findall(r'<tr class="(\w+)(?: warned)?" id="row-\d+"[^>]*>\s*<td[^>]*>\d+</td>\s*'
                       r'<td><a href="#[^"]+">(.*?)</a>', report.read_text(), re.S)
     return {html.unescape(name): status for status, name in rows}
 

@@ -202,8 +202,10 @@ def uniform_or(values, function):
 
 
 def restore_args_param():
-    if any(task_record(ds["task"]).side_input == "mask" or "{stem}" in ds.get("psf", "")
-           for ds in DATASETS.values()):
+    if any(
+        task_record(ds["task"]).side_input == "mask" or "{stem}" in ds.get("psf", "")
+        for ds in DATASETS.values()
+    ):
         return restore_args
     return uniform_or((shlex.join(dataset_args(name)) for name in DATASETS), restore_args)
 
