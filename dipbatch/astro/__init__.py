@@ -20,7 +20,7 @@ from dipbatch.astro.masks import read_bad_pixels, sigma_clip_mask
 from dipbatch.astro.stretch import Stretch, fit_stretch
 from dipbatch.errors import FieldError
 from dipbatch.fit.problem import Problem
-from dipbatch.io.images import Image
+from dipbatch.io.images import Image, hdu_key
 from dipbatch.tasks import TaskOptions, build_problem, datafit_for, task_record
 
 __all__ = ["AstroOptions", "Frame", "prepare"]
@@ -39,7 +39,7 @@ class AstroOptions:
     @property
     def hdu_key(self) -> int | str | None:
         """The HDU as `read_image` takes it: a number is an index, anything else an EXTNAME."""
-        return int(self.hdu) if self.hdu is not None and self.hdu.isdigit() else self.hdu
+        return hdu_key(self.hdu)
 
     @property
     def active(self) -> bool:

@@ -85,6 +85,12 @@ def _pillow_unlimited() -> Iterator[None]:
         PILImage.MAX_IMAGE_PIXELS = saved
 
 
+def hdu_key(hdu: str | None) -> int | str | None:
+    """A FITS HDU as an option spells it, as `read_image` takes it: digits are an index, anything
+    else an EXTNAME."""
+    return int(hdu) if hdu is not None and hdu.isdigit() else hdu
+
+
 def read_image(path: str | Path, *, hdu: int | str | None = None,
                max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
     """Read an image; `hdu` picks a FITS HDU by index or EXTNAME (default: first with data).

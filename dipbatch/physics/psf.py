@@ -33,11 +33,6 @@ class Psf:
     kernel: np.ndarray  # k×k, odd k, sum 1
     source: str  # "gaussian:fwhm=3.2", or the file it was read from
 
-    @property
-    def radius(self) -> int:
-        """Pixels from the centre to the kernel's edge: how far the blur reaches."""
-        return self.kernel.shape[0] // 2
-
     def record(self) -> dict[str, object]:
         """What the sidecar says of it: source, size, measured FWHM, and a hash of the kernel."""
         return {"source": self.source, "size": list(self.kernel.shape),

@@ -14,7 +14,7 @@ import numpy as np
 
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit.problem import Problem
-from dipbatch.io.images import Image, read_image
+from dipbatch.io.images import Image, hdu_key, read_image
 from dipbatch.physics import psf as psfs
 from dipbatch.physics.operators import Blur
 from dipbatch.tasks.options import TaskOptions
@@ -35,8 +35,7 @@ def load_psf(options: TaskOptions) -> psfs.Psf:
     if not path.is_file():
         raise DipbatchError(path, "no such PSF file (or a model: gaussian:fwhm=…, moffat:fwhm=…,beta=…, "
                                   "disk:radius=…)")
-    hdu = options.psf_hdu
-    picture = read_image(path, hdu=int(hdu) if hdu is not None and hdu.isdigit() else hdu)
+    picture = read_image(path, hdu=hdu_key(options.psf_hdu))
     lo, hi = picture.source.value_range
     kernel = lo + picture.data.astype(np.float64) * (hi - lo)  # the stored values: a PSF may dip below 0
     if kernel.shape[0] > 1:
