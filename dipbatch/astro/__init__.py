@@ -59,7 +59,7 @@ class Frame:
 
     def problem(self, options: TaskOptions) -> Problem:
         """The task's problem on the observed image; a photon-noise loss gets the asinh undone."""
-        if not task_record(options.kind).pointwise and (self.stretch or self.passthrough is not None):
+        if not task_record(options.kind).pointwise and self.passthrough is not None:  # stretch or stars
             raise FieldError("`stretch`, `protect_stars`", f"cannot be used with `task` {options.kind}: "
                              "its operator mixes neighbouring pixels, which a per-pixel stretch or star "
                              "protection would break; fit the linear frame (stretch none, no star "

@@ -418,7 +418,8 @@ def _job_key(digests: list[str], preset: Preset, options: RestoreOptions) -> str
 def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: RestoreOptions,
             device: torch.device, wall: float, batch: int) -> Sidecar:
     outcome, image = job.outcome, job.frame.observed
-    noisy = task_record(options.task.kind).noise_floor
+    task = task_record(options.task.kind)
+    noisy = task.noise_floor
     record: dict[str, Any] = {
         "dipbatch_version": __version__,
         "input": str(outcome.input),
@@ -446,7 +447,7 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
         # a noise level means something only where the task has noise to remove (not holes, not blur)
         "sigma_input": noise_sigma(image.data) if noisy else None,
         "sigma_output": noise_sigma(result.estimate) if noisy else None,
-        **task_record(options.task.kind).facts(options.task),
+        **task.facts(options.task),
         **result.record,
     }
     return cast(Sidecar, record)  # the fit's own curves and choices complete the typed record
@@ -482,10 +483,11 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     kernel = psf if isinstance(psf, np.ndarray) else None
     options = TaskOptions(kind=task, net=net, factor=factor, noise=noise, gain=gain if counts else None,
                           offset=0.0 if counts else None, psf=psf if isinstance(psf, str) else None)
+    record = task_record(task)
     torch_device = resolve_device(device)
     recipe = task_preset(options, preset_for_device(preset, torch_device.type), iterations)
     datafit = noise_datafit(noise, losses.Photometry(gain=gain))
-    if kernel is not None and "psf" not in task_record(task).options:
+    if kernel is not None and "psf" not in record.options:
         raise FieldError("`psf`", f"is not used by `task` {task}")
     operator = Blur(normalise(kernel, "psf")) if kernel is not None else None
     problem = make_problem(np.asarray(observation, np.float32), options, mask=mask, guide=guide,
@@ -495,8 +497,7 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     seeds = member_seeds(seed, ensemble)
     problems = [problem] * ensemble
     rule = make_stop_rule(StopOptions(rule=stop), problems, recipe.fit.iterations, torch_device,
-                          seed=seed, denoising=task_record(task).noise_floor,
-                          discrepancy=task_record(task).discrepancy)
+                          seed=seed, denoising=record.noise_floor, discrepancy=record.discrepancy)
     fitter = Fitter(problems, recipe, seeds, torch_device, rule.stopper, limit=rule.limit)
     result = combine(fitter.run(), seeds)
-    return fuse(result, problem, fusion_options) if task_record(task).fuses else result
+    return fuse(result, problem, fusion_options) if record.fuses else result
