@@ -24,7 +24,8 @@ from machine import machine_line
 from dipbatch.fit.loop import Fitter
 from dipbatch.fit.stopping import StopOptions, make_stop_rule
 from dipbatch.physics.synthetic import add_poisson_noise, star_field
-from dipbatch.tasks import TaskOptions, make_problem, task_preset
+from dipbatch.tasks import TaskOptions
+from dipbatch.tasks.problems import make_problem, task_preset
 
 FULL = 65535.0
 

@@ -38,7 +38,7 @@ from dipbatch.fit.loop import Fitter
 from dipbatch.fit.presets import get_preset
 from dipbatch.fit.problem import Problem
 from dipbatch.fit.speed import SpeedOptions
-from dipbatch.nets import build_generator
+from dipbatch.nets.build import build_generator
 from dipbatch.nets.pointwise import PointwiseConv
 from dipbatch.run.device import synchronize
 

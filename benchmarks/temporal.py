@@ -42,7 +42,7 @@ from dipbatch.fit.loop import Fitter, StatelessObserver
 from dipbatch.fit.presets import get_preset
 from dipbatch.fit.problem import Problem
 from dipbatch.fit.stopping import StopOptions, make_stop_rule
-from dipbatch.nets import load_member, member_state
+from dipbatch.nets.build import load_member, member_state
 from dipbatch.physics.metrics import psnr
 from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise
 from dipbatch.temporal.dvp import DVPOptions, deep_video_prior

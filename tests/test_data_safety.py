@@ -24,12 +24,14 @@ from PIL import Image as PILImage
 
 from dipbatch.cli import main
 from dipbatch.errors import DipbatchError
-from dipbatch.fit.checkpoint import MAGIC, checkpoint_path, load_checkpoint, save_checkpoint
+from dipbatch.fit.checkpoint import MAGIC, load_checkpoint, save_checkpoint
 from dipbatch.fit.loop import Fitter
+from dipbatch.io.filenames import checkpoint_path
 from dipbatch.io.images import DEFAULT_MAX_PIXELS, read_image, write_image
 from dipbatch.io.sidecar import sidecar_bytes, sidecar_path
 from dipbatch.run.restore import SIDECAR_ALLOWANCE, check_free_space, output_bytes
-from dipbatch.tasks import TaskOptions, make_problem, task_preset
+from dipbatch.tasks import TaskOptions
+from dipbatch.tasks.problems import make_problem, task_preset
 
 FAST = ["--preset", "tiny", "--iterations", "20", "--quiet"]
 

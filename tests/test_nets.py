@@ -8,7 +8,8 @@ import torch
 from dipbatch.fit.loop import Fitter
 from dipbatch.fit.presets import get_preset
 from dipbatch.fit.problem import Problem
-from dipbatch.nets import NetSpec, build_generator, canvas_size, member_state
+from dipbatch.nets import NetSpec
+from dipbatch.nets.build import build_generator, canvas_size, member_state
 from dipbatch.nets.pointwise import PointwiseConv
 
 

@@ -20,12 +20,13 @@ from dipbatch.cli import main
 from dipbatch.fit.loop import Fitter
 from dipbatch.fit.presets import get_preset
 from dipbatch.io.images import read_image
-from dipbatch.nets import build_generator
+from dipbatch.nets.build import build_generator
 from dipbatch.physics.metrics import psnr
 from dipbatch.physics.operators import Downsampler
 from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
 from dipbatch.run.restore import restore_array
-from dipbatch.tasks import TaskOptions, build_problem, task_preset
+from dipbatch.tasks import TaskOptions
+from dipbatch.tasks.problems import build_problem, task_preset
 
 QUICK = ["--preset", "tiny", "--iterations", "20", "--quiet"]
 

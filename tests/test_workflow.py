@@ -38,9 +38,10 @@ ITERATIONS = 6
 GOOD_IMAGES = ["a.png", "sub dir/ü 2.tif", "frames/frame_2.png", "frames/frame_10.png"]
 
 
-def snakemake(workdir: Path, *args: str, check: bool = True, **popen) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, check: bool = True, env_extra: dict[str, str] | None = None,
+              **popen) -> subprocess.CompletedProcess:
     """Run the snakemake CLI of this interpreter's environment in `workdir`."""
-    env = dict(os.environ)
+    env = dict(os.environ) | (env_extra or {})
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.pop("SNAKEMAKE_PROFILE", None)
     cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--scheduler", "greedy", *args]
@@ -193,6 +194,25 @@ def test_a_deleted_output_is_restored_by_a_rerun(tmp_path):
     proc = snakemake(work, "--forcerun", "results/d/b.png")  # redo one image in place
     assert restore_jobs(proc.stdout + proc.stderr) == ["d/b.png"]
     assert (out / "summary.tsv").stat().st_mtime_ns > before
+
+
+def test_the_snakefile_is_read_without_torch(tmp_path):
+    """Snakemake reads the Snakefile once per run and again in every job it spawns (the summary, the
+    report and the index): that read imports no torch, so a dry run over an archive and those jobs
+    start in about a second. A `torch` that cannot be imported shows it; every task's record is read."""
+    stand_in = tmp_path / "no_torch" / "torch"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text("raise ImportError('the Snakefile imported torch')\n")
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "a.png", noisy((12, 12, 3), seed=5))
+    save_png(work / "masks" / "a.png", np.full((12, 12), 255, np.uint8))
+    write_config(work, dataset("d", "data") + "".join(
+        f"  {task}:\n    input: data\n    task: {task}\n{extra}" for task, extra in (
+            ("sr", ""), ("inpaint", "    mask: masks/{stem}.png\n"), ("deblock", ""),
+            ("deblur", "    psf: gaussian:fwhm=2\n"))))
+    proc = snakemake(work, "--dry-run", env_extra={"PYTHONPATH": str(stand_in.parent)})
+    assert sorted(restore_jobs(proc.stdout + proc.stderr)) == [
+        "d/a.png", "deblock/a.png", "deblur/a.png", "inpaint/a.png", "sr/a.png"]
 
 
 def test_resources_grow_with_pixels(good, tmp_path):

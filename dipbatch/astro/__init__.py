@@ -21,7 +21,8 @@ from dipbatch.astro.stretch import Stretch, fit_stretch
 from dipbatch.errors import FieldError
 from dipbatch.fit.problem import Problem
 from dipbatch.io.images import Image, hdu_key
-from dipbatch.tasks import TaskOptions, build_problem, datafit_for, task_record
+from dipbatch.tasks import TaskOptions, task_record
+from dipbatch.tasks.problems import build_problem, datafit_for
 
 __all__ = ["AstroOptions", "Frame", "prepare"]
 

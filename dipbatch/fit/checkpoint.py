@@ -21,13 +21,9 @@ import torch
 
 from dipbatch.errors import short, warn
 from dipbatch.io.atomic import atomic_path
+from dipbatch.io.filenames import checkpoint_path
 
 MAGIC = b"dipbatch-checkpoint 1 "
-
-
-def checkpoint_path(output: str | Path) -> Path:
-    output = Path(output)
-    return output.with_name(f".{output.name}.ckpt")
 
 
 def _header(key: str) -> bytes:

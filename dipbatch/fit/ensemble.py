@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from dipbatch.errors import FieldError
-from dipbatch.fit.loop import FitResult
 from dipbatch.io.sidecar import EnsembleRecord
+
+if TYPE_CHECKING:  # the workflow's checks import check_ensemble: no torch at the Snakefile's parse
+    from dipbatch.fit.loop import FitResult
 
 
 def member_seeds(seed: int, ensemble: int) -> list[int]:

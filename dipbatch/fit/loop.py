@@ -24,7 +24,7 @@ from dipbatch.fit.presets import Preset
 from dipbatch.fit.problem import Problem
 from dipbatch.fit.speed import SpeedOptions, configure_backends
 from dipbatch.fit.stopping import FixedStop, Stopper
-from dipbatch.nets import build_generator, canvas_size, member_passes
+from dipbatch.nets.build import build_generator, canvas_size, member_passes
 
 ProgressHook = Callable[[int, int, list[float]], None]
 CheckpointHook = Callable[[dict[str, Any]], None]

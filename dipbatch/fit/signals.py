@@ -13,7 +13,6 @@ from functools import lru_cache
 
 import numpy as np
 from scipy.ndimage import uniform_filter
-from scipy.stats import poisson
 
 WINDOW = 100  # the variance window at the usual caps (cap/10, at most 100)
 #: How a fit ended, as data (`stop_kind`; `stop_reason` is the same in words): a stop signal fired, the
@@ -32,6 +31,8 @@ FAR_ABOVE_FLOOR = 1.5
 @lru_cache(maxsize=1)
 def _deviance_table() -> tuple[np.ndarray, np.ndarray]:
     """E[rate − k + k·log(k/rate)] for k ~ Poisson(rate), on a log grid of rates."""
+    from scipy.stats import poisson  # here: importing scipy.stats costs half a second per process
+
     rates = np.logspace(-3, 4, 281)
     k = np.arange(0, int(rates[-1] + 12 * math.sqrt(rates[-1]) + 20))[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -16,7 +16,7 @@ import torch
 from dipbatch.errors import DipbatchError, FieldError
 from dipbatch.fit.loop import Fitter
 from dipbatch.io.atomic import atomic_path
-from dipbatch.nets import load_member, member_state
+from dipbatch.nets.build import load_member, member_state
 
 FORMAT = "dipbatch-weights-1"
 

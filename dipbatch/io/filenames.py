@@ -1,8 +1,10 @@
-"""How dipbatch orders and picks files in a folder: natural order, and the names it never treats as images."""
+"""How dipbatch orders and picks files in a folder (natural order, the names it never treats as
+images) and names the hidden files it keeps beside an output."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -24,3 +26,9 @@ def is_skipped(name: str) -> bool:
     sidecars dipbatch writes beside each output.
     """
     return name.startswith(".") or name.lower().endswith(".json")
+
+
+def checkpoint_path(output: str | Path) -> Path:
+    """The hidden fit checkpoint beside `output` (``.<name>.ckpt``), which discovery skips."""
+    output = Path(output)
+    return output.with_name(f".{output.name}.ckpt")

@@ -1,6 +1,6 @@
 """Running a grouped generator's members one after another, each through a lone net's layers.
 
-A grouped net (nets/__init__.py) keeps member k's parameters as the k-th slice along dimension 0
+A grouped net (nets/build.py) keeps member k's parameters as the k-th slice along dimension 0
 of every tensor. On a GPU one grouped forward pass is the fast way to fit them all. On a CPU the
 grouped convolutions cost more per member than a lone net's (issue 19: 1.1-1.6x), so there the
 members run in turn (forward and backward, one member's graph in memory at a time) through lone
@@ -72,7 +72,7 @@ def _viewing(grouped: nn.Module, build_lone: Callable[[], nn.Module], k: int, me
 
 
 def _member_slice(source: torch.Tensor, k: int, members: int, like: torch.Tensor) -> torch.Tensor:
-    """Member k's part of a grouped tensor: its k-th slice along dimension 0 (nets/__init__.py)."""
+    """Member k's part of a grouped tensor: its k-th slice along dimension 0 (nets/build.py)."""
     n = source.shape[0] // members
     view = source.narrow(0, k * n, n)
     if view.shape != like.shape:

@@ -12,7 +12,8 @@ from dipbatch.fit.loop import Fitter
 from dipbatch.fit.presets import Preset
 from dipbatch.fit.problem import Problem
 from dipbatch.run.device import synchronize
-from dipbatch.tasks import TaskOptions, make_problem, task_record
+from dipbatch.tasks import TaskOptions, task_record
+from dipbatch.tasks.problems import make_problem
 
 
 def synthetic_problem(options: TaskOptions, channels: int, size: tuple[int, int], seed: int = 0) -> Problem:

@@ -19,13 +19,7 @@ import torch
 from dipbatch import __version__
 from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.errors import DipbatchError, FieldError
-from dipbatch.fit.checkpoint import (
-    checkpoint_path,
-    load_checkpoint,
-    remove_checkpoints,
-    resumed,
-    save_checkpoint,
-)
+from dipbatch.fit.checkpoint import load_checkpoint, remove_checkpoints, resumed, save_checkpoint
 from dipbatch.fit.ensemble import check_ensemble, combine, member_seeds
 from dipbatch.fit.fusion import FusionOptions, fuse
 from dipbatch.fit.interrupt import Interrupted
@@ -38,6 +32,7 @@ from dipbatch.fit.stopping import RULE_FACTS, StopOptions, Stopper, make_stop_ru
 from dipbatch.fit.tiling import TileCheckpoints, TilingOptions, fit_tiled
 from dipbatch.fit.warmstart import WarmStartOptions
 from dipbatch.io.atomic import temp_beside
+from dipbatch.io.filenames import checkpoint_path
 from dipbatch.io.images import DEFAULT_MAX_PIXELS, SUPPORTED_SUFFIXES, check_holdable, read_image, write_image
 from dipbatch.io.sidecar import Sidecar, sha256_of, sidecar_bytes, sidecar_path
 from dipbatch.physics import losses
@@ -47,14 +42,8 @@ from dipbatch.physics.psf import normalise
 from dipbatch.run.device import memory_bytes, resolve_device
 from dipbatch.run.ensembles import resolve_ensemble
 from dipbatch.run.progress import progress_bar
-from dipbatch.tasks import (
-    TaskOptions,
-    finish_estimate,
-    make_problem,
-    noise_datafit,
-    task_preset,
-    task_record,
-)
+from dipbatch.tasks import TaskOptions, task_record
+from dipbatch.tasks.problems import finish_estimate, make_problem, noise_datafit, task_preset
 
 
 @dataclass(frozen=True)

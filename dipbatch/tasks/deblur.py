@@ -8,17 +8,19 @@ or an image file (FITS, with `psf_hdu`, TIFF or PNG), normalised to sum 1 and ce
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dipbatch.errors import DipbatchError, FieldError
-from dipbatch.fit.problem import Problem
 from dipbatch.io.images import Image, hdu_key, read_image
 from dipbatch.physics import psf as psfs
-from dipbatch.physics.operators import Blur
 from dipbatch.tasks.options import TaskOptions
 from dipbatch.tasks.task import Task
+
+if TYPE_CHECKING:
+    from dipbatch.fit.problem import Problem
+    from dipbatch.physics.operators import Blur
 
 
 def load_psf(options: TaskOptions) -> psfs.Psf:
@@ -44,14 +46,16 @@ def load_psf(options: TaskOptions) -> psfs.Psf:
 
 
 def blur_for(options: TaskOptions) -> Blur:
+    from dipbatch.physics.operators import Blur  # torch, when a fit asks (dipbatch.tasks.task)
+
     return Blur(load_psf(options).kernel)
 
 
-def check_fits(kernel_size: int, image: Image) -> None:
+def check_fits(operator: Blur, image: Image) -> None:
     """Refuse a PSF larger than the image (its blur would reach past every pixel)."""
     height, width = image.data.shape[-2:]
-    if kernel_size > min(height, width):
-        raise FieldError("`psf`", f"is {kernel_size}×{kernel_size} pixels (centred), larger than the "
+    if operator.size > min(height, width):
+        raise FieldError("`psf`", f"is {operator.size}×{operator.size} pixels (centred), larger than the "
                                   f"image {Path(image.source.path).name} ({width}×{height})")
 
 
@@ -73,4 +77,5 @@ def facts(options: TaskOptions) -> dict[str, Any]:
 DEBLUR_DISCREPANCY = 1.0
 
 TASK = Task("deblur", operator=blur_for, options=("psf", "psf_hdu"), noise_floor=True, packable=False,
-            pointwise=False, finish=crop_to_image, facts=facts, discrepancy=DEBLUR_DISCREPANCY)
+            pointwise=False, finish=crop_to_image, facts=facts, discrepancy=DEBLUR_DISCREPANCY,
+            check_image=check_fits)

@@ -4,13 +4,16 @@ keeps the known pixels as they were."""
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dipbatch.fit.problem import Problem
 from dipbatch.io.images import Image
 from dipbatch.tasks.options import TaskOptions
 from dipbatch.tasks.task import Task
+
+if TYPE_CHECKING:
+    from dipbatch.fit.problem import Problem
 
 
 def fill_holes(image: Image, problem: Problem, estimate: np.ndarray, options: TaskOptions) -> Image:

@@ -4,14 +4,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from dipbatch.fit.problem import Problem
 from dipbatch.io.images import Image
-from dipbatch.physics.operators import Downsampler
 from dipbatch.tasks.options import DEFAULT_FACTOR, TaskOptions
 from dipbatch.tasks.task import Task
+
+if TYPE_CHECKING:
+    from dipbatch.fit.problem import Problem
+    from dipbatch.physics.operators import Downsampler
 
 
 def enlarge(image: Image, problem: Problem, estimate: np.ndarray, options: TaskOptions) -> Image:
@@ -24,5 +27,11 @@ def enlarge(image: Image, problem: Problem, estimate: np.ndarray, options: TaskO
                                                       width=estimate.shape[2]))
 
 
-TASK = Task("sr", operator=lambda options: Downsampler(options.factor or DEFAULT_FACTOR),
+def downsampler(options: TaskOptions) -> Downsampler:
+    from dipbatch.physics.operators import Downsampler  # torch, when a fit asks (dipbatch.tasks.task)
+
+    return Downsampler(options.factor or DEFAULT_FACTOR)
+
+
+TASK = Task("sr", operator=downsampler,
             options=("factor",), finish=enlarge)

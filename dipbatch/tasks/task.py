@@ -1,23 +1,35 @@
 """What a task says about itself: one record per task, which every other layer reads instead of
 testing the task's name. A new task is one module holding its record (here in `dipbatch.tasks`),
 its operator (`dipbatch.physics.operators`), its presets (`dipbatch.fit.presets`), a CLI option if
-it takes one, and the schema's task list."""
+it takes one, and the schema's task list.
+
+The records import no torch: the workflow reads them while Snakemake parses the Snakefile, once per
+run and once per job it spawns. An operator is built, with torch, only when a fit asks for it."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dipbatch.fit.problem import Problem
 from dipbatch.fit.signals import DISCREPANCY_RATIO
 from dipbatch.io.images import Image
-from dipbatch.physics.operators import Identity, Operator
 from dipbatch.tasks.options import TaskOptions
 
-Finish = Callable[[Image, Problem, np.ndarray, TaskOptions], Image]
+if TYPE_CHECKING:
+    from dipbatch.fit.problem import Problem
+    from dipbatch.physics.operators import Operator
+
+Finish = Callable[[Image, "Problem", np.ndarray, TaskOptions], Image]
+
+
+def identity(options: TaskOptions) -> Operator:
+    """The identity operator (denoising and its kin)."""
+    from dipbatch.physics.operators import Identity  # torch, when a fit asks (see above)
+
+    return Identity()
 
 
 def keep_what_was_not_there(image: Image, problem: Problem, estimate: np.ndarray,
@@ -32,7 +44,7 @@ class Task:
     """A task's facts: its operator, what it needs beside the image, and how the faces treat it."""
 
     name: str
-    operator: Callable[[TaskOptions], Operator] = lambda options: Identity()
+    operator: Callable[[TaskOptions], Operator] = identity
     side_input: str | None = None  # a file per image besides it: "mask" (inpaint), "guide" (flash)
     options: tuple[str, ...] = ()  # the TaskOptions fields only this task uses (factor, mask, guide)
     packable: bool = True  # images of a dataset may share a job (no side file per image)
@@ -44,3 +56,6 @@ class Task:
     pointwise: bool = True  # each observed pixel sees its own estimate pixel: a stretch and star
     #                         protection (per-pixel conditioning, dipbatch.astro) keep their meaning
     facts: Callable[[TaskOptions], dict[str, Any]] = lambda options: {}  # for the sidecar
+    #: Refuse an image its operator cannot apply to (a PSF larger than the image), a FieldError; it
+    #: receives the task's own operator (so `Any`: a Blur for deblur).
+    check_image: Callable[[Any, Image], None] = lambda operator, image: None

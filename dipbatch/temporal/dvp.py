@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from dipbatch.fit.loop import pad_to
-from dipbatch.nets import NetSpec, build_generator, canvas_size
+from dipbatch.nets import NetSpec
+from dipbatch.nets.build import build_generator, canvas_size
 
 EpochHook = Callable[[int, int, float], None]
 

@@ -19,8 +19,8 @@ from stat import S_ISLNK
 from typing import Any
 
 from dipbatch.errors import DipbatchError
-from dipbatch.fit.checkpoint import checkpoint_path
 from dipbatch.io.discovery import is_inside
+from dipbatch.io.filenames import checkpoint_path
 from dipbatch.workflow.layout import Layout
 
 #: The dataset keys that name folders the workflow reads.

@@ -21,7 +21,8 @@ from dipbatch.fit.tiling import TilePlan, TilingOptions
 from dipbatch.io.images import image_size, read_image
 from dipbatch.physics.psf import is_model
 from dipbatch.run.calibration import synthetic_problem, time_steps
-from dipbatch.tasks import TaskOptions, task_preset, task_record
+from dipbatch.tasks import TaskOptions, task_record
+from dipbatch.tasks.problems import task_preset
 from dipbatch.workflow.config import dataset_ensemble
 from dipbatch.workflow.discovery import dataset_images, refused_files
 

@@ -64,9 +64,18 @@ def dataset_warnings(name, dataset, images, refused):
 # A --configfile that names datasets replaces config.yaml's datasets (the demo's) instead of adding
 # to them (dipbatch.workflow.config).
 replace_datasets(config, workflow.overwrite_configfiles, workflow.config_settings.overwrite_config)
-with config_errors():  # the options as `dipbatch restore` parses them (imports the CLI, and torch)
-    from dipbatch.cli.checks import check_dataset_options
 
+
+def check_dataset_options(name, dataset, device):
+    """A dataset's `options:` as `dipbatch restore` parses them. It imports the CLI (and torch), so
+    only a dataset with `options:` pays that at the parse, which Snakemake repeats for every job it
+    spawns."""
+    from dipbatch.cli.checks import check_dataset_options as check_with_the_cli
+
+    check_with_the_cli(name, dataset, device)
+
+
+with config_errors():
     validate_config(config, check_dataset_options)
 
 LAYOUT = Layout(results=config["output"], logs=config["logs"])
