@@ -45,7 +45,8 @@ from dipbatch.physics import psf as psfs
 from dipbatch.physics.metrics import noise_sigma, psnr
 from dipbatch.physics.operators import Blur
 from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise, star_field
-from dipbatch.tasks.deblur import DEBLUR_DISCREPANCY
+from dipbatch.tasks.deblur import DEBLUR_DISCREPANCY, DEBLUR_HEADROOM
+from dipbatch.tasks.problems import estimate_scale
 
 HERE = Path(__file__).parent
 CACHE = HERE / "deconvolution_cache"
@@ -66,6 +67,7 @@ class Case:
     blur: str
     noise: str  # "gauss15" or "poisson30" / "poisson300"
     size: int = SIZE
+    headroom: float = DEBLUR_HEADROOM  # the fit's (Task.headroom); not in the name, which seeds the noise
 
     @property
     def name(self) -> str:
@@ -82,9 +84,9 @@ NOISES = ("poisson30", "poisson300", "gauss15")
 def cases(args: argparse.Namespace) -> list[Case]:
     """The grid (scenes × blurs × their noises), less what `--blurs` and `--noises` leave out."""
     found = []
-    for scene in TUNE + HELD_OUT:
+    for scene in args.scenes:
         noises = ("poisson30", "poisson300") if scene.startswith("stars") else ("gauss15",)
-        found += [Case(scene, blur, noise, args.size) for blur in BLURS for noise in noises
+        found += [Case(scene, blur, noise, args.size, args.headroom) for blur in BLURS for noise in noises
                   if blur in args.blurs and noise in args.noises]
     return found
 
@@ -126,13 +128,14 @@ def observe(case: Case, truth: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 def problem_of(case: Case, observed: np.ndarray, kernel: np.ndarray) -> tuple[Problem, float]:
     """dipbatch's problem and the noise floor it estimates, as `restore` builds them."""
-    y = torch.from_numpy(observed)
+    y, scale = torch.from_numpy(observed), estimate_scale(observed, case.headroom)
     if case.noise.startswith("gauss"):
         sigma = noise_sigma(np.clip(observed, 0, 1)) or 0.0
-        return Problem(y, Blur(kernel)), noise_floor(observed, "gaussian", sigma=sigma)
+        return Problem(y, Blur(kernel), scale=scale), noise_floor(observed, "gaussian", sigma=sigma)
     gain = float(case.noise[7:])
     datafit = partial(losses.poisson, photometry=losses.Photometry(gain=gain))
-    return Problem(y, Blur(kernel), datafit=datafit), noise_floor(observed, "poisson", gain=gain)
+    return (Problem(y, Blur(kernel), datafit=datafit, scale=scale),
+            noise_floor(observed, "poisson", gain=gain))
 
 
 class Snapshots(StatelessObserver):
@@ -151,7 +154,7 @@ class Snapshots(StatelessObserver):
 
 
 def cache_path(case: Case) -> Path:
-    return CACHE / f"{case.name}.npz"
+    return CACHE / f"headroom{case.headroom:g}" / f"{case.name}.npz"
 
 
 def record_case(case: Case) -> dict[str, np.ndarray]:
@@ -171,10 +174,10 @@ def record_case(case: Case) -> dict[str, np.ndarray]:
 def record(args: argparse.Namespace) -> None:
     torch.set_num_threads(1)
     index, count = (int(v) for v in args.shard.split("/"))
-    CACHE.mkdir(exist_ok=True)
     todo = [c for c in cases(args) if not cache_path(c).exists()]
     for case in todo[index::count]:
         rec = record_case(case)
+        cache_path(case).parent.mkdir(parents=True, exist_ok=True)
         np.savez_compressed(cache_path(case), **rec)
         print(f"{case.name:28s} {float(rec['cpu_s']):6.1f} CPU s", flush=True)
 
@@ -192,22 +195,34 @@ def auto_stop(fits: np.ndarray, floor: float, threshold: float = THRESHOLD) -> i
     return int(below[0]) if below.size else len(fits) - 1
 
 
-def aperture(data: np.ndarray, centre: tuple[int, int], sky: float, radius: int = 4) -> float:
+APERTURE, ANNULUS = 4, (6, 9)  # photometry radii (px): the star's aperture, the local sky's annulus
+
+
+def aperture(data: np.ndarray, centre: tuple[int, int], sky: float | None) -> float:
+    """The star's flux: the sum within APERTURE px of `centre`, less the sky level times its area;
+    `sky` None takes the sky from the same image, the median in the ANNULUS (as astronomers measure)."""
     yy, xx = np.mgrid[0:data.shape[-2], 0:data.shape[-1]]
-    inside = (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius ** 2
-    return float((data[0][inside] - sky).sum())
+    r2 = (yy - centre[0]) ** 2 + (xx - centre[1]) ** 2
+    if sky is None:
+        sky = float(np.median(data[0][(r2 >= ANNULUS[0] ** 2) & (r2 <= ANNULUS[1] ** 2)]))
+    return float((data[0][r2 <= APERTURE ** 2] - sky).sum())
 
 
 def photometry_error(estimate: np.ndarray, truth: np.ndarray, centres: list[tuple[int, int]],
-                     radius: int) -> float:
-    """The median |relative error| of aperture sums of isolated stars well inside the observed
-    region (no other star within 10 px), against the truth; NaN without such stars."""
-    side = truth.shape[-1]
-    sky = float(np.median(truth))
-    isolated = [c for c in centres if all(radius + 6 <= v < side - radius - 6 for v in c)
-                and all(c == o or (c[0] - o[0]) ** 2 + (c[1] - o[1]) ** 2 > 100 for o in centres)]
-    errors = [abs(aperture(estimate, c, sky) / aperture(truth, c, sky) - 1) for c in isolated]
+                     radius: int, local_sky: bool = True) -> float:
+    """The median |relative error| of aperture fluxes of isolated stars well inside the observed
+    region (no other star within 10 px), against the truth's; NaN without such stars. Each image's
+    sky is its own annulus's (`local_sky`) or the truth's median level for both."""
+    sky = None if local_sky else float(np.median(truth))
+    errors = [abs(aperture(estimate, c, sky) / aperture(truth, c, sky) - 1)
+              for c in isolated_stars(centres, truth.shape[-1], radius)]
     return float(np.median(errors)) if errors else float("nan")
+
+
+def isolated_stars(centres: list[tuple[int, int]], side: int, radius: int) -> list[tuple[int, int]]:
+    """The stars with no other within 10 px whose annulus lies inside the observed region."""
+    return [c for c in centres if all(radius + ANNULUS[1] <= v < side - radius - ANNULUS[1] for v in c)
+            and all(c == o or (c[0] - o[0]) ** 2 + (c[1] - o[1]) ** 2 > 100 for o in centres)]
 
 
 def baselines(observed: np.ndarray, kernel: np.ndarray, truth_in: np.ndarray) -> dict[str, float]:
@@ -266,6 +281,8 @@ def report(args: argparse.Namespace) -> None:
             auto = estimates[stop]
             row["flux"] = float(inner(auto, radius).sum() / truth_in.sum() - 1)
             row["photometry"] = photometry_error(auto, truth, centres, radius)
+            row["photometry_true_sky"] = photometry_error(auto, truth, centres, radius, local_sky=False)
+            row["stars"] = len(isolated_stars(centres, truth.shape[-1], radius))
         rows.append(row)
         print(_line(row), flush=True)
     for held in (False, True):
@@ -288,7 +305,8 @@ def report(args: argparse.Namespace) -> None:
 
 
 def _line(row: dict) -> str:
-    stars = f" flux {row['flux']:+.2%} phot {row['photometry']:.1%}" if "flux" in row else ""
+    stars = (f" flux {row['flux']:+.2%} phot {row['photometry']:.1%} (true sky "
+             f"{row['photometry_true_sky']:.1%}, {row['stars']} stars)") if "flux" in row else ""
     return (f"{row['case']:28s} obs {row['observed']:5.2f} auto {row['auto']:5.2f}@{row['auto_iter']:4d} "
             f"oracle {row['oracle']:5.2f}@{row['oracle_iter']:4d} RLo {row['rl_oracle']:5.2f}"
             f"@{row['rl_oracle_iter']:3d} RL30 {row['rl_30']:5.2f} Wiener {row['wiener']:5.2f} "
@@ -306,6 +324,9 @@ def main() -> None:
         each.add_argument("--size", type=int, default=SIZE)
         each.add_argument("--blurs", nargs="+", default=list(BLURS), choices=BLURS)
         each.add_argument("--noises", nargs="+", default=list(NOISES), choices=NOISES)
+        each.add_argument("--scenes", nargs="+", default=list(TUNE + HELD_OUT), choices=TUNE + HELD_OUT)
+        each.add_argument("--headroom", type=float, default=DEBLUR_HEADROOM,
+                          help="the fit's headroom (Task.headroom), to tune it; cached apart")
     args = parser.parse_args()
     (record if args.command == "record" else report)(args)
 

@@ -147,6 +147,31 @@ def test_a_blurred_star_field_gets_sharper_and_keeps_its_flux():
     assert estimate.min() >= 0.0  # no negative halo: the generator's output is non-negative
 
 
+def test_a_float_frame_deblurs_above_its_brightest_pixel(tmp_path: Path):
+    """A float frame is read onto [0,1] by its own range, so its brightest pixel reads 1, yet a
+    deblurred star's core is brighter than its blurred image: the estimate reaches above it
+    (`Task.headroom`), and the output keeps the stored units."""
+    kernel = psfs.parse_model("gaussian:fwhm=3").kernel
+    r = kernel.shape[0] // 2
+    truth, stars = point_sources(40 + 2 * r, seed=4)
+    truth *= 5000.0  # e.g. electrons
+    observed = add_gaussian_noise(blur(truth, kernel), 20.0, seed=5, clip=False)
+    path, out = tmp_path / "frame.fits", tmp_path / "sharp.fits"
+    fits.PrimaryHDU(observed[0]).writeto(path)
+    code, err = run("restore", path, "-o", out, "--task", "deblur", "--psf", "gaussian:fwhm=3",
+                    "--preset", "tiny", "--iterations", "1000", "--stop", "fixed", "--threads", "1",
+                    "--quiet")
+    assert code == 0, err
+    restored = fits.getdata(out)
+    assert restored.dtype.str[1:] == "f4" and restored.shape == observed.shape[1:]  # FITS: big-endian
+    cores = [(restored[y - r, x - r], observed[0][y - r, x - r], truth[0][y, x]) for y, x in stars]
+    assert max(c[0] for c in cores) > 1.2 * observed.max(), cores  # above the brightest observed value
+    assert all(seen < out_ <= 1.2 * true for out_, seen, true in cores), cores
+    inner = truth[:, r:-r, r:-r]
+    assert psnr(inner / inner.max(), restored[None] / inner.max()) > psnr(inner / inner.max(),
+                                                                          observed / inner.max()) + 2.0
+
+
 def test_restore_array_takes_a_kernel_array_too():
     kernel = np.zeros((5, 5))
     kernel[2, 1:4] = 1.0  # a short horizontal motion

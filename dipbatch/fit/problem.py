@@ -22,6 +22,7 @@ class Problem:
     datafit: DataFit = losses.gaussian
     weight: torch.Tensor | None = None  # broadcastable to the observation; 0 = ignore the pixel
     guide: torch.Tensor | None = None  # depth×H×W fixed generator input (flash/no-flash)
+    scale: float = 1.0  # the estimate is the generator's output (on [0,1]) times this
 
     @property
     def size(self) -> tuple[int, int]:

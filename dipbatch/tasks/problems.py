@@ -83,7 +83,14 @@ def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | N
     operator = record.operator(options) if operator is None else operator
     guide_t = None if guide is None else torch.from_numpy(np.nan_to_num(guide).astype(np.float32))
     return Problem(observation=observation, operator=operator, datafit=datafit, weight=weight,
-                   guide=guide_t)
+                   guide=guide_t, scale=estimate_scale(data[known], record.headroom))
+
+
+def estimate_scale(known: np.ndarray, headroom: float) -> float:
+    """The generator's output × this is the estimate: 1, or with headroom `headroom` times the
+    brightest known value (so the fit works alike at any brightness: a faint 16-bit frame too)."""
+    peak = float(known.max()) if known.size else 0.0
+    return 1.0 if headroom == 1.0 or peak <= 0 else headroom * peak
 
 
 def build_problem(image: Image, options: TaskOptions) -> Problem:
