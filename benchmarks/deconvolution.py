@@ -45,8 +45,7 @@ from dipbatch.physics import psf as psfs
 from dipbatch.physics.metrics import noise_sigma, psnr
 from dipbatch.physics.operators import Blur
 from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise, star_field
-from dipbatch.tasks.deblur import DEBLUR_DISCREPANCY, DEBLUR_HEADROOM
-from dipbatch.tasks.problems import estimate_scale
+from dipbatch.tasks.deblur import DEBLUR_DISCREPANCY, DEBLUR_HEADROOM, reach
 
 HERE = Path(__file__).parent
 CACHE = HERE / "deconvolution_cache"
@@ -67,7 +66,7 @@ class Case:
     blur: str
     noise: str  # "gauss15" or "poisson30" / "poisson300"
     size: int = SIZE
-    headroom: float = DEBLUR_HEADROOM  # the fit's (Task.headroom); not in the name, which seeds the noise
+    headroom: float = DEBLUR_HEADROOM  # the fit's (deblur.reach); not in the name, which seeds the noise
 
     @property
     def name(self) -> str:
@@ -128,7 +127,8 @@ def observe(case: Case, truth: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 def problem_of(case: Case, observed: np.ndarray, kernel: np.ndarray) -> tuple[Problem, float]:
     """dipbatch's problem and the noise floor it estimates, as `restore` builds them."""
-    y, scale = torch.from_numpy(observed), estimate_scale(observed, case.headroom)
+    y = torch.from_numpy(observed)
+    scale = reach(Blur(kernel), observed, case.headroom) if case.headroom else 1.0  # 0: [0,1], as before
     if case.noise.startswith("gauss"):
         sigma = noise_sigma(np.clip(observed, 0, 1)) or 0.0
         return Problem(y, Blur(kernel), scale=scale), noise_floor(observed, "gaussian", sigma=sigma)
@@ -219,6 +219,14 @@ def photometry_error(estimate: np.ndarray, truth: np.ndarray, centres: list[tupl
     return float(np.median(errors)) if errors else float("nan")
 
 
+def photometry_limit(case: Case, truth: np.ndarray, centres: list[tuple[int, int]], radius: int) -> float:
+    """The same figure for the sharp scene under the same photon noise, with no blur at all: what a
+    perfect deconvolution could reach at best (the mean over 20 draws of the noise)."""
+    peak = float(case.noise[7:])
+    return float(np.mean([photometry_error(add_poisson_noise(truth * peak, seed=s) / peak, truth, centres,
+                                           radius) for s in range(20)]))
+
+
 def isolated_stars(centres: list[tuple[int, int]], side: int, radius: int) -> list[tuple[int, int]]:
     """The stars with no other within 10 px whose annulus lies inside the observed region."""
     return [c for c in centres if all(radius + ANNULUS[1] <= v < side - radius - ANNULUS[1] for v in c)
@@ -283,6 +291,7 @@ def report(args: argparse.Namespace) -> None:
             row["photometry"] = photometry_error(auto, truth, centres, radius)
             row["photometry_true_sky"] = photometry_error(auto, truth, centres, radius, local_sky=False)
             row["stars"] = len(isolated_stars(centres, truth.shape[-1], radius))
+            row["photometry_limit"] = photometry_limit(case, truth, centres, radius)
         rows.append(row)
         print(_line(row), flush=True)
     for held in (False, True):
@@ -306,7 +315,8 @@ def report(args: argparse.Namespace) -> None:
 
 def _line(row: dict) -> str:
     stars = (f" flux {row['flux']:+.2%} phot {row['photometry']:.1%} (true sky "
-             f"{row['photometry_true_sky']:.1%}, {row['stars']} stars)") if "flux" in row else ""
+             f"{row['photometry_true_sky']:.1%}, {row['stars']} stars; noise limit "
+             f"{row['photometry_limit']:.1%})" if "flux" in row else "")
     return (f"{row['case']:28s} obs {row['observed']:5.2f} auto {row['auto']:5.2f}@{row['auto_iter']:4d} "
             f"oracle {row['oracle']:5.2f}@{row['oracle_iter']:4d} RLo {row['rl_oracle']:5.2f}"
             f"@{row['rl_oracle_iter']:3d} RL30 {row['rl_30']:5.2f} Wiener {row['wiener']:5.2f} "
@@ -326,7 +336,8 @@ def main() -> None:
         each.add_argument("--noises", nargs="+", default=list(NOISES), choices=NOISES)
         each.add_argument("--scenes", nargs="+", default=list(TUNE + HELD_OUT), choices=TUNE + HELD_OUT)
         each.add_argument("--headroom", type=float, default=DEBLUR_HEADROOM,
-                          help="the fit's headroom (Task.headroom), to tune it; cached apart")
+                          help="the fit's headroom (deblur.reach), to tune it; 0: the generator's "
+                          "[0,1] scale, as before the headroom; each cached apart")
     args = parser.parse_args()
     (record if args.command == "record" else report)(args)
 

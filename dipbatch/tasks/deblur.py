@@ -23,6 +23,13 @@ if TYPE_CHECKING:
     from dipbatch.physics.operators import Blur
 
 
+#: On a float image (read onto [0,1] by its own range, so its brightest pixel reads 1), the estimate
+#: reaches up to this many times the observation's brightest value: a star's core comes back brighter
+#: than its blurred image. Chosen on the tuning half of benchmarks/deconvolution.py (RESULTS.md,
+#: "Deconvolution": 2 and 4 against the fixed [0,1] scale).
+DEBLUR_HEADROOM = 4.0
+
+
 def load_psf(options: TaskOptions) -> psfs.Psf:
     """The options' PSF: a model's kernel, or a file's, normalised and centred."""
     spec = options.psf
@@ -51,6 +58,13 @@ def blur_for(options: TaskOptions) -> Blur:
     return Blur(load_psf(options).kernel)
 
 
+def reach(operator: Blur, observation: np.ndarray, headroom: float = DEBLUR_HEADROOM) -> float:
+    """How bright the sharp scene may be: `headroom` × the observation's brightest value (its unknown
+    pixels zero); 1 for an observation with nothing above zero."""
+    peak = float(np.max(observation)) if observation.size else 0.0
+    return headroom * peak if peak > 0 else 1.0
+
+
 def check_fits(operator: Blur, image: Image) -> None:
     """Refuse a PSF larger than the image (its blur would reach past every pixel)."""
     height, width = image.data.shape[-2:]
@@ -75,10 +89,7 @@ def facts(options: TaskOptions) -> dict[str, Any]:
 #: Deblurring's discrepancy threshold: the best mean gap to the oracle on the tuning half of
 #: benchmarks/deconvolution.py (0.49 dB at 1.0 against 0.65 at denoising's 0.97; RESULTS.md).
 DEBLUR_DISCREPANCY = 1.0
-#: How far above the observation's brightest value the estimate may reach: a star's core comes back
-#: brighter than its blurred image (chosen on the tuning half of benchmarks/deconvolution.py).
-DEBLUR_HEADROOM = 4.0
 
 TASK = Task("deblur", operator=blur_for, options=("psf", "psf_hdu"), noise_floor=True, packable=False,
             pointwise=False, finish=crop_to_image, facts=facts, discrepancy=DEBLUR_DISCREPANCY,
-            headroom=DEBLUR_HEADROOM, check_image=check_fits)
+            scale=reach, check_image=check_fits)

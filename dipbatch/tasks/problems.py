@@ -65,11 +65,14 @@ def task_preset(options: TaskOptions, name: str, iterations: int | None = None) 
 
 def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | None = None,
                  guide: np.ndarray | None = None, datafit: DataFit = losses.gaussian,
-                 operator: Operator | None = None) -> Problem:
+                 operator: Operator | None = None, open_range: bool = False) -> Problem:
     """The inverse problem for C×H×W values on [0,1]; non-finite pixels are left out of the loss.
 
     `mask` (1×H×W or C×H×W, 1 = known) is required for inpaint, `guide` (C×H×W) for flash.
     `operator` replaces the one the task's options make (deblur with a kernel array).
+    `open_range`: the [0,1] scale is the observation's own range and the output can hold more (a
+    float image), so the estimate may reach above 1 as the task's `scale` says (deblur); otherwise
+    [0,1] is all the output can hold (an integer image's full range) and the estimate stays there.
     """
     record = task_record(options.kind)
     if record.side_input == "mask" and mask is None:
@@ -82,15 +85,9 @@ def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | N
     weight = None if known.all() else torch.from_numpy(known.astype(np.float32))
     operator = record.operator(options) if operator is None else operator
     guide_t = None if guide is None else torch.from_numpy(np.nan_to_num(guide).astype(np.float32))
+    scale = record.scale(operator, np.where(known, data, 0.0)) if open_range else 1.0
     return Problem(observation=observation, operator=operator, datafit=datafit, weight=weight,
-                   guide=guide_t, scale=estimate_scale(data[known], record.headroom))
-
-
-def estimate_scale(known: np.ndarray, headroom: float) -> float:
-    """The generator's output × this is the estimate: 1, or with headroom `headroom` times the
-    brightest known value (so the fit works alike at any brightness: a faint 16-bit frame too)."""
-    peak = float(known.max()) if known.size else 0.0
-    return 1.0 if headroom == 1.0 or peak <= 0 else headroom * peak
+                   guide=guide_t, scale=scale)
 
 
 def build_problem(image: Image, options: TaskOptions) -> Problem:
@@ -104,7 +101,8 @@ def build_problem(image: Image, options: TaskOptions) -> Problem:
         if options.guide is None:
             raise FieldError(f"`task` {options.kind}", "needs `guide` FILE, the flash photo of the scene")
         guide = read_guide(options.guide, image)
-    problem = make_problem(image.data, options, mask=mask, guide=guide, datafit=datafit_for(image, options))
+    problem = make_problem(image.data, options, mask=mask, guide=guide, datafit=datafit_for(image, options),
+                           open_range=np.dtype(image.source.dtype).kind == "f")
     task_record(options.kind).check_image(problem.operator, image)
     return problem
 
