@@ -18,7 +18,11 @@ that the fit itself estimates; the variance backup and the guard are not replaye
 dipbatch's oracle (its best snapshot, chosen with the truth), and runs the baselines: RL
 (scikit-image) at its oracle iteration (1–200, chosen with the truth) and at 30 iterations, and
 unsupervised Wiener. It prints PSNR on the observed region, and for star fields the total flux and
-the aperture photometry of isolated stars against the truth.
+the aperture photometry of isolated stars against the truth (each image's sky from its own annulus;
+the truth's sky level beside it), with its noise limit: the same figure for the sharp scene under
+the same photon noise, unblurred. `--headroom N` fits with the estimate allowed N × the
+observation's peak (deblur's scale on a float frame; 0, the default here, is the [0,1] scale of an
+integer frame); each headroom is cached apart.
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ class Case:
     blur: str
     noise: str  # "gauss15" or "poisson30" / "poisson300"
     size: int = SIZE
-    headroom: float = DEBLUR_HEADROOM  # the fit's (deblur.reach); not in the name, which seeds the noise
+    headroom: float = 0.0  # N × the peak (deblur.reach), 0 the [0,1] scale; not in the name (it seeds noise)
 
     @property
     def name(self) -> str:
@@ -335,9 +339,9 @@ def main() -> None:
         each.add_argument("--blurs", nargs="+", default=list(BLURS), choices=BLURS)
         each.add_argument("--noises", nargs="+", default=list(NOISES), choices=NOISES)
         each.add_argument("--scenes", nargs="+", default=list(TUNE + HELD_OUT), choices=TUNE + HELD_OUT)
-        each.add_argument("--headroom", type=float, default=DEBLUR_HEADROOM,
-                          help="the fit's headroom (deblur.reach), to tune it; 0: the generator's "
-                          "[0,1] scale, as before the headroom; each cached apart")
+        each.add_argument("--headroom", type=float, default=0.0,
+                          help=f"the estimate's reach: N × the observation's peak (a float frame: "
+                          f"{DEBLUR_HEADROOM:g}), or 0, the [0,1] scale (an integer frame); cached apart")
     args = parser.parse_args()
     (record if args.command == "record" else report)(args)
 
