@@ -23,7 +23,7 @@ from dipbatch.io.images import read_image
 from dipbatch.physics import psf as psfs
 from dipbatch.physics.metrics import psnr
 from dipbatch.physics.operators import FFT_KERNEL_PX, Blur, fft_convolve_valid
-from dipbatch.physics.synthetic import add_gaussian_noise, scene
+from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
 from dipbatch.report.build import write_report
 from dipbatch.report.collect import Locations
 from dipbatch.workflow.summary import Row, write_summary
@@ -170,6 +170,26 @@ def test_a_float_frame_deblurs_above_its_brightest_pixel(tmp_path: Path):
     inner = truth[:, r:-r, r:-r]
     assert psnr(inner / inner.max(), restored[None] / inner.max()) > psnr(inner / inner.max(),
                                                                           observed / inner.max()) + 2.0
+
+
+def test_a_faint_16bit_frame_is_fitted_in_the_generators_range(tmp_path: Path):
+    """Stars of a few hundred counts in a 16-bit frame read below 0.01 on [0,1]: the estimate is
+    the generator's output times 4× the brightest observed value (never above the type's range), so
+    the fit does not work in the bottom percent of its output (there it once ended far above the
+    noise floor, worse than its input)."""
+    kernel = psfs.parse_model("gaussian:fwhm=3").kernel
+    r = kernel.shape[0] // 2
+    truth = star_field(40 + 2 * r, 40 + 2 * r, stars=6, background=20, peak=400, seed=2)
+    counts = add_poisson_noise(blur(truth, kernel), seed=3)[0]
+    path, out = tmp_path / "faint.tif", tmp_path / "sharp.tif"
+    tifffile.imwrite(path, counts.astype(np.uint16))
+    code, err = run("restore", path, "-o", out, "--task", "deblur", "--psf", "gaussian:fwhm=3",
+                    "--preset", "tiny", "--iterations", "800", "--stop", "fixed", "--threads", "1",
+                    "--quiet")
+    assert code == 0, err
+    inner = truth[0, r:-r, r:-r] / truth.max()
+    restored = tifffile.imread(out).astype(np.float64) / truth.max()
+    assert psnr(inner, restored) > psnr(inner, counts / truth.max()) + 1.0
 
 
 def test_restore_array_takes_a_kernel_array_too():

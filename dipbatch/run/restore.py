@@ -457,7 +457,7 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     deblur takes `psf`, a model ("gaussian:fwhm=3.2") or a file's path or a 2-D kernel array, and
     returns an estimate larger by the PSF's size less one (the observation is its "valid" blur),
     on [0,1] like the observation (the CLI lets a float image's estimate reach above its brightest
-    pixel: deblur.DEBLUR_HEADROOM).
+    pixel, deblur.DEBLUR_HEADROOM; below 1 it applies here too).
     `noise` "poisson" fits photon counts: the observation times `gain` is the count of each pixel.
     Denoising fuses the fit's estimate with `fusion`'s classical one ("off": the fit alone), the
     fit's share `fusion_weight` (None: the tuned default); `record["fusion"]` says how.

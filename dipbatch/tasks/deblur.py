@@ -23,10 +23,11 @@ if TYPE_CHECKING:
     from dipbatch.physics.operators import Blur
 
 
-#: On a float image (read onto [0,1] by its own range, so its brightest pixel reads 1), the estimate
-#: reaches up to this many times the observation's brightest value: a star's core comes back brighter
-#: than its blurred image. Chosen on the tuning half of benchmarks/deconvolution.py (RESULTS.md,
-#: "Deconvolution": 2 and 4 against the fixed [0,1] scale).
+#: The estimate reaches up to this many times the observation's brightest value: a star's core comes
+#: back brighter than its blurred image (a float image reads 1 at its brightest pixel), and a faint
+#: 16-bit frame is fitted in the generator's range, not its bottom percent (an integer image's scale
+#: stays within its type's range). Chosen on the tuning half of benchmarks/deconvolution.py
+#: (RESULTS.md, "Deconvolution": 2 and 4 against the fixed [0,1] scale).
 DEBLUR_HEADROOM = 4.0
 
 

@@ -72,7 +72,7 @@ def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | N
     `operator` replaces the one the task's options make (deblur with a kernel array).
     `open_range`: the [0,1] scale is the observation's own range and the output can hold more (a
     float image), so the estimate may reach above 1 as the task's `scale` says (deblur); otherwise
-    [0,1] is all the output can hold (an integer image's full range) and the estimate stays there.
+    [0,1] is all the output can hold (an integer image's full range), and the scale is kept below 1.
     """
     record = task_record(options.kind)
     if record.side_input == "mask" and mask is None:
@@ -85,7 +85,8 @@ def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | N
     weight = None if known.all() else torch.from_numpy(known.astype(np.float32))
     operator = record.operator(options) if operator is None else operator
     guide_t = None if guide is None else torch.from_numpy(np.nan_to_num(guide).astype(np.float32))
-    scale = record.scale(operator, np.where(known, data, 0.0)) if open_range else 1.0
+    scale = record.scale(operator, np.where(known, data, 0.0))
+    scale = scale if open_range else min(scale, 1.0)
     return Problem(observation=observation, operator=operator, datafit=datafit, weight=weight,
                    guide=guide_t, scale=scale)
 
