@@ -150,7 +150,8 @@ class Fitter:
         self.opt = torch.optim.Adam(self.net.parameters(), lr=preset.fit.lr)
         self.observations = [p.observation.to(self.device) for p in problems]
         self.weights = [None if p.weight is None else p.weight.to(self.device) for p in problems]
-        self.scales = torch.tensor([p.scale for p in problems], device=self.device).view(-1, 1, 1, 1)
+        self.scales = None if all(p.scale == 1.0 for p in problems) else \
+            torch.tensor([p.scale for p in problems], device=self.device).view(-1, 1, 1, 1)
         self.stopper: Stopper = stopper or FixedStop(self.members)
         self.observers = observers or []
         self.iteration = 0
@@ -199,7 +200,8 @@ class Fitter:
         outs, losses = [], []
         for generator, members, backward in self.passes:  # separate: one graph in memory at a time
             estimates = self._forward(z[:, members.start * depth:members.stop * depth], generator)
-            estimates = estimates * self.scales[members.start:members.stop]
+            if self.scales is not None:  # (no extra kernel on the hot path where every scale is 1)
+                estimates = estimates * self.scales[members.start:members.stop]
             pass_losses = torch.stack([
                 self.problems[k].datafit(self.problems[k].operator(estimates[i:i + 1]),
                                          self.observations[k][None], self.weights[k])
