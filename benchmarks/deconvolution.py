@@ -49,7 +49,8 @@ from dipbatch.physics import psf as psfs
 from dipbatch.physics.metrics import noise_sigma, psnr
 from dipbatch.physics.operators import Blur
 from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise, star_field
-from dipbatch.tasks.deblur import DEBLUR_DISCREPANCY, DEBLUR_HEADROOM, reach
+from dipbatch.tasks.deblur import DEBLUR_DISCREPANCY, DEBLUR_HEADROOM
+from dipbatch.tasks.problems import headroom_scale
 
 HERE = Path(__file__).parent
 CACHE = HERE / "deconvolution_cache"
@@ -70,7 +71,7 @@ class Case:
     blur: str
     noise: str  # "gauss15" or "poisson30" / "poisson300"
     size: int = SIZE
-    headroom: float = 0.0  # N × the peak (deblur.reach), 0 the [0,1] scale; not in the name (it seeds noise)
+    headroom: float = 0.0  # N × the peak (Task.headroom), 0 the [0,1] scale; not in the name (it seeds noise)
 
     @property
     def name(self) -> str:
@@ -132,7 +133,7 @@ def observe(case: Case, truth: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 def problem_of(case: Case, observed: np.ndarray, kernel: np.ndarray) -> tuple[Problem, float]:
     """dipbatch's problem and the noise floor it estimates, as `restore` builds them."""
     y = torch.from_numpy(observed)
-    scale = reach(Blur(kernel), observed, case.headroom) if case.headroom else 1.0  # 0: [0,1], as before
+    scale = headroom_scale(observed, case.headroom, open_range=True) if case.headroom else 1.0  # 0: as before
     if case.noise.startswith("gauss"):
         sigma = noise_sigma(np.clip(observed, 0, 1)) or 0.0
         return Problem(y, Blur(kernel), scale=scale), noise_floor(observed, "gaussian", sigma=sigma)

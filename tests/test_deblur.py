@@ -150,7 +150,7 @@ def test_a_blurred_star_field_gets_sharper_and_keeps_its_flux():
 def test_a_float_frame_deblurs_above_its_brightest_pixel(tmp_path: Path):
     """A float frame is read onto [0,1] by its own range, so its brightest pixel reads 1, yet a
     deblurred star's core is brighter than its blurred image: the estimate reaches above it
-    (`Task.scale`), and the output keeps the stored units."""
+    (`Task.headroom`), and the output keeps the stored units."""
     kernel = psfs.parse_model("gaussian:fwhm=3").kernel
     r = kernel.shape[0] // 2
     truth, stars = point_sources(40 + 2 * r, seed=4)

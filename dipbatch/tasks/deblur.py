@@ -59,13 +59,6 @@ def blur_for(options: TaskOptions) -> Blur:
     return Blur(load_psf(options).kernel)
 
 
-def reach(operator: Blur, observation: np.ndarray, headroom: float = DEBLUR_HEADROOM) -> float:
-    """How bright the sharp scene may be: `headroom` × the observation's brightest value (its unknown
-    pixels zero); 1 for an observation with nothing above zero."""
-    peak = float(np.max(observation)) if observation.size else 0.0
-    return headroom * peak if peak > 0 else 1.0
-
-
 def check_fits(operator: Blur, image: Image) -> None:
     """Refuse a PSF larger than the image (its blur would reach past every pixel)."""
     height, width = image.data.shape[-2:]
@@ -93,4 +86,4 @@ DEBLUR_DISCREPANCY = 1.0
 
 TASK = Task("deblur", operator=blur_for, options=("psf", "psf_hdu"), noise_floor=True, packable=False,
             pointwise=False, finish=crop_to_image, facts=facts, discrepancy=DEBLUR_DISCREPANCY,
-            scale=reach, check_image=check_fits)
+            headroom=DEBLUR_HEADROOM, check_image=check_fits)

@@ -71,7 +71,7 @@ def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | N
     `mask` (1×H×W or C×H×W, 1 = known) is required for inpaint, `guide` (C×H×W) for flash.
     `operator` replaces the one the task's options make (deblur with a kernel array).
     `open_range`: the [0,1] scale is the observation's own range and the output can hold more (a
-    float image), so the estimate may reach above 1 as the task's `scale` says (deblur); otherwise
+    float image), so the estimate may reach above 1 as the task's `headroom` says (deblur); otherwise
     [0,1] is all the output can hold (an integer image's full range), and the scale is kept below 1.
     """
     record = task_record(options.kind)
@@ -85,10 +85,18 @@ def make_problem(data: np.ndarray, options: TaskOptions, *, mask: np.ndarray | N
     weight = None if known.all() else torch.from_numpy(known.astype(np.float32))
     operator = record.operator(options) if operator is None else operator
     guide_t = None if guide is None else torch.from_numpy(np.nan_to_num(guide).astype(np.float32))
-    scale = record.scale(operator, np.where(known, data, 0.0))
-    scale = scale if open_range else min(scale, 1.0)
+    scale = 1.0 if record.headroom == 1.0 else headroom_scale(data[known], record.headroom, open_range)
     return Problem(observation=observation, operator=operator, datafit=datafit, weight=weight,
                    guide=guide_t, scale=scale)
+
+
+def headroom_scale(known: np.ndarray, headroom: float, open_range: bool) -> float:
+    """The generator's output × this is the estimate: `headroom` × the brightest known value (so a
+    faint frame is fitted in the generator's range too), at most 1 unless `open_range`; 1 where
+    nothing is above zero."""
+    peak = float(known.max()) if known.size else 0.0
+    scale = headroom * peak if peak > 0 else 1.0
+    return scale if open_range else min(scale, 1.0)
 
 
 def build_problem(image: Image, options: TaskOptions) -> Problem:

@@ -50,9 +50,9 @@ class Task:
     packable: bool = True  # images of a dataset may share a job (no side file per image)
     noise_floor: bool = False  # its data-fit has a known floor: the auto stop's discrepancy signal
     discrepancy: float = DISCREPANCY_RATIO  # the signal fires at this × the floor (tuned per task)
-    #: The estimate is the generator's output (on [0,1]) times `scale(operator, observation)`: 1
-    #: keeps it on the observation's scale; deblur's reaches as high as a sharp star's core may be.
-    scale: Callable[[Any, np.ndarray], float] = lambda operator, observation: 1.0
+    #: Above 1, the estimate may reach this many times the observation's brightest value (a
+    #: deblurred star outshines its blurred image; `tasks.problems.headroom_scale`); 1: the [0,1] scale.
+    headroom: float = 1.0
     ensembles: bool = False  # seed ensembles by default (their gains are measured for it)
     fuses: bool = False  # its estimate is fused with a classical denoiser's (fit/fusion.py)
     finish: Finish = keep_what_was_not_there  # the estimate into the output image
