@@ -14,11 +14,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import tifffile
 from click.testing import CliRunner
 
 from dipbatch.cli import main
+from dipbatch.fit import interrupt
 from dipbatch.fit.checkpoint import checkpoint_path
+from dipbatch.fit.interrupt import Interrupted
 from dipbatch.io.images import read_image
 from dipbatch.io.results import INTERRUPTED_MARK
 from dipbatch.physics.synthetic import add_gaussian_noise, scene
@@ -150,3 +153,24 @@ def test_sigint_saves_the_fit_and_exits_130(tmp_path: Path) -> None:
     code, rest = _signalled_mid_fit([a for a in args if a != "--quiet"], signal.SIGINT, out)
     assert code == 130 and rest.strip().splitlines()[-1].startswith(f"{INTERRUPTED_MARK} {noisy} (SIGINT")
     assert _leftovers(tmp_path) == [".out.tif.ckpt"] and "Traceback" not in rest
+
+
+def test_a_signal_inside_the_import_machinery_is_acted_on_not_dropped() -> None:
+    """Python drops an exception raised in an import lock's weakref callback (printing "Exception
+    ignored ... Traceback"), so a Ctrl-C landing there is noted and raised once `handled()` ends."""
+    in_importlib = compile("import signal\nsignal.raise_signal(signal.SIGINT)\nreached = True",
+                           "<frozen importlib._bootstrap>", "exec")
+    elsewhere = compile("import signal\nsignal.raise_signal(signal.SIGINT)\nreached = True",
+                        "elsewhere.py", "exec")
+    scope: dict[str, object] = {}
+    noted = []
+    with pytest.raises(Interrupted) as stop, interrupt.handled():
+        exec(in_importlib, scope)
+        noted.append(interrupt.pending())  # the code ran on: the signal waits
+    assert noted == [signal.SIGINT] and scope["reached"]
+    assert stop.value.exit_code == 130
+    assert interrupt.pending() is None
+    scope.clear()
+    with pytest.raises(Interrupted), interrupt.handled():
+        exec(elsewhere, scope)
+    assert "reached" not in scope  # outside the import machinery it stops at once

@@ -2,7 +2,10 @@
 
 While `handled()` is in force, a signal during a fit is only noted: the fit loop finishes the step
 it is in, saves its checkpoint and raises `Interrupted`, so a rerun resumes where it stopped. A
-signal outside a fit, or a second one, raises `Interrupted` at once.
+signal outside a fit, or a second one, raises `Interrupted` at once, except inside the import
+machinery (a weakref callback of an import lock, where Python would print the exception as
+"Exception ignored" and drop it): there it is noted too, and acted on at the next step of a fit, the
+next image (`raise_pending`) or the end of `handled()`, whichever comes first.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -53,8 +57,12 @@ def in_fit() -> Iterator[None]:
         _State.in_fit = outer
 
 
-def _on_signal(signum: int, _frame: object) -> None:
-    if _State.in_fit and _State.pending is None:
+def _in_import_machinery(frame: FrameType | None) -> bool:
+    return frame is not None and frame.f_code.co_filename.startswith("<frozen importlib")
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    if (_State.in_fit or _in_import_machinery(frame)) and _State.pending is None:
         _State.pending = signum
         return
     _State.pending = None
@@ -70,10 +78,17 @@ def handled() -> Iterator[None]:
     previous = {s: signal.signal(s, _on_signal) for s in SIGNALS}
     try:
         yield
+        raise_pending()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
         _State.pending = None
+
+
+def raise_pending() -> None:
+    """Outside a fit, raise `Interrupted` for a signal that was noted and not yet acted on."""
+    if _State.pending is not None and not _State.in_fit:
+        raise stop_now()
 
 
 def stop_now() -> Interrupted:

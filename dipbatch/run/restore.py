@@ -19,6 +19,7 @@ import torch
 from dipbatch import __version__
 from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.errors import DipbatchError, FieldError
+from dipbatch.fit import interrupt
 from dipbatch.fit.checkpoint import load_checkpoint, remove_checkpoints, resumed, save_checkpoint
 from dipbatch.fit.ensemble import check_ensemble, combine, member_seeds
 from dipbatch.fit.fusion import FusionOptions, fuse
@@ -179,6 +180,7 @@ def restore_files(pairs: list[tuple[Path, Path]], options: RestoreOptions,
     members = [_group_ensemble(group, preset, options, device) for group in groups.values()]
     for group, k in zip(groups.values(), members, strict=True):
         try:
+            interrupt.raise_pending()
             _fit_group(group, preset, replace(options, ensemble=k), device, report)
         except Interrupted as stop:
             stop.images = [job.outcome.input for job in group]
