@@ -11,7 +11,8 @@ held-out scenes, `--noises` to choose; the weights are the 128 px ones). `record
 default CPU recipe (`fast`, automatic stop) one seed at a time with its fusion off and caches each
 member's estimate with its CPU seconds; `report` then runs the classical denoisers (CBM3D needs the
 `bench` extra: `pip install -e ".[bench]"`), replays every lever on the cached members, tunes the
-fusion's weights on TUNE_SCENES and reports on the held-out scenes.
+fusion's weights on TUNE_SCENES and reports on the held-out scenes. `record --seeds 2 3` and
+`report --members 4` measure the default recipe with four members instead of two.
 """
 
 from __future__ import annotations
@@ -78,12 +79,14 @@ def main() -> None:
     rec.add_argument("--noises", nargs="+", default=list(NOISES), choices=NOISES)
     rep = sub.add_parser("report", help="baselines, levers and tables from the cached members")
     rep.add_argument("--size", type=int, default=128, choices=(128, 256))
+    rep.add_argument("--members", type=int, default=len(SEEDS),
+                     help="the fit is the mean of this many members (seeds 0, 1, …; record them first)")
     args = parser.parse_args()
     if args.command == "record":
         record(args)
     else:
         from classical_report import report
-        report(args.size)
+        report(args.size, args.members)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from importlib.util import find_spec
 
 import numpy as np
-from classical import CACHE, SEEDS, TUNE_SCENES, cases, member_path
+from classical import CACHE, TUNE_SCENES, cases, member_path
 from machine import machine_line
 from skimage.restoration import denoise_wavelet
 from trajectories import NOISES, Case, clean_image, noisy_image, problem_for
@@ -69,20 +69,21 @@ def classical_estimate(name: str, run: Callable[[np.ndarray, float], np.ndarray]
     return estimate, seconds
 
 
-def case_rows(case: Case, have_bm3d: bool) -> dict[str, tuple[float, float]] | None:
+def case_rows(case: Case, have_bm3d: bool, members: int) -> dict[str, tuple[float, float]] | None:
     """Method -> (PSNR, CPU seconds) for one case: the fit, the classical denoisers, and every lever
-    over the weight grid (a blend with a partner, and the blend refined by the Wiener filter)."""
-    paths = [member_path(case, s) for s in SEEDS]
+    over the weight grid (a blend with a partner, and the blend refined by the Wiener filter); the
+    fit is the mean of `members` members (seeds 0, 1, …)."""
+    paths = [member_path(case, s) for s in range(members)]
     if not all(p.exists() for p in paths):
         return None
     clean = clean_image(case.scene, case.size)
     noisy = noisy_image(case, clean)
-    members = [np.load(p) for p in paths]
-    dip = np.mean([m["estimate"] for m in members], axis=0)
-    dip_s = sum(float(m["cpu_s"]) for m in members)
-    rows = {"noisy": (psnr(clean, noisy), 0.0), "dip K=1": (psnr(clean, members[0]["estimate"]),
-                                                             float(members[0]["cpu_s"])),
-            "dip K=2": (psnr(clean, dip), dip_s)}
+    fits = [np.load(p) for p in paths]
+    dip = np.mean([m["estimate"] for m in fits], axis=0)
+    dip_s = sum(float(m["cpu_s"]) for m in fits)
+    rows = {"noisy": (psnr(clean, noisy), 0.0), "dip K=1": (psnr(clean, fits[0]["estimate"]),
+                                                             float(fits[0]["cpu_s"])),
+            f"dip K={members}": (psnr(clean, dip), dip_s)}
     partners = {f"nlm h={h}": (lambda y, s, h=h: nl_means(y, s, h)) for h in STRENGTHS}
     partners["wavelet"] = wavelet
     if have_bm3d:
@@ -132,9 +133,9 @@ LEVERS = {  # name: (row name with {w}, weight grid)
 }
 
 
-def report(size: int) -> None:
+def report(size: int, members: int) -> None:
     have_bm3d = find_spec("bm3d") is not None
-    results = {c: case_rows(c, have_bm3d) for c in cases(size)}
+    results = {c: case_rows(c, have_bm3d, members) for c in cases(size)}
     done = {c: r for c, r in results.items() if r is not None}
     missing = [f"{c.scene}/{c.noise}" for c, r in results.items() if r is None]
     print(machine_line())
@@ -159,7 +160,7 @@ def report(size: int) -> None:
             continue
         default_w = fit_share("nl-means", "gaussian", int(noise[5:]) / 255) if noise.startswith("gauss") \
             else fit_share("nl-means", "poisson", 1.0)
-        methods = ["noisy", "dip K=1", "dip K=2", "wiener(dip)", "nlm h=0.7", "wavelet"]
+        methods = ["noisy", "dip K=1", f"dip K={members}", "wiener(dip)", "nlm h=0.7", "wavelet"]
         methods += ["bm3d"] if have_bm3d else []
         methods += [row.format(w=chosen[lever, noise]) for lever, (row, _) in levers.items()]
         methods.append(f"mean(wiener, dip+nlm h=0.7 w={default_w})")  # what dipbatch runs by default
