@@ -142,12 +142,14 @@ def report(size: int, members: int) -> None:
     print(f"cases: {len(done)} of {len(results)} recorded"
           + (f"; missing {', '.join(missing)}" if missing else ""))
     levers = {k: v for k, v in LEVERS.items() if have_bm3d or "bm3d" not in k}
-    print("\n## The weight (the fit's share) chosen on the tuning half, per noise\n")
+    tuning = {c: done[c] if c in done else case_rows(c, have_bm3d, members)  # 128 px, whatever `size`
+              for c in cases(128) if c.scene in TUNE_SCENES}
+    print("\n## The weight (the fit's share) chosen on the tuning half (128 px), per noise\n")
     print("| lever | " + " | ".join(NOISES) + " |\n|---|" + "---|" * len(NOISES))
     chosen: dict[tuple[str, str], float] = {}
     for lever, (row, grid) in levers.items():
         for noise in NOISES:
-            tune = [r for c, r in done.items() if c.noise == noise and c.scene in TUNE_SCENES]
+            tune = [r for c, r in tuning.items() if r is not None and c.noise == noise]
             chosen[lever, noise] = best_weight(tune, row, grid) if tune else float("nan")
         print(f"| {lever} | " + " | ".join(f"{chosen[lever, n]:.2f}" for n in NOISES) + " |")
     print(f"\n(dipbatch's recipes: {RECIPES})")
