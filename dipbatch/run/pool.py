@@ -181,7 +181,6 @@ def _work(tasks: multiprocessing.Queue, results: multiprocessing.Queue, options:
     try:
         with interrupt.handled():
             while (task := tasks.get()) is not None:
-                interrupt.raise_pending()
                 index, (source, output) = task
                 results.put((index, _restore_one(Path(source), Path(output), options)))
     except Interrupted as stop:
