@@ -158,10 +158,9 @@ def test_sigint_saves_the_fit_and_exits_130(tmp_path: Path) -> None:
 def test_a_signal_inside_the_import_machinery_is_acted_on_not_dropped() -> None:
     """Python drops an exception raised in an import lock's weakref callback (printing "Exception
     ignored ... Traceback"), so a Ctrl-C landing there is noted and raised once `handled()` ends."""
-    in_importlib = compile("import signal\nsignal.raise_signal(signal.SIGINT)\nreached = True",
-                           "<frozen importlib._bootstrap>", "exec")
-    elsewhere = compile("import signal\nsignal.raise_signal(signal.SIGINT)\nreached = True",
-                        "elsewhere.py", "exec")
+    source = "import signal\nsignal.raise_signal(signal.SIGINT)\nreached = True"
+    in_importlib = compile(source, "<frozen importlib._bootstrap>", "exec")
+    elsewhere = compile(source, "elsewhere.py", "exec")
     scope: dict[str, object] = {}
     noted = []
     with pytest.raises(Interrupted) as stop, interrupt.handled():
