@@ -78,3 +78,34 @@ def test_a_dead_controllers_record_is_taken_over_with_the_commands_to_run(
 ])
 def test_only_a_run_that_writes_claims_the_folder(argv: list[str], claims: bool) -> None:
     assert runlock.claims_output(argv) is claims
+
+
+def test_a_holder_that_has_not_yet_written_its_record_is_still_named(tmp_path: Path) -> None:
+    """Two controllers started together: the loser can find the lock taken before the winner's
+    record is written (an old record of a killed run still there); it waits for the record and names
+    the winner rather than "another snakemake run"."""
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / runlock.RECORD).write_text(json.dumps(
+        runlock.Controller(dead_pid(), socket.gethostname(), str(tmp_path)).__dict__))
+    winner = subprocess.Popen([sys.executable, "-c", (
+        "# a snakemake controller's claim, its record written late\n"
+        "import fcntl, os, sys, time\n"
+        "from pathlib import Path\n"
+        "from dipbatch.workflow import runlock\n"
+        "out = Path(sys.argv[1])\n"
+        "fd = os.open(out / runlock.LOCK, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+        "print('locked', flush=True)\n"
+        "time.sleep(1.0)\n"
+        "runlock._record(out)\n"
+        "time.sleep(60)\n"), str(out)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert winner.stdout is not None and winner.stdout.readline() == "locked\n"
+        with pytest.raises(DipbatchError) as refused:
+            runlock.acquire(out, claim=True)
+        assert f"is being written by the snakemake run {winner.pid} on {socket.gethostname()}" in str(
+            refused.value)
+    finally:
+        winner.kill()
+        winner.wait()

@@ -20,6 +20,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -92,7 +93,7 @@ def acquire(output: str | Path, claim: bool, locks: str | Path = ".snakemake/loc
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        return _refuse_live(output, holder(output), claim)
+        return _refuse_live(output, _live_holder(output), claim)
     except OSError as exc:
         os.close(fd)
         if exc.errno not in _NO_FLOCK:
@@ -126,6 +127,20 @@ def holder(output: str | Path) -> Controller | None:
         return Controller(**json.loads((Path(output) / RECORD).read_text(encoding="utf-8")))
     except (OSError, ValueError, TypeError):
         return None
+
+
+def _live_holder(output: str | Path, wait_s: float = 10.0) -> Controller | None:
+    """The controller that holds the folder's lock, as its record names it: the holder writes its
+    record just after taking the lock, so a record that is missing or names a dead controller is
+    read again for up to `wait_s` seconds before giving up (None)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = holder(output)
+        if found is not None and found.alive() is not False:
+            return found
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
 
 
 def _key(output: str | Path) -> str:
