@@ -6,13 +6,19 @@ import os
 import subprocess
 from pathlib import Path
 
+# Before torch loads its OpenMP runtime (and inherited by every snakemake and dipbatch subprocess):
+# threads that wait at a barrier sleep instead of spinning. The suite runs more torch threads than
+# the machine has cores (xdist workers beside their subprocesses), and spinning threads then steal
+# the cores from the ones with work: a 5 s fit took 190 s in a full run, 57 s beside one busy process.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
 import numpy as np
 import pytest
 import torch
 
 from dipbatch.physics.synthetic import add_gaussian_noise, scene
 
-os.environ.setdefault("MPLBACKEND", "Agg")
 torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 SIGMA = 25 / 255

@@ -185,6 +185,11 @@ class Fitter:
         top, left = (hc - h) // 2, (wc - w) // 2
         return out[:, :, top:top + h, left:left + w]
 
+    def _loss(self, k: int, estimate: torch.Tensor) -> torch.Tensor:
+        problem = self.problems[k]
+        loss = problem.datafit(problem.operator(estimate), self.observations[k][None], self.weights[k])
+        return loss if problem.prior is None else loss + problem.prior(estimate)
+
     def step(self) -> torch.Tensor:
         """One Adam step for every member; returns the per-member losses (on the device)."""
         z = self.z
@@ -203,9 +208,7 @@ class Fitter:
             if self.scales is not None:  # (no extra kernel on the hot path where every scale is 1)
                 estimates = estimates * self.scales[members.start:members.stop]
             pass_losses = torch.stack([
-                self.problems[k].datafit(self.problems[k].operator(estimates[i:i + 1]),
-                                         self.observations[k][None], self.weights[k])
-                for i, k in enumerate(members)
+                self._loss(k, estimates[i:i + 1]) for i, k in enumerate(members)
             ])
             backward(pass_losses.sum())
             outs.append(estimates.detach())

@@ -23,6 +23,7 @@ class Problem:
     weight: torch.Tensor | None = None  # broadcastable to the observation; 0 = ignore the pixel
     guide: torch.Tensor | None = None  # depth×H×W fixed generator input (flash/no-flash)
     scale: float = 1.0  # the estimate is the generator's output (on [0,1]) times this
+    prior: Callable[[torch.Tensor], torch.Tensor] | None = None  # added to the loss, not the data-fit
 
     @property
     def size(self) -> tuple[int, int]:
