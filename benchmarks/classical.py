@@ -35,9 +35,10 @@ SUBSET_SCENES = ("coffee", "stars")  # at 256 px, held out (the weights come fro
 SEEDS = (0, 1)  # the default CPU recipe's two members
 
 
-def cases(size: int) -> list[Case]:
+def cases(size: int, recipe: str = "fast") -> list[Case]:
+    """The cases at `size`; `recipe` names the members' cache files (`dip_tv.py` records others)."""
     scenes = TUNE_SCENES + HELD_OUT if size == 128 else SUBSET_SCENES
-    return [Case(s, n, size, "fast") for s in scenes for n in NOISES]
+    return [Case(s, n, size, recipe) for s in scenes for n in NOISES]
 
 
 def member_path(case: Case, seed: int) -> Path:
@@ -81,12 +82,14 @@ def main() -> None:
     rep.add_argument("--size", type=int, default=128, choices=(128, 256))
     rep.add_argument("--members", type=int, default=len(SEEDS),
                      help="the fit is the mean of this many members (seeds 0, 1, …; record them first)")
+    rep.add_argument("--recipe", default="fast",
+                     help="whose members: fast (the default recipe) or one that dip_tv.py recorded")
     args = parser.parse_args()
     if args.command == "record":
         record(args)
     else:
         from classical_report import report
-        report(args.size, args.members)
+        report(args.size, args.members, args.recipe)
 
 
 if __name__ == "__main__":

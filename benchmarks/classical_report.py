@@ -133,17 +133,17 @@ LEVERS = {  # name: (row name with {w}, weight grid)
 }
 
 
-def report(size: int, members: int) -> None:
+def report(size: int, members: int, recipe: str = "fast") -> None:
     have_bm3d = find_spec("bm3d") is not None
-    results = {c: case_rows(c, have_bm3d, members) for c in cases(size)}
+    results = {c: case_rows(c, have_bm3d, members) for c in cases(size, recipe)}
     done = {c: r for c, r in results.items() if r is not None}
     missing = [f"{c.scene}/{c.noise}" for c, r in results.items() if r is None]
     print(machine_line())
-    print(f"cases: {len(done)} of {len(results)} recorded"
+    print(f"recipe {recipe}, {members} member(s); cases: {len(done)} of {len(results)} recorded"
           + (f"; missing {', '.join(missing)}" if missing else ""))
     levers = {k: v for k, v in LEVERS.items() if have_bm3d or "bm3d" not in k}
     tuning = {c: done[c] if c in done else case_rows(c, have_bm3d, members)  # 128 px, whatever `size`
-              for c in cases(128) if c.scene in TUNE_SCENES}
+              for c in cases(128, recipe) if c.scene in TUNE_SCENES}
     print("\n## The weight (the fit's share) chosen on the tuning half (128 px), per noise\n")
     print("| lever | " + " | ".join(NOISES) + " |\n|---|" + "---|" * len(NOISES))
     chosen: dict[tuple[str, str], float] = {}

@@ -76,3 +76,13 @@ def test_poisson_gaussian_loss_is_about_one_per_pixel_at_the_truth() -> None:
     truth = to_unit(rate / 0.5 + 300.0)
     loss = losses.poisson_gaussian(truth, to_unit(adu), photometry=photometry)
     assert float(loss) == pytest.approx(1.0, abs=0.06)
+
+
+def test_total_variation_is_zero_on_a_flat_image_and_counts_an_edge_once_per_row() -> None:
+    flat = torch.full((1, 1, 4, 5), 0.3)
+    assert float(losses.total_variation(flat)) == 0.0
+    edge = flat.clone()
+    edge[..., 2:] = 0.8  # a vertical edge of height 0.5: one jump in each row's 4 horizontal pairs
+    assert float(losses.total_variation(edge)) == pytest.approx(0.5 / 4)
+    noisy = edge + 0.05 * torch.randn(edge.shape, generator=torch.Generator().manual_seed(0))
+    assert losses.total_variation(noisy) > losses.total_variation(edge)

@@ -78,3 +78,9 @@ def poisson_gaussian(predicted: torch.Tensor, observed: torch.Tensor,
     predicted_t = generalized_anscombe(photometry.electrons(predicted), sigma, floor=SMALLEST_RATE)
     observed_t = generalized_anscombe(photometry.electrons(observed), sigma)
     return _weighted_mean((predicted_t - observed_t) ** 2, weight)
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation per pixel: the mean absolute difference of vertical neighbours
+    plus that of horizontal ones (a penalty on the estimate, as in DIP-TV)."""
+    return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
