@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,29 +46,30 @@ def member_path(case: Case, seed: int) -> Path:
     return CACHE / f"{case.scene}-{case.noise}-{case.size}-{case.preset}-s{seed}.npz"
 
 
-def fit_member(case: Case, seed: int) -> dict[str, np.ndarray]:
-    """One member of the default recipe, its fusion off: the estimate, CPU seconds and stop."""
-    noisy = noisy_image(case, clean_image(case.scene, case.size))
-    noise = {"noise": "gaussian"} if case.gaussian else {"noise": "poisson", "gain": float(case.noise[7:])}
-    started = time.process_time()
-    result = restore_array(noisy, preset=case.preset, ensemble=1, seed=seed, device="cpu",
-                           fusion="off", **noise)
-    seconds = time.process_time() - started
-    return {"estimate": result.estimate.astype(np.float32), "cpu_s": np.float64(seconds),
-            "stop": np.int64(result.stop_iteration or result.iterations)}
+def record_members(todo: list[tuple[Case, int]], shard: str, **options: Any) -> None:
+    """Fit this process's share (`shard`, "i/n") of the members not yet cached, one thread each, as
+    the default CPU recipe's single member with its fusion off (`options`: more of `restore_array`'s
+    arguments), and cache each estimate with its CPU seconds and stop."""
+    torch.set_num_threads(1)
+    index, count = (int(v) for v in shard.split("/"))
+    CACHE.mkdir(exist_ok=True)
+    for case, seed in [(c, s) for c, s in todo if not member_path(c, s).exists()][index::count]:
+        noisy = noisy_image(case, clean_image(case.scene, case.size))
+        noise = {"noise": "gaussian"} if case.gaussian else \
+            {"noise": "poisson", "gain": float(case.noise[7:])}
+        started = time.process_time()
+        result = restore_array(noisy, preset="fast", ensemble=1, seed=seed, device="cpu", fusion="off",
+                               **noise, **options)
+        seconds = time.process_time() - started
+        stop = result.stop_iteration or result.iterations
+        np.savez_compressed(member_path(case, seed), estimate=result.estimate.astype(np.float32),
+                            cpu_s=np.float64(seconds), stop=np.int64(stop))
+        print(f"{case.scene:22s} {case.noise:10s} s{seed} {seconds:6.1f} CPU s stop {stop}", flush=True)
 
 
 def record(args: argparse.Namespace) -> None:
-    torch.set_num_threads(1)
-    index, count = (int(v) for v in args.shard.split("/"))
-    todo = [(c, s) for c in cases(args.size) for s in args.seeds
-            if c.noise in args.noises and not member_path(c, s).exists()]
-    CACHE.mkdir(exist_ok=True)
-    for case, seed in todo[index::count]:
-        member = fit_member(case, seed)
-        np.savez_compressed(member_path(case, seed), **member)
-        print(f"{case.scene:22s} {case.noise:10s} s{seed} {float(member['cpu_s']):6.1f} CPU s "
-              f"stop {int(member['stop'])}", flush=True)
+    record_members([(c, s) for c in cases(args.size) for s in args.seeds if c.noise in args.noises],
+                   args.shard)
 
 
 def main() -> None:

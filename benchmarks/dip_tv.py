@@ -17,14 +17,11 @@ penalty only. Gaussian noise only (the Poisson deviance has no σ² scale).
 from __future__ import annotations
 
 import argparse
-import time
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-import torch
-from classical import CACHE, HELD_OUT, TUNE_SCENES, member_path
-from trajectories import Case, clean_image, noisy_image
+from classical import HELD_OUT, TUNE_SCENES, record_members
+from trajectories import Case
 
 import dipbatch.run.restore as restore
 from dipbatch.fit.problem import Problem
@@ -54,24 +51,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--shard", default="0/1", help="i/n: this process's share of the cases")
     args = parser.parse_args()
-    torch.set_num_threads(1)
     with_tv(args.weight)
     recipe = f"fast-tv{args.weight:g}"
-    index, count = (int(v) for v in args.shard.split("/"))
-    todo = [(Case(s, n, 128, recipe), seed) for s in args.scenes for n in args.noises for seed in args.seeds]
-    CACHE.mkdir(exist_ok=True)
-    for case, seed in todo[index::count]:
-        if member_path(case, seed).exists():
-            continue
-        noisy = noisy_image(case, clean_image(case.scene, case.size))
-        started = time.process_time()
-        result = restore.restore_array(noisy, preset="fast", ensemble=1, seed=seed, device="cpu",
-                                       fusion="off")
-        seconds = time.process_time() - started
-        stop = result.stop_iteration or result.iterations
-        np.savez_compressed(member_path(case, seed), estimate=result.estimate.astype(np.float32),
-                            cpu_s=np.float64(seconds), stop=np.int64(stop))
-        print(f"{case.scene:22s} {case.noise:10s} s{seed} {seconds:6.1f} CPU s stop {stop}", flush=True)
+    record_members([(Case(s, n, 128, recipe), seed) for s in args.scenes for n in args.noises
+                    for seed in args.seeds], args.shard)
 
 
 if __name__ == "__main__":
