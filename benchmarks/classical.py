@@ -34,6 +34,7 @@ TUNE_SCENES = ("astronaut", "camera")  # the fusion's weights are chosen on thes
 HELD_OUT = ("coffee", "cat", "hubble_deep_field", "stars")  # and reported on these
 SUBSET_SCENES = ("coffee", "stars")  # at 256 px, held out (the weights come from 128 px)
 SEEDS = (0, 1)  # the default CPU recipe's two members
+GAUSSIAN = tuple(n for n in NOISES if n.startswith("gauss"))
 
 
 def cases(size: int, recipe: str = "fast") -> list[Case]:
@@ -65,6 +66,23 @@ def record_members(todo: list[tuple[Case, int]], shard: str, **options: Any) -> 
         np.savez_compressed(member_path(case, seed), estimate=result.estimate.astype(np.float32),
                             cpu_s=np.float64(seconds), stop=np.int64(stop))
         print(f"{case.scene:22s} {case.noise:10s} s{seed} {seconds:6.1f} CPU s stop {stop}", flush=True)
+
+
+def probe_parser(description: str) -> argparse.ArgumentParser:
+    """The arguments of a lever's probe that records members beside the default's (dip_tv, dip_sure):
+    Gaussian noise only."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--scenes", nargs="+", default=[*TUNE_SCENES, *HELD_OUT])
+    parser.add_argument("--noises", nargs="+", default=list(GAUSSIAN), choices=GAUSSIAN)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--shard", default="0/1", help="i/n: this process's share of the cases")
+    return parser
+
+
+def record_probe(args: argparse.Namespace, recipe: str, **options: Any) -> None:
+    """Record a probe's members (`probe_parser`'s arguments) under the name `recipe`."""
+    record_members([(Case(s, n, 128, recipe), seed) for s in args.scenes for n in args.noises
+                    for seed in args.seeds], args.shard, **options)
 
 
 def record(args: argparse.Namespace) -> None:

@@ -17,13 +17,11 @@ never reaches its floor under SURE). Everything else is the default CPU recipe (
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 from typing import Any
 
 import torch
-from classical import HELD_OUT, TUNE_SCENES, record_members
-from trajectories import Case
+from classical import probe_parser, record_probe
 
 import dipbatch.run.restore as restore
 from dipbatch.fit.loop import Fitter
@@ -32,7 +30,6 @@ from dipbatch.fit.problem import Problem
 from dipbatch.physics.metrics import noise_sigma
 
 TAU = 0.005  # the divergence's finite-difference step, on the [0,1] scale
-GAUSSIAN = ("gauss15", "gauss25", "gauss50")
 
 
 def sure_step(self: Fitter) -> torch.Tensor:
@@ -82,17 +79,11 @@ def with_sure() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = probe_parser(__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, required=True, help="a fixed number of steps")
-    parser.add_argument("--scenes", nargs="+", default=[*TUNE_SCENES, *HELD_OUT])
-    parser.add_argument("--noises", nargs="+", default=list(GAUSSIAN), choices=GAUSSIAN)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--shard", default="0/1", help="i/n: this process's share of the cases")
     args = parser.parse_args()
     with_sure()
-    recipe = f"fast-sure{args.iterations}"
-    record_members([(Case(s, n, 128, recipe), seed) for s in args.scenes for n in args.noises
-                    for seed in args.seeds], args.shard, stop="fixed", iterations=args.iterations)
+    record_probe(args, f"fast-sure{args.iterations}", stop="fixed", iterations=args.iterations)
 
 
 if __name__ == "__main__":

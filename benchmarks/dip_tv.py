@@ -16,19 +16,15 @@ penalty only. Gaussian noise only (the Poisson deviance has no σ² scale).
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 from typing import Any
 
-from classical import HELD_OUT, TUNE_SCENES, record_members
-from trajectories import Case
+from classical import probe_parser, record_probe
 
 import dipbatch.run.restore as restore
 from dipbatch.fit.problem import Problem
 from dipbatch.fit.stopping import problem_floor
 from dipbatch.physics.losses import total_variation
-
-GAUSSIAN = ("gauss15", "gauss25", "gauss50")
 
 
 def with_tv(weight: float) -> None:
@@ -44,17 +40,11 @@ def with_tv(weight: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = probe_parser(__doc__.splitlines()[0])
     parser.add_argument("--weight", type=float, required=True, help="the penalty in units of σ̂²")
-    parser.add_argument("--scenes", nargs="+", default=[*TUNE_SCENES, *HELD_OUT])
-    parser.add_argument("--noises", nargs="+", default=list(GAUSSIAN), choices=GAUSSIAN)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--shard", default="0/1", help="i/n: this process's share of the cases")
     args = parser.parse_args()
     with_tv(args.weight)
-    recipe = f"fast-tv{args.weight:g}"
-    record_members([(Case(s, n, 128, recipe), seed) for s in args.scenes for n in args.noises
-                    for seed in args.seeds], args.shard)
+    record_probe(args, f"fast-tv{args.weight:g}")
 
 
 if __name__ == "__main__":
