@@ -12,7 +12,8 @@ default CPU recipe (`fast`, automatic stop) one seed at a time with its fusion o
 member's estimate with its CPU seconds; `report` then runs the classical denoisers (CBM3D needs the
 `bench` extra: `pip install -e ".[bench]"`), replays every lever on the cached members, tunes the
 fusion's weights on TUNE_SCENES and reports on the held-out scenes. `record --seeds 2 3` and
-`report --members 4` measure the default recipe with four members instead of two.
+`report --members 4` measure the default recipe with four members instead of two; `report --recipe`
+replays the same levers on the members of a lever's probe (`dip_tv.py`, `dip_sure.py`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ GAUSSIAN = tuple(n for n in NOISES if n.startswith("gauss"))
 
 
 def cases(size: int, recipe: str = "fast") -> list[Case]:
-    """The cases at `size`; `recipe` names the members' cache files (`dip_tv.py` records others)."""
+    """The cases at `size`; `recipe` names the members' cache files (the probes record others)."""
     scenes = TUNE_SCENES + HELD_OUT if size == 128 else SUBSET_SCENES
     return [Case(s, n, size, recipe) for s in scenes for n in NOISES]
 
@@ -103,7 +104,7 @@ def main() -> None:
     rep.add_argument("--members", type=int, default=len(SEEDS),
                      help="the fit is the mean of this many members (seeds 0, 1, …; record them first)")
     rep.add_argument("--recipe", default="fast",
-                     help="whose members: fast (the default recipe) or one that dip_tv.py recorded")
+                     help="whose members: fast (the default recipe) or a probe's (dip_tv.py, dip_sure.py)")
     args = parser.parse_args()
     if args.command == "record":
         record(args)
