@@ -39,12 +39,10 @@ def sure_step(self: Fitter) -> torch.Tensor:
         state.update(sigma2=noise_sigma(self.observations[0].cpu().numpy()) ** 2,
                      probes=torch.Generator().manual_seed(1234))
     sigma2 = state["sigma2"]
-    jitter = torch.randn(self.z.shape[1:], generator=self.noise_gens[0])[None]
-    z = self.z + jitter * self.preset.fit.reg_noise_std
+    z = self.jittered_input()
     y = self.observations[0][None]
     b = torch.randn(y.shape, generator=state["probes"])
-    (h, w), (hc, wc) = self.size, self.canvas
-    top, left = (hc - h) // 2, (wc - w) // 2
+    (h, w), (top, left) = self.size, self.image_offset()
     probe = torch.zeros_like(z)
     probe[:, :, top:top + h, left:left + w] = b  # the image's part of the input; none in the margin
     self.opt.zero_grad(set_to_none=True)
@@ -52,15 +50,7 @@ def sure_step(self: Fitter) -> torch.Tensor:
     moved = self._forward(z + TAU * probe)
     datafit = ((out - y) ** 2).mean()
     (datafit - sigma2 + 2 * sigma2 * (b * (moved - out)).mean() / TAU).backward()
-    self.opt.step()
-    out = out.detach()
-    weight = self.preset.fit.ema or 0.0
-    self.ema = out.clone() if self.ema is None else self.ema.mul_(weight).add_(out, alpha=1 - weight)
-    self.loss_log[self.iteration] = datafit.detach()
-    self.iteration += 1
-    self.stopper.observe(self.iteration, out, self.ema)
-    return datafit.detach()[None]
-
+    return self.advance(out.detach(), datafit.detach()[None])
 
 def with_sure() -> None:
     """Make `restore_array` fit DIP-SURE (this benchmark's process only)."""

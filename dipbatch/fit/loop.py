@@ -181,9 +181,13 @@ class Fitter:
                             enabled=self.autocast is not None):
             out = (generator or self.passes[0][0])(z)
         out = out.float().reshape(-1, self.channels, *self.canvas)
-        (h, w), (hc, wc) = self.size, self.canvas
-        top, left = (hc - h) // 2, (wc - w) // 2
+        (h, w), (top, left) = self.size, self.image_offset()
         return out[:, :, top:top + h, left:left + w]
+
+    def image_offset(self) -> tuple[int, int]:
+        """Where the image starts on the generator's canvas (top, left): it is centred there."""
+        (h, w), (hc, wc) = self.size, self.canvas
+        return (hc - h) // 2, (wc - w) // 2
 
     def _loss(self, k: int, estimate: torch.Tensor) -> torch.Tensor:
         problem = self.problems[k]
@@ -192,15 +196,8 @@ class Fitter:
 
     def step(self) -> torch.Tensor:
         """One Adam step for every member; returns the per-member losses (on the device)."""
-        z = self.z
+        z = self.jittered_input()
         depth = self.z.shape[1] // self.members
-        std = self.preset.fit.reg_noise_std
-        if std > 0:
-            noise = torch.cat([
-                torch.randn(depth, *self.z.shape[2:], generator=g, device=self.device)
-                for g in self.noise_gens
-            ])
-            z = self.z + noise[None] * std
         self.opt.zero_grad(set_to_none=True)
         outs, losses = [], []
         for generator, members, backward in self.passes:  # separate: one graph in memory at a time
@@ -213,9 +210,24 @@ class Fitter:
             backward(pass_losses.sum())
             outs.append(estimates.detach())
             losses.append(pass_losses.detach())
-        member_losses = torch.cat(losses)
+        return self.advance(torch.cat(outs), torch.cat(losses))
+
+    def jittered_input(self) -> torch.Tensor:
+        """This step's generator input: z plus fresh noise of `reg_noise_std` for every member."""
+        std = self.preset.fit.reg_noise_std
+        if std <= 0:
+            return self.z
+        depth = self.z.shape[1] // self.members
+        noise = torch.cat([
+            torch.randn(depth, *self.z.shape[2:], generator=g, device=self.device)
+            for g in self.noise_gens
+        ])
+        return self.z + noise[None] * std
+
+    def advance(self, out: torch.Tensor, member_losses: torch.Tensor) -> torch.Tensor:
+        """End a step whose gradients are in place: Adam's update, the EMA estimate of this step's
+        output `out`, the loss log and the stop's and observers' look; returns the losses."""
         self.opt.step()
-        out = torch.cat(outs)
         weight = self.preset.fit.ema
         if weight is None:
             self.ema = out

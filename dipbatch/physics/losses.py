@@ -1,6 +1,6 @@
-"""Data-fit terms: how far the operator's output is from the observation (pure functions).
+"""Data-fit terms, and a penalty on the estimate (total variation): pure functions.
 
-Each takes (predicted, observed, weight) on the image's [0,1] scale; a weight of 0 drops a pixel
+Each data-fit takes (predicted, observed, weight) on the image's [0,1] scale; a weight of 0 drops a pixel
 (inpainting holes, NaN). The photon-noise terms first convert both sides to photo-electrons with a
 `Photometry` (stored value = lo + x·(hi − lo); electrons = (stored − offset)·gain); bind it with
 functools.partial to get the fit loop's three-argument form.
