@@ -48,10 +48,11 @@ def member_path(case: Case, seed: int) -> Path:
     return CACHE / f"{case.scene}-{case.noise}-{case.size}-{case.preset}-s{seed}.npz"
 
 
-def record_members(todo: list[tuple[Case, int]], shard: str, **options: Any) -> None:
+def record_members(todo: list[tuple[Case, int]], shard: str, ensemble: int = 1, **options: Any) -> None:
     """Fit this process's share (`shard`, "i/n") of the members not yet cached, one thread each, as
-    the default CPU recipe's single member with its fusion off (`options`: more of `restore_array`'s
-    arguments), and cache each estimate with its CPU seconds and stop."""
+    the default CPU recipe's single member (`ensemble` 2: the recipe's whole ensemble) with its
+    fusion off (`options`: more of `restore_array`'s arguments), and cache each estimate with its
+    CPU seconds and stop."""
     torch.set_num_threads(1)
     index, count = (int(v) for v in shard.split("/"))
     CACHE.mkdir(exist_ok=True)
@@ -60,7 +61,7 @@ def record_members(todo: list[tuple[Case, int]], shard: str, **options: Any) -> 
         noise = {"noise": "gaussian"} if case.gaussian else \
             {"noise": "poisson", "gain": float(case.noise[7:])}
         started = time.process_time()
-        result = restore_array(noisy, preset="fast", ensemble=1, seed=seed, device="cpu", fusion="off",
+        result = restore_array(noisy, preset="fast", ensemble=ensemble, seed=seed, device="cpu", fusion="off",
                                **noise, **options)
         seconds = time.process_time() - started
         stop = result.stop_iteration or result.iterations
@@ -87,8 +88,9 @@ def record_probe(args: argparse.Namespace, recipe: str, **options: Any) -> None:
 
 
 def record(args: argparse.Namespace) -> None:
-    record_members([(c, s) for c in cases(args.size) for s in args.seeds if c.noise in args.noises],
-                   args.shard)
+    recipe = "fast" if args.ensemble == 1 else f"fast-k{args.ensemble}"
+    record_members([(c, s) for c in cases(args.size, recipe) for s in args.seeds if c.noise in args.noises],
+                   args.shard, ensemble=args.ensemble)
 
 
 def main() -> None:
@@ -99,6 +101,9 @@ def main() -> None:
     rec.add_argument("--size", type=int, default=128, choices=(128, 256))
     rec.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     rec.add_argument("--noises", nargs="+", default=list(NOISES), choices=NOISES)
+    rec.add_argument("--ensemble", type=int, default=1,
+                     help="members per cached estimate: 2 records the default CPU recipe's whole "
+                          "ensemble (DIP-SURE members included where it has them) as recipe fast-k2")
     rep = sub.add_parser("report", help="baselines, levers and tables from the cached members")
     rep.add_argument("--size", type=int, default=128, choices=(128, 256))
     rep.add_argument("--members", type=int, default=len(SEEDS),

@@ -18,6 +18,7 @@ from dipbatch.cli.errors import EXIT_DATA_ERROR, EXIT_WARNINGS, flag, guarded, m
 from dipbatch.cli.help import PanelCommand, panel
 from dipbatch.cli.options import (
     astro_options,
+    dip_sure_option,
     ensemble_option,
     fusion_options,
     speed_options,
@@ -172,6 +173,7 @@ Examples:
                  help="Seed of the net's weights, its input and the regularising noise; the same "
                       "seed gives a bit-identical result on the same machine."),
     ensemble_option,
+    dip_sure_option,
     click.option("--overwrite", is_flag=True, help="Replace an existing output."),
     click.option("--quiet", is_flag=True, help="No progress (bar or lines)."),
 )

@@ -46,25 +46,32 @@ DISAGREEMENT_FLAG = 1.0
 class Recipe:
     """How one classical partner is fused, as chosen on the tuning half of `benchmarks/classical.py`
     (RESULTS.md, "dipbatch beside BM3D"): the fit's share of the blend for Gaussian noise by σ on
-    the [0,1] scale (interpolated between the levels, the nearest outside them) and for photon
-    counts, and whether the blend is refined by the Wiener filter (BM3D has its own)."""
+    the [0,1] scale (interpolated between the levels, the nearest outside them), for an ensemble
+    with DIP-SURE members (fit/dipsure.py: at low σ only) and for photon counts, and whether the
+    blend is refined by the Wiener filter (BM3D has its own)."""
 
     gaussian: tuple[tuple[float, float], ...]
+    dip_sure: float
     counts: float
     refine: bool
 
 
 RECIPES = {
-    "nl-means": Recipe(((15 / 255, 0.6), (25 / 255, 0.7), (50 / 255, 1.0)), counts=0.7, refine=True),
-    "bm3d": Recipe(((15 / 255, 0.25), (25 / 255, 0.25), (50 / 255, 0.2)), counts=0.35, refine=False),
+    "nl-means": Recipe(((15 / 255, 0.6), (25 / 255, 0.7), (50 / 255, 1.0)), dip_sure=0.8, counts=0.7,
+                       refine=True),
+    "bm3d": Recipe(((15 / 255, 0.25), (25 / 255, 0.25), (50 / 255, 0.2)), dip_sure=0.4, counts=0.35,
+                   refine=False),
 }
 
 
-def fit_share(method: str, noise: str, sigma: float) -> float:
-    """The fit's default share of the blend with `method` for a noise model and σ (in its Gaussian domain)."""
+def fit_share(method: str, noise: str, sigma: float, dip_sure: bool = False) -> float:
+    """The fit's default share of the blend with `method` for a noise model and σ (in its Gaussian
+    domain), and whether the fit's ensemble had DIP-SURE members."""
     recipe = RECIPES[method]
     if noise != "gaussian":
         return recipe.counts
+    if dip_sure:
+        return recipe.dip_sure
     levels, shares = zip(*recipe.gaussian, strict=True)
     return round(float(np.interp(sigma, levels, shares)), 3)
 
@@ -143,7 +150,7 @@ def fuse(result: FitResult, problem: Problem, options: FusionOptions, sigma: flo
     classical = CLASSICAL[options.fusion](observed, domain.sigma)
     weight = options.fusion_weight
     if weight is None:
-        weight = fit_share(options.fusion, domain.noise, domain.sigma)
+        weight = fit_share(options.fusion, domain.noise, domain.sigma, dip_sure="dip_sure" in result.record)
     apart = disagreement(domain.forward(result.estimate), classical, domain.sigma)
     fused = blend(result.estimate, domain.inverse(classical), weight)
     block: dict[str, Any] = {"method": options.fusion, "weight": weight, "domain": domain.noise,

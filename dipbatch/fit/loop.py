@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from dipbatch.errors import short
-from dipbatch.fit import interrupt
+from dipbatch.fit import dipsure, interrupt
 from dipbatch.fit.curves import subsample
 from dipbatch.fit.presets import Preset
 from dipbatch.fit.problem import Problem
@@ -134,6 +134,7 @@ class Fitter:
         self.net.train()  # BatchNorm always uses batch statistics, as in the original code
         self.z = torch.cat([
             make_input(preset.fit.input, depth, z_size, s, preset.fit.input_scale, p.guide)
+            if p.sure_sigma is None else dipsure.input_of(pad_to(p.observation, z_size), depth)
             for s, p in zip(seeds, problems, strict=True)
         ])[None].to(self.device)
         speed = speed or SpeedOptions()
@@ -207,10 +208,34 @@ class Fitter:
             pass_losses = torch.stack([
                 self._loss(k, estimates[i:i + 1]) for i, k in enumerate(members)
             ])
-            backward(pass_losses.sum())
+            objective = pass_losses.sum()
+            if any(self.problems[k].sure_sigma is not None for k in members):
+                objective = objective + self._sure_penalty(z, members, estimates, generator)
+            backward(objective)
             outs.append(estimates.detach())
             losses.append(pass_losses.detach())
         return self.advance(torch.cat(outs), torch.cat(losses))
+
+    def _sure_penalty(self, z: torch.Tensor, members: range, estimates: torch.Tensor,
+                      generator: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """The DIP-SURE members' divergence terms (fit/dipsure.py), one fresh probe each, drawn from
+        the member's own noise generator (so a resumed fit draws the same probes)."""
+        depth = self.z.shape[1] // self.members
+        (h, w), (top, left) = self.size, self.image_offset()
+        part = z[:, members.start * depth:members.stop * depth]
+        moved_input = part.clone()
+        probes = {}
+        for i, k in enumerate(members):
+            if self.problems[k].sure_sigma is not None:
+                probes[i] = torch.randn(self.channels, h, w, generator=self.noise_gens[k], device=self.device)
+                c0 = i * depth
+                moved_input[0, c0:c0 + self.channels, top:top + h, left:left + w] += dipsure.TAU * probes[i]
+        moved = self._forward(moved_input, generator)
+        if self.scales is not None:
+            moved = moved * self.scales[members.start:members.stop]
+        return torch.stack([
+            dipsure.divergence_penalty(self.problems[members[i]].sure_sigma or 0.0, b, moved[i], estimates[i])
+            for i, b in probes.items()]).sum()
 
     def jittered_input(self) -> torch.Tensor:
         """This step's generator input: z plus fresh noise of `reg_noise_std` for every member."""

@@ -24,6 +24,7 @@ class Problem:
     guide: torch.Tensor | None = None  # depth×H×W fixed generator input (flash/no-flash)
     scale: float = 1.0  # the estimate is the generator's output (on [0,1]) times this
     prior: Callable[[torch.Tensor], torch.Tensor] | None = None  # added to the loss, not the data-fit
+    sure_sigma: float | None = None  # a DIP-SURE member (fit/dipsure.py) for Gaussian noise of this σ
 
     @property
     def size(self) -> tuple[int, int]:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from dipbatch.errors import FieldError
+from dipbatch.fit import dipsure
 from dipbatch.fit.curves import subsample
 from dipbatch.fit.signals import (
     CAP,
@@ -294,10 +295,12 @@ class AutoStop(WindowedVariance):
 
     def __init__(self, members: int, cap: int, window: int, rule: AutoRule, floors: list[float | None],
                  datafit: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...],
-                 device: torch.device, subset: int = 65536, seed: int = 0) -> None:
+                 device: torch.device, subset: int = 65536, seed: int = 0,
+                 budgets: list[int | None] | None = None) -> None:
         super().__init__(members, cap, window, rule.patience, rule.min_start, shape, device, subset, seed)
         self.settings = rule
         self.floors = floors
+        self.budgets = budgets or [None] * members  # a member with a budget (DIP-SURE) runs just that
         self.datafit = datafit
         self.fit = np.full((cap, members), np.nan)
         self.candidates: list[list[int]] = [[] for _ in range(members)]
@@ -321,6 +324,13 @@ class AutoStop(WindowedVariance):
         for k in range(self.members):
             if self.stopped[k]:
                 keep.append(False)
+                continue
+            budget = self.budgets[k]
+            if budget is not None:  # no signal decides: it stops at its budget, with its estimate there
+                keep.append(iteration >= budget)
+                if iteration >= budget:
+                    self.candidates[k].append(iteration)
+                    self._stop(k, iteration, f"fixed: a DIP-SURE member's {budget} iterations", FIXED)
                 continue
             decision = decide(iteration, variance[:, k], self.fit[:iteration, k], self.floors[k],
                               self.settings, self.candidates[k])
@@ -347,11 +357,14 @@ class AutoStop(WindowedVariance):
     def wants_more(self, iteration: int, cap: int) -> bool:
         """Whether a running member's data-fit is still far above its floor and falling at the cap
         (`stop_signals.extends`, looking back a quarter of the cap)."""
-        return any(not self.stopped[k]
+        return any(not self.stopped[k] and self.budgets[k] is None
                    and extends(self.fit[:iteration, k], self.floors[k], self.settings, cap // 4)
                    for k in range(self.members))
 
     def expected_stop(self, k: int) -> int | None:
+        budget = self.budgets[k]
+        if budget is not None:
+            return budget
         return expected_crossing(self.fit[:, k], self.floors[k], self.settings)
 
     def estimate(self, k: int) -> torch.Tensor:
@@ -465,8 +478,9 @@ def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, 
 
         rule = AutoRule(patience, min_start, discrepancy=discrepancy)
         limit = cap * rule.extend_limit  # the buffers hold an extended fit
-        return StopRule(AutoStop(members, limit, window, rule, floors, datafit, shape, device, seed=seed),
-                        limit=limit)
+        budgets = [None if p.sure_sigma is None else dipsure.budget(cap) for p in problems]
+        return StopRule(AutoStop(members, limit, window, rule, floors, datafit, shape, device, seed=seed,
+                                 budgets=budgets), limit=limit)
     if options.rule == "sure":
         known = [s for s in sigmas if s is not None]
         if len(known) < members:

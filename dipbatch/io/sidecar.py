@@ -42,6 +42,17 @@ class FusionRecord(TypedDict, total=False):
     seconds: float
 
 
+class DipSureRecord(TypedDict):
+    """An ensemble's DIP-SURE members (dipbatch.fit.dipsure): which, and how they were fitted."""
+
+    members: list[int]  # their indices in the ensemble's seeds and stops
+    sigma: float  # the Gaussian σ of their SURE loss, on the [0,1] scale
+    iterations: int  # their fixed budget
+    tau: float  # the divergence's finite-difference step
+    input: str
+    loss: str
+
+
 class Sidecar(TypedDict, total=False):
     """The record of one restored image (the fit's own curves and choices are added to it)."""
 
@@ -70,6 +81,7 @@ class Sidecar(TypedDict, total=False):
     sigma_output: float | None
     ensemble: EnsembleRecord  # only when K > 1; the stop and curves above are then member 0's
     fusion: FusionRecord  # denoising: the output is the fit's estimate blended with a classical one
+    dip_sure: DipSureRecord  # denoising at low noise: the ensemble's DIP-SURE members
     psf: dict[str, Any]  # deblurring: the PSF's source, size, FWHM (px) and SHA-256 of its kernel
     # The fit's own curves and choices (dipbatch.fit: the loop, the stopping rule, the recorders),
     # which the report plots; each only where it applies.

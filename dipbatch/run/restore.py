@@ -19,7 +19,7 @@ import torch
 from dipbatch import __version__
 from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.errors import DipbatchError, FieldError
-from dipbatch.fit import interrupt
+from dipbatch.fit import dipsure, interrupt
 from dipbatch.fit.checkpoint import load_checkpoint, remove_checkpoints, resumed, save_checkpoint
 from dipbatch.fit.ensemble import check_ensemble, combine, member_seeds
 from dipbatch.fit.fusion import FusionOptions, fuse
@@ -58,6 +58,7 @@ class RestoreOptions:
     tiling: TilingOptions = field(default_factory=TilingOptions)
     warm: WarmStartOptions = field(default_factory=WarmStartOptions)
     fusion: FusionOptions = field(default_factory=FusionOptions)  # denoising's classical partner
+    dip_sure: str = "auto"  # denoising: half the ensemble DIP-SURE members where it pays (fit/dipsure.py)
     preset: str = "auto"  # a PRESET_CHOICES name; auto: DEVICE_PRESETS[the device's kind]
     iterations: int | None = None
     seed: int = 0
@@ -155,6 +156,7 @@ def check_restore_options(options: RestoreOptions, device_kind: str) -> Preset:
                                                         "denoise task (Gaussian noise)")
     options.tiling.check()
     options.fusion.check()
+    dipsure.check_mode(options.dip_sure)
     return preset
 
 
@@ -276,8 +278,10 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
         k = options.ensemble or 1
         seeds = member_seeds(options.seed, k)
         members = [job for job in group for _ in seeds]  # image i's members: i*k .. i*k+k-1
-        fitter, notes = _make_fitter([job.problem for job in members], members, seeds * len(group),
-                                     preset, options, device)
+        sure = [_dip_sure_sigma(job, preset, options, k) for job in group]
+        problems = [p for job, s in zip(group, sure, strict=True)
+                    for p in dipsure.ensemble_problems(job.problem, k, s)]
+        fitter, notes = _make_fitter(problems, members, seeds * len(group), preset, options, device)
         notes = options.warm.start(fitter, notes[::k])
         state = load_checkpoint(ckpt, key)
         if state is not None and resumed(ckpt, fitter.load_state_dict, state):
@@ -288,7 +292,8 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
             results = fitter.run(progress=hook, checkpoint=lambda s: save_checkpoint(ckpt, key, s),
                                  checkpoint_every=options.checkpoint_every)
         options.warm.finish(fitter)
-        results = [combine(results[i * k:(i + 1) * k], seeds, job.frame.to_image, _stored_span(job))
+        results = [with_dip_sure(combine(results[i * k:(i + 1) * k], seeds, job.frame.to_image,
+                                         _stored_span(job)), k, sure[i], fitter.base_cap)
                    for i, job in enumerate(group)]  # SURE's twins (after the members) are left out
     wall = (time.perf_counter() - started) / len(group)
     for job, digest, result, note in zip(group, digests, results, notes, strict=True):
@@ -362,6 +367,22 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], seeds: list[int], pre
     return fitter, notes
 
 
+def _dip_sure_sigma(job: Job, preset: Preset, options: RestoreOptions, members: int) -> float | None:
+    """The σ (on [0,1]) of an image's DIP-SURE members, or None where it has none (fit/dipsure.py)."""
+    mode = options.dip_sure if options.task.kind == "denoise" and options.astro.stretch == "none" else "off"
+    if not dipsure.applies(mode, preset, job.problem, members, options.stop.rule):
+        return None
+    given = None if options.stop.sigma is None else options.stop.sigma / _value_span(job)
+    return dipsure.member_sigma(given if given is not None else noise_sigma(job.problem.observation.numpy()))
+
+
+def with_dip_sure(result: FitResult, members: int, sure_sigma: float | None, cap: int) -> FitResult:
+    """An image's combined result with `record["dip_sure"]` where it had DIP-SURE members."""
+    if sure_sigma is None:
+        return result
+    return replace(result, record={**result.record, "dip_sure": dipsure.record(members, sure_sigma, cap)})
+
+
 def _fused(job: Job, result: FitResult, options: RestoreOptions) -> FitResult:
     """A denoising fit's result fused with the classical estimate (tasks that do not fuse: as it is)."""
     if not task_record(options.task.kind).fuses:
@@ -401,7 +422,7 @@ def _job_key(digests: list[str], preset: Preset, options: RestoreOptions) -> str
     """What a checkpoint must match to be resumed: the same inputs, recipe and seed."""
     payload = json.dumps([digests, preset.to_dict(), asdict(options.task), asdict(options.stop),
                           asdict(options.astro), asdict(options.tiling), options.iterations, options.seed,
-                          options.ensemble],
+                          options.ensemble, options.dip_sure],
                          sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()
 
@@ -422,7 +443,8 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
                    "astro_options": asdict(options.astro), "tiling_options": asdict(options.tiling),
                    "fusion_options": asdict(options.fusion),
                    "preset": preset.to_dict(),
-                   "output_dtype": options.output_dtype, "ensemble": options.ensemble},
+                   "output_dtype": options.output_dtype, "ensemble": options.ensemble,
+                   "dip_sure": options.dip_sure},
         "seed": options.seed,
         "device": str(device),
         "batch_size": batch,
@@ -449,7 +471,8 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
                   guide: np.ndarray | None = None, iterations: int | None = None, seed: int = 0,
                   stop: str = "auto", device: str = "auto", ensemble: int | None = None,
                   noise: str = "gaussian", gain: float = 1.0, fusion: str = "nl-means",
-                  fusion_weight: float | None = None, psf: str | np.ndarray | None = None) -> FitResult:
+                  fusion_weight: float | None = None, psf: str | np.ndarray | None = None,
+                  dip_sure: str = "auto") -> FitResult:
     """Restore a C×H×W float array in [0,1] without touching files (for notebooks).
 
     inpaint takes `mask` (1 = known pixel), flash takes `guide` (the flash image); sr returns an
@@ -463,12 +486,15 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     `noise` "poisson" fits photon counts: the observation times `gain` is the count of each pixel.
     Denoising fuses the fit's estimate with `fusion`'s classical one ("off": the fit alone), the
     fit's share `fusion_weight` (None: the tuned default); `record["fusion"]` says how.
+    `dip_sure` "auto" makes half of a denoising ensemble DIP-SURE members where that was measured to
+    pay (the fast net, Gaussian noise up to σ 16/255; fit/dipsure.py), `record["dip_sure"]`; "off": none.
     The defaults are the CLI's: `preset` "auto" is the device's (fast on a CPU, paper on CUDA),
     `ensemble` None is the device's K for denoising (2 on a CPU, 4 on CUDA, fewer where memory is
     short) and 1 for the other tasks.
     """
     fusion_options = FusionOptions(fusion=fusion, fusion_weight=fusion_weight)
     fusion_options.check()
+    dipsure.check_mode(dip_sure)
     if stop not in ("auto", "fixed"):
         raise ValueError(f"stop must be 'auto' or 'fixed', not {stop!r} (sure: use dipbatch restore)")
     check_ensemble(ensemble)
@@ -488,9 +514,12 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     ensemble = resolve_ensemble(ensemble, torch_device.type, problem.size, recipe.name,
                                 memory_bytes(torch_device), task=task)
     seeds = member_seeds(seed, ensemble)
-    problems = [problem] * ensemble
+    sure = None
+    if task == "denoise" and dipsure.applies(dip_sure, recipe, problem, ensemble, stop):
+        sure = dipsure.member_sigma(noise_sigma(problem.observation.numpy()))
+    problems = dipsure.ensemble_problems(problem, ensemble, sure)
     rule = make_stop_rule(StopOptions(rule=stop), problems, recipe.fit.iterations, torch_device,
                           seed=seed, denoising=record.noise_floor, discrepancy=record.discrepancy)
     fitter = Fitter(problems, recipe, seeds, torch_device, rule.stopper, limit=rule.limit)
-    result = combine(fitter.run(), seeds)
+    result = with_dip_sure(combine(fitter.run(), seeds), ensemble, sure, fitter.base_cap)
     return fuse(result, problem, fusion_options) if record.fuses else result
