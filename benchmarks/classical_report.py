@@ -13,14 +13,16 @@ from machine import machine_line
 from skimage.restoration import denoise_wavelet
 from trajectories import NOISES, Case, clean_image, noisy_image, problem_for
 
+from dipbatch.fit.dipsure import member_sigma
 from dipbatch.fit.fusion import RECIPES, NoiseDomain, fit_share, noise_domain
 from dipbatch.physics.classical import blend, disagreement, nl_means, wiener
-from dipbatch.physics.metrics import psnr
+from dipbatch.physics.metrics import noise_sigma, psnr
 
 WEIGHTS = np.round(np.arange(0.0, 1.01, 0.05), 2)  # the fit's share, on the tuning half
 REFINE_WEIGHTS = np.round(np.arange(0.3, 1.01, 0.1), 1)  # the same, for the Wiener filter's pilot
 REFINED = ("nlm h=0.7", "bm3d")  # the partners whose blends are refined
 STRENGTHS = (0.5, 0.6, 0.7, 0.8, 1.0)  # NL-means h / σ
+DEFAULT = "the default's fusion"  # mean(wiener, dip+nlm h=0.7) at dipbatch's share for the case
 
 
 def wavelet(noisy: np.ndarray, sigma: float) -> np.ndarray:
@@ -107,7 +109,17 @@ def case_rows(case: Case, have_bm3d: bool, members: int) -> dict[str, tuple[floa
                                                           dip_s + seconds + wiener_s)
         rows[f"disagreement {name}"] = (disagreement(domain.forward(dip), domain.forward(estimate),
                                                      domain.sigma), 0.0)
+    share = fit_share("nl-means", domain.noise, domain.sigma, dip_sure=has_dip_sure(case, noisy))
+    pilot = blend(dip, classical_estimate("nlm h=0.7", partners["nlm h=0.7"], case, noisy)[0], share)
+    rows[DEFAULT] = (psnr(clean, (refine(domain, observed, pilot) + pilot) / 2), rows["nlm h=0.7"][1]
+                     + dip_s + wiener_s)
     return rows
+
+
+def has_dip_sure(case: Case, noisy: np.ndarray) -> bool:
+    """Whether the case's recorded ensemble had DIP-SURE members (`record --ensemble 2`, low noise)."""
+    return case.preset.startswith("fast-k") and case.gaussian and \
+        member_sigma(noise_sigma(noisy)) is not None
 
 
 def refine(domain: NoiseDomain, observed: np.ndarray, pilot: np.ndarray) -> np.ndarray:
@@ -160,12 +172,10 @@ def report(size: int, members: int, recipe: str = "fast") -> None:
         held = [r for c, r in done.items() if c.noise == noise and c.scene not in TUNE_SCENES]
         if not held:
             continue
-        default_w = fit_share("nl-means", "gaussian", int(noise[5:]) / 255) if noise.startswith("gauss") \
-            else fit_share("nl-means", "poisson", 1.0)
         methods = ["noisy", "dip K=1", f"dip K={members}", "wiener(dip)", "nlm h=0.7", "wavelet"]
         methods += ["bm3d"] if have_bm3d else []
         methods += [row.format(w=chosen[lever, noise]) for lever, (row, _) in levers.items()]
-        methods.append(f"mean(wiener, dip+nlm h=0.7 w={default_w})")  # what dipbatch runs by default
+        methods.append(DEFAULT)  # what dipbatch runs by default
         for method in dict.fromkeys(methods):
             gaps = [r[method][0] - r[base][0] for r in held]
             print(f"| {method} | {noise} | {mean_of(held, method):.2f} | {statistics.mean(gaps):+.2f} | "

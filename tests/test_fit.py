@@ -12,6 +12,7 @@ from dipbatch.fit.loop import Fitter
 from dipbatch.fit.presets import get_preset
 from dipbatch.fit.problem import Problem
 from dipbatch.fit.speed import SpeedOptions
+from dipbatch.fit.stopping import FixedStop
 from dipbatch.physics.losses import total_variation
 from dipbatch.physics.metrics import psnr
 
@@ -65,6 +66,37 @@ def test_batched_fit_matches_one_at_a_time(noisy_rgb: np.ndarray, layout: str) -
                 assert np.abs(alone.estimate - joint.estimate).max() < bound
             else:
                 assert psnr(alone.estimate, joint.estimate) > 45.0
+
+
+class StopsMemberOneAt(FixedStop):
+    """Member 1 stops (its estimate frozen) at a check point; the others run to the cap."""
+
+    def __init__(self, members: int, at: int) -> None:
+        super().__init__(members)
+        self.at = at
+
+    def poll(self, iteration: int) -> None:
+        if iteration == self.at:
+            self.stopped[1], self.stop_iteration[1] = True, iteration
+
+
+def test_a_stopped_members_pass_is_skipped_and_the_others_are_unchanged(noisy_rgb: np.ndarray) -> None:
+    """On the CPU (one pass per member) a member that has stopped costs no more steps; the running
+    member's fit is bit-identical to the one beside a member that never stops."""
+    preset = get_preset("denoise", "tiny", iterations=40)
+    problems = [Problem(torch.from_numpy(noisy_rgb))] * 2
+    speed = SpeedOptions(layout="separate")
+    reference = Fitter(problems, preset, [0, 1], speed=speed, check_every=10).run()
+    fitter = Fitter(problems, preset, [0, 1], stopper=StopsMemberOneAt(2, 10), speed=speed, check_every=10)
+    calls = [0, 0]
+    for k, (net, members, backward) in enumerate(list(fitter.passes)):
+        def counted(z: torch.Tensor, net=net, k=k) -> torch.Tensor:
+            calls[k] += 1
+            return net(z)
+        fitter.passes[k] = (counted, members, backward)
+    results = fitter.run()
+    assert calls == [40, 10]
+    np.testing.assert_array_equal(results[0].estimate, reference[0].estimate)
 
 
 def test_guard_rolls_back_a_blown_up_member(noisy_rgb: np.ndarray) -> None:

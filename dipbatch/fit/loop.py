@@ -196,12 +196,18 @@ class Fitter:
         return loss if problem.prior is None else loss + problem.prior(estimate)
 
     def step(self) -> torch.Tensor:
-        """One Adam step for every member; returns the per-member losses (on the device)."""
+        """One Adam step for every member (a stopped member's own pass, where it has one, is skipped);
+        returns the per-member losses (on the device)."""
         z = self.jittered_input()
         depth = self.z.shape[1] // self.members
         self.opt.zero_grad(set_to_none=True)
         outs, losses = [], []
         for generator, members, backward in self.passes:  # separate: one graph in memory at a time
+            if len(self.passes) > 1 and all(self.stopper.stopped[k] for k in members):
+                assert self.ema is not None  # a member stops after a step at the earliest
+                outs.append(self.ema[members.start:members.stop])  # its estimate is frozen: skip it
+                losses.append(self.loss_log[self.iteration - 1, members.start:members.stop])
+                continue
             estimates = self._forward(z[:, members.start * depth:members.stop * depth], generator)
             if self.scales is not None:  # (no extra kernel on the hot path where every scale is 1)
                 estimates = estimates * self.scales[members.start:members.stop]
