@@ -14,6 +14,9 @@ member's estimate with its CPU seconds; `report` then runs the classical denoise
 fusion's weights on TUNE_SCENES and reports on the held-out scenes. `record --seeds 2 3` and
 `report --members 4` measure the default recipe with four members instead of two; `report --recipe`
 replays the same levers on the members of a lever's probe (`dip_tv.py`, `dip_sure.py`).
+`record --ensemble 2 --seeds 0` caches the default CPU recipe's whole ensemble as one estimate
+(recipe fast-k2: with a DIP-SURE member at low noise), and `report --members 1 --recipe fast-k2`
+reports it; "the default's fusion" row is dipbatch's fusion at its own share for each case.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ class Recipe:
 RECIPES = {
     "nl-means": Recipe(((15 / 255, 0.6), (25 / 255, 0.7), (50 / 255, 1.0)), dip_sure=0.8, counts=0.7,
                        refine=True),
-    "bm3d": Recipe(((15 / 255, 0.25), (25 / 255, 0.25), (50 / 255, 0.2)), dip_sure=0.4, counts=0.35,
+    "bm3d": Recipe(((15 / 255, 0.25), (25 / 255, 0.25), (50 / 255, 0.2)), dip_sure=0.35, counts=0.35,
                    refine=False),
 }
 
