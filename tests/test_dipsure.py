@@ -132,14 +132,14 @@ def test_a_resumed_dip_sure_fit_draws_the_same_probes(noisy40: np.ndarray) -> No
 
 def test_restore_array_fits_and_records_a_dip_sure_member_and_fuses_at_its_share(
         noisy40: np.ndarray, clean40: np.ndarray) -> None:
-    result = restore_array(noisy40, preset="fast", ensemble=2, iterations=200, device="cpu")
+    result = restore_array(noisy40, preset="fast", ensemble=2, iterations=150, device="cpu")
     assert result.record["dip_sure"]["members"] == [1]
     assert result.record["dip_sure"]["sigma"] == pytest.approx(SIGMA, rel=0.25)
-    assert result.record["dip_sure"]["iterations"] == 200  # the cap, under the budget
+    assert result.record["dip_sure"]["iterations"] == 150  # the cap, under the budget
     assert "DIP-SURE" in result.record["ensemble"]["stop_reasons"][1]
     assert result.record["fusion"]["weight"] == fit_share("nl-means", "gaussian", SIGMA, dip_sure=True)
     assert psnr(clean40, result.estimate) > psnr(clean40, noisy40) + 3.0
-    off = restore_array(noisy40, preset="fast", ensemble=2, iterations=200, device="cpu", dip_sure="off")
+    off = restore_array(noisy40, preset="fast", ensemble=2, iterations=10, device="cpu", dip_sure="off")
     assert "dip_sure" not in off.record
     assert off.record["fusion"]["weight"] == fit_share("nl-means", "gaussian", SIGMA)
 
