@@ -15,8 +15,9 @@ from trajectories import NOISES, Case, clean_image, noisy_image, problem_for
 
 from dipbatch.fit.dipsure import member_sigma
 from dipbatch.fit.fusion import RECIPES, NoiseDomain, fit_share, noise_domain
+from dipbatch.fit.presets import get_preset
 from dipbatch.physics.classical import blend, disagreement, nl_means, wiener
-from dipbatch.physics.metrics import noise_sigma, psnr
+from dipbatch.physics.metrics import psnr
 
 WEIGHTS = np.round(np.arange(0.0, 1.01, 0.05), 2)  # the fit's share, on the tuning half
 REFINE_WEIGHTS = np.round(np.arange(0.3, 1.01, 0.1), 1)  # the same, for the Wiener filter's pilot
@@ -118,8 +119,8 @@ def case_rows(case: Case, have_bm3d: bool, members: int) -> dict[str, tuple[floa
 
 def has_dip_sure(case: Case, noisy: np.ndarray) -> bool:
     """Whether the case's recorded ensemble had DIP-SURE members (`record --ensemble 2`, low noise)."""
-    return case.preset.startswith("fast-k") and case.gaussian and \
-        member_sigma(noise_sigma(noisy)) is not None
+    return case.preset.startswith("fast-k") and member_sigma(
+        "auto", get_preset("denoise", "fast"), problem_for(case, noisy), 2, "auto") is not None
 
 
 def refine(domain: NoiseDomain, observed: np.ndarray, pilot: np.ndarray) -> np.ndarray:

@@ -66,7 +66,10 @@ def test_odd_members_of_an_image_with_a_sigma_are_dip_sure_members() -> None:
 @pytest.mark.parametrize(("sigma", "expected"), [(None, None), (0.0, None), (15 / 255, 15 / 255),
                                                  (16 / 255, 16 / 255), (18 / 255, None)])
 def test_only_low_noise_gets_dip_sure_members(sigma: float | None, expected: float | None) -> None:
-    assert dipsure.member_sigma(sigma) == expected
+    """A given σ decides; without one, the estimate of a flat (noiseless) image is 0: none."""
+    problem = Problem(torch.zeros(3, 16, 16))
+    assert dipsure.member_sigma("auto", get_preset("denoise", "fast"), problem, 2, "auto", sigma) == expected
+    assert dipsure.member_sigma("off", get_preset("denoise", "fast"), problem, 2, "auto", sigma) is None
 
 
 def test_dip_sure_applies_only_where_it_was_measured() -> None:

@@ -25,6 +25,7 @@ from dipbatch.fit.presets import Preset
 from dipbatch.fit.problem import Problem
 from dipbatch.io.sidecar import DipSureRecord
 from dipbatch.physics import losses
+from dipbatch.physics.metrics import noise_sigma
 
 DIP_SURE_MODES = ("auto", "off")
 TAU = 0.005  # the divergence's finite-difference step, on the [0,1] scale
@@ -51,8 +52,13 @@ def applies(mode: str, preset: Preset, problem: Problem, members: int, stop_rule
             and problem.prior is None)
 
 
-def member_sigma(sigma: float | None) -> float | None:
-    """The σ a DIP-SURE member is fitted with, for an image of noise σ (on [0,1]); None: no member."""
+def member_sigma(mode: str, preset: Preset, problem: Problem, members: int, stop_rule: str,
+                 given: float | None = None) -> float | None:
+    """The σ (on [0,1]) of an image's DIP-SURE members: `given`, else estimated from the
+    observation; None where the image gets none (`applies`, and a σ up to MAX_SIGMA)."""
+    if not applies(mode, preset, problem, members, stop_rule):
+        return None
+    sigma = given if given is not None else noise_sigma(problem.observation.numpy())
     return sigma if sigma is not None and 0 < sigma <= MAX_SIGMA else None
 
 

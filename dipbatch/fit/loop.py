@@ -208,40 +208,41 @@ class Fitter:
                 outs.append(self.ema[members.start:members.stop])  # its estimate is frozen: skip it
                 losses.append(self.loss_log[self.iteration - 1, members.start:members.stop])
                 continue
-            estimates = self._forward(z[:, members.start * depth:members.stop * depth], generator)
-            if self.scales is not None:  # (no extra kernel on the hot path where every scale is 1)
-                estimates = estimates * self.scales[members.start:members.stop]
+            part = z[:, members.start * depth:members.stop * depth]
+            estimates = self._scaled(self._forward(part, generator), members)
             pass_losses = torch.stack([
                 self._loss(k, estimates[i:i + 1]) for i, k in enumerate(members)
             ])
             objective = pass_losses.sum()
             if any(self.problems[k].sure_sigma is not None for k in members):
-                objective = objective + self._sure_penalty(z, members, estimates, generator)
+                objective = objective + self._sure_penalty(part, members, estimates, generator)
             backward(objective)
             outs.append(estimates.detach())
             losses.append(pass_losses.detach())
         return self.advance(torch.cat(outs), torch.cat(losses))
 
-    def _sure_penalty(self, z: torch.Tensor, members: range, estimates: torch.Tensor,
+    def _scaled(self, estimates: torch.Tensor, members: range) -> torch.Tensor:
+        """The members' estimates times their problems' scales (no extra kernel where every scale is 1)."""
+        return estimates if self.scales is None else estimates * self.scales[members.start:members.stop]
+
+    def _sure_penalty(self, part: torch.Tensor, members: range, estimates: torch.Tensor,
                       generator: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """The DIP-SURE members' divergence terms (fit/dipsure.py), one fresh probe each, drawn from
-        the member's own noise generator (so a resumed fit draws the same probes)."""
-        depth = self.z.shape[1] // self.members
+        """The DIP-SURE members' divergence terms (fit/dipsure.py) for the pass of `members` (its
+        input `part`), one fresh probe each, drawn from the member's own noise generator (so a
+        resumed fit draws the same probes)."""
+        depth = part.shape[1] // len(members)
         (h, w), (top, left) = self.size, self.image_offset()
-        part = z[:, members.start * depth:members.stop * depth]
-        moved_input = part.clone()
-        probes = {}
+        moved = part.clone()
+        probes: list[tuple[int, float, torch.Tensor]] = []  # (place in the pass, σ, probe)
         for i, k in enumerate(members):
-            if self.problems[k].sure_sigma is not None:
-                probes[i] = torch.randn(self.channels, h, w, generator=self.noise_gens[k], device=self.device)
-                c0 = i * depth
-                moved_input[0, c0:c0 + self.channels, top:top + h, left:left + w] += dipsure.TAU * probes[i]
-        moved = self._forward(moved_input, generator)
-        if self.scales is not None:
-            moved = moved * self.scales[members.start:members.stop]
-        return torch.stack([
-            dipsure.divergence_penalty(self.problems[members[i]].sure_sigma or 0.0, b, moved[i], estimates[i])
-            for i, b in probes.items()]).sum()
+            sigma = self.problems[k].sure_sigma
+            if sigma is not None:
+                b = torch.randn(self.channels, h, w, generator=self.noise_gens[k], device=self.device)
+                moved[0, i * depth:i * depth + self.channels, top:top + h, left:left + w] += dipsure.TAU * b
+                probes.append((i, sigma, b))
+        out = self._scaled(self._forward(moved, generator), members)
+        return torch.stack([dipsure.divergence_penalty(sigma, b, out[i], estimates[i])
+                            for i, sigma, b in probes]).sum()
 
     def jittered_input(self) -> torch.Tensor:
         """This step's generator input: z plus fresh noise of `reg_noise_std` for every member."""

@@ -370,10 +370,8 @@ def _make_fitter(problems: list[Problem], jobs: list[Job], seeds: list[int], pre
 def _dip_sure_sigma(job: Job, preset: Preset, options: RestoreOptions, members: int) -> float | None:
     """The σ (on [0,1]) of an image's DIP-SURE members, or None where it has none (fit/dipsure.py)."""
     mode = options.dip_sure if options.task.kind == "denoise" and options.astro.stretch == "none" else "off"
-    if not dipsure.applies(mode, preset, job.problem, members, options.stop.rule):
-        return None
     given = None if options.stop.sigma is None else options.stop.sigma / _value_span(job)
-    return dipsure.member_sigma(given if given is not None else noise_sigma(job.problem.observation.numpy()))
+    return dipsure.member_sigma(mode, preset, job.problem, members, options.stop.rule, given)
 
 
 def with_dip_sure(result: FitResult, members: int, sure_sigma: float | None, cap: int) -> FitResult:
@@ -514,9 +512,7 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     ensemble = resolve_ensemble(ensemble, torch_device.type, problem.size, recipe.name,
                                 memory_bytes(torch_device), task=task)
     seeds = member_seeds(seed, ensemble)
-    sure = None
-    if task == "denoise" and dipsure.applies(dip_sure, recipe, problem, ensemble, stop):
-        sure = dipsure.member_sigma(noise_sigma(problem.observation.numpy()))
+    sure = dipsure.member_sigma(dip_sure if task == "denoise" else "off", recipe, problem, ensemble, stop)
     problems = dipsure.ensemble_problems(problem, ensemble, sure)
     rule = make_stop_rule(StopOptions(rule=stop), problems, recipe.fit.iterations, torch_device,
                           seed=seed, denoising=record.noise_floor, discrepancy=record.discrepancy)
