@@ -14,7 +14,7 @@ from dipbatch.errors import DipbatchError
 from dipbatch.io import images as imageio
 from dipbatch.io.results import read_table as read_summary
 from dipbatch.io.sidecar import FORMAT as SIDECAR_FORMAT
-from dipbatch.workflow.attempts import CANCELLED, begin, cause_of, end, history, scaling_attempt
+from dipbatch.workflow.attempts import CANCELLED, CTRL_C, begin, cause_of, end, history, scaling_attempt
 from dipbatch.workflow.discovery import (
     DEFAULT_PATTERNS,
     IMAGE_PATH_REGEX,
@@ -362,6 +362,23 @@ def test_a_signal_closes_the_attempt_with_slurms_reason_and_only_a_cancel_is_fin
                          "undo", lines[1], f"dipbatch: attempt 2 ended with exit 143 ({CANCELLED})"]
     assert lines[1].startswith("interrupted: a.png (SIGTERM")
     assert scaling_attempt(log, 3) == 1
+
+
+def test_an_attempt_stopped_by_ctrl_c_is_replayed_not_refitted(tmp_path):
+    """Snakemake may retry a job whose exit from Ctrl-C it saw before its own SIGINT: the retry
+    replays the interruption at once instead of fitting on."""
+    log = tmp_path / "a.png.log"
+    begin(log, 1, "laptop", "")
+    with log.open("a") as out:
+        out.write("interrupted: a.png (SIGINT; checkpoint saved at iteration 40); rerun ...\n")
+    end(log, 1, CTRL_C, None)
+    assert scaling_attempt(log, 2) == 1
+    log.write_text("")
+    assert begin(log, 2, "laptop", "") == CTRL_C
+    lines = log.read_text().splitlines()
+    assert lines[-3:] == ["dipbatch: not retried: attempt 1 was stopped with Ctrl-C (SIGINT), which a "
+                          "retry must not undo", lines[1], "dipbatch: attempt 2 ended with exit 130"]
+    assert lines[1].startswith("interrupted: a.png (SIGINT")
 
 
 def test_an_attempt_ended_by_a_data_error_is_closed_without_a_cause(tmp_path):

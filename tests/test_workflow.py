@@ -910,14 +910,7 @@ def test_ctrl_c_marks_the_image_interrupted_with_the_command_that_resumes_it(tmp
             assert controller.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
         os.killpg(controller.pid, signal.SIGINT)
-        try:
-            output, _ = controller.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            # Seen twice in full runs under load: snakemake handled the interrupted job's exit as a
-            # failure and restarted it before its own SIGINT, then sat in the retry. A user presses
-            # Ctrl-C again; the summary must still say interrupted.
-            os.killpg(controller.pid, signal.SIGINT)
-            output, _ = controller.communicate(timeout=400)
+        output, _ = controller.communicate(timeout=400)
     finally:
         if controller.poll() is None:
             os.killpg(controller.pid, signal.SIGKILL)
@@ -932,6 +925,56 @@ def test_ctrl_c_marks_the_image_interrupted_with_the_command_that_resumes_it(tmp
     assert "interrupted (rerun the same command to resume)" in report
     assert "run the same command again to resume them: snakemake --cores 1" in report
     assert "interrupted" in read_controller_logs(work)
+
+
+def test_a_retry_does_not_undo_ctrl_c(tmp_path):
+    """Snakemake can see a job's exit from Ctrl-C before its own SIGINT and retry the job, which
+    would fit on after the user asked everything to stop. SIGINT to the job alone makes that race
+    certain: the retries replay the interruption and exit at once, and the run ends."""
+    work = copy_workflow(tmp_path / "w")
+    save_png(work / "data" / "slow.png", noisy((48, 48), seed=81))
+    write_config(work, dataset("d", "data").replace(f"iterations: {ITERATIONS}", "iterations: 100000")
+                 + "    options: {stop: fixed}\n")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               DIPBATCH_PROGRESS_SECONDS="1")
+    controller = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=work, env=env,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  start_new_session=True)
+    log = work / "logs" / "d" / "restore" / "slow.png.log"
+    try:
+        deadline = time.monotonic() + 300
+        while not log.exists() or "progress:" not in log.read_text():
+            assert controller.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        [job] = restore_processes(controller.pid)
+        os.kill(job, signal.SIGINT)
+        output, _ = controller.communicate(timeout=300)
+    finally:
+        if controller.poll() is None:
+            os.killpg(controller.pid, signal.SIGKILL)
+            controller.wait()
+    rows = read_summary(work / "results" / "d" / "summary.tsv")
+    assert [(r["image"], r["status"]) for r in rows] == [("slow.png", "interrupted")], output
+    text = log.read_text()
+    assert text.count("=== attempt") == 3, text
+    assert text.count("progress:") >= 1 and "dipbatch: attempt 3 ended with exit 130" in text
+    assert text.count("not retried: attempt 1 was stopped with Ctrl-C (SIGINT)") == 1
+    assert text.count("not retried: attempt 2 was stopped with Ctrl-C (SIGINT)") == 1
+    assert not (work / "results" / "d" / "slow.png").exists()
+
+
+def restore_processes(session: int) -> list[int]:
+    """The `dipbatch restore` processes (not their shells) in the process session `session`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            in_session = os.getsid(int(proc.name)) == session
+        except (ValueError, OSError):
+            continue
+        if in_session and b"restore" in argv and any(a.endswith(b"/dipbatch") for a in argv):
+            found.append(int(proc.name))
+    return found
 
 
 def read_controller_logs(work: Path) -> str:

@@ -6,9 +6,11 @@ Snakemake empties a job's log before each attempt, so a failed attempt's log is 
 
 A retry fixes what the machine did: out of memory, a time limit, a lost node. It cannot fix what
 the data did: `dipbatch restore` exits 1 for a bad file or option value (2 for a bad command line),
-and the same input fails the same way every time. Nor does it undo a deliberate `scancel`. So an
-attempt that ended with one of those is final: the next attempt asks for no more memory or time,
-replays the attempt's last line and exits at once, without reading the image again.
+and the same input fails the same way every time. Nor does it undo a deliberate `scancel` or
+Ctrl-C: Snakemake can see the job's exit before its own SIGINT and start a retry, which would fit
+on after the user asked everything to stop. So an attempt that ended with one of those is final:
+the next attempt asks for no more memory or time, replays the attempt's last line and exits at
+once, without reading the image again.
 
 The job's shell runs `begin` before `dipbatch restore` and, where it fails, `end`; it traps SIGTERM
 so that it lives on to run `end` after SLURM's signal (scancel, a time limit) ends the fit.
@@ -35,6 +37,8 @@ FINAL_EXITS = {1: "a data error", 2: "a usage error"}
 CANCELLED = "cancelled with scancel"
 #: Exit statuses of a job stopped by a signal it caught (SIGINT, SIGTERM).
 SIGNALLED = (130, 143)
+#: The exit status of a job stopped by SIGINT: Ctrl-C, which a retry must not undo.
+CTRL_C = 130
 
 
 def last_attempt(text: str) -> str:
@@ -63,7 +67,8 @@ def final_exit_of(text: str) -> int | None:
     if not ended:
         return None
     status = int(ended.group(2))
-    return status if status in FINAL_EXITS or ended.group(3) == CANCELLED else None
+    final = status in FINAL_EXITS or status == CTRL_C or ended.group(3) == CANCELLED
+    return status if final else None
 
 
 def scaling_attempt(log: str | Path, attempt: int) -> int:
@@ -153,6 +158,8 @@ def _cause(text: str) -> str | None:
 def _why_final(earlier: str, status: int) -> str:
     if _cause(earlier) == CANCELLED:
         return f"was {CANCELLED}, which a retry must not undo"
+    if status == CTRL_C:
+        return "was stopped with Ctrl-C (SIGINT), which a retry must not undo"
     return f"ended with {FINAL_EXITS[status]} (exit {status}), which a retry cannot fix"
 
 
