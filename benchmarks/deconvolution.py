@@ -3,33 +3,34 @@
     python benchmarks/deconvolution.py record --shard 0/2 &   # fits not yet cached
     python benchmarks/deconvolution.py record --shard 1/2      # (two processes, one thread each)
     python benchmarks/deconvolution.py report                  # baselines, stop replay, tables
+    python benchmarks/deconvolution.py record --seeds 1        # a second member of every case
+    python benchmarks/deconvolution.py report --members 2      # their mean, each at its own stop
 
 Cases: synthetic star fields (sky and stars as in the demo, Poisson noise of 30 and 300 photons at
 the peak) and scikit-image photos (Gaussian σ 15/255), each blurred by a Gaussian PSF (FWHM 2 and
-4 px), a Moffat (FWHM 3, β 2.5) and a motion streak, as 128² crops (`--size`). The truth is larger than the
-observation by the PSF's radius on each side (the "valid" blur that dipbatch fits). TUNE scenes are
-for tuning, HELD_OUT ones are reported.
+4 px), a Moffat (FWHM 3, β 2.5) and a motion streak, as 128² crops (`--size`). The truth is larger
+than the observation by the PSF's radius on each side (the "valid" blur that dipbatch fits). TUNE
+scenes are for tuning, HELD_OUT ones are reported.
 
-`record` fits dipbatch's default CPU recipe for deblurring (`fast`, one member) to its cap and keeps
-a snapshot of the smoothed estimate every SNAPSHOT iterations, with the data-fit of each snapshot
-through the blur. `report` replays the automatic stop's discrepancy signal on those snapshots (the
-first check point, every 50 iterations, where the data-fit is down to THRESHOLD × the noise floor
-that the fit itself estimates; the variance backup and the guard are not replayed), takes
-dipbatch's oracle (its best snapshot, chosen with the truth), and runs the baselines: RL
-(scikit-image) at its oracle iteration (1–200, chosen with the truth) and at 30 iterations, and
-unsupervised Wiener. It prints PSNR on the observed region, and for star fields the total flux and
-the aperture photometry of isolated stars against the truth (each image's sky from its own annulus;
-the truth's sky level beside it), with its noise limit: the same figure for the sharp scene under
-the same photon noise, unblurred. `--headroom N` fits with the estimate allowed N × the
-observation's peak (deblur's scale on a float frame; 0, the default here, is the [0,1] scale of an
-integer frame); each headroom is cached apart.
-"""
+`record` fits dipbatch's CPU recipe for deblurring (`fast`; each seed of `--seeds` apart) to its cap
+and keeps a snapshot of the smoothed estimate every SNAPSHOT iterations, with the data-fit of each
+snapshot through the blur. `report` (of the mean of `--members` seeds) replays the automatic stop's
+discrepancy signal on those snapshots (the first check point, every 50 iterations, where the
+data-fit is down to THRESHOLD × the noise floor that the fit itself estimates; the variance backup and
+the guard are not replayed), takes dipbatch's oracle (its best snapshot, chosen with the truth), and
+runs the baselines: RL (scikit-image) at its oracle iteration (1–200, chosen with the truth) and at
+30 iterations, and unsupervised Wiener. It prints PSNR on the observed region, and for star fields
+the total flux and the aperture photometry of isolated stars against the truth (each image's sky
+from its own annulus; the truth's sky level beside it), with its noise limit: the same figure for
+the sharp scene under the same photon noise, unblurred. `--headroom N` fits with the estimate
+allowed N × the observation's peak (deblur's scale on a float frame; 0, the default here, is the
+[0,1] scale of an integer frame); each headroom is cached apart."""
 
 from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -72,6 +73,7 @@ class Case:
     noise: str  # "gauss15" or "poisson30" / "poisson300"
     size: int = SIZE
     headroom: float = 0.0  # N × the peak (Task.headroom), 0 the [0,1] scale; not in the name (it seeds noise)
+    seed: int = 0  # the generator's seed (an ensemble's member); not in the name either
 
     @property
     def name(self) -> str:
@@ -90,8 +92,8 @@ def cases(args: argparse.Namespace) -> list[Case]:
     found = []
     for scene in args.scenes:
         noises = ("poisson30", "poisson300") if scene.startswith("stars") else ("gauss15",)
-        found += [Case(scene, blur, noise, args.size, args.headroom) for blur in BLURS for noise in noises
-                  if blur in args.blurs and noise in args.noises]
+        found += [Case(scene, blur, noise, args.size, args.headroom, seed) for blur in BLURS
+                  for noise in noises for seed in args.seeds if blur in args.blurs and noise in args.noises]
     return found
 
 
@@ -159,7 +161,8 @@ class Snapshots(StatelessObserver):
 
 
 def cache_path(case: Case) -> Path:
-    return CACHE / f"headroom{case.headroom:g}" / f"{case.name}.npz"
+    seed = f"-seed{case.seed}" if case.seed else ""
+    return CACHE / f"headroom{case.headroom:g}" / f"{case.name}{seed}.npz"
 
 
 def record_case(case: Case) -> dict[str, np.ndarray]:
@@ -170,7 +173,7 @@ def record_case(case: Case) -> dict[str, np.ndarray]:
     snapshots = Snapshots(problem)
     preset = get_preset("deblur", "fast", iterations=CAP)
     started = time.process_time()
-    Fitter([problem], preset, [0], torch.device("cpu"), iterations=CAP, observers=[snapshots]).run()
+    Fitter([problem], preset, [case.seed], torch.device("cpu"), iterations=CAP, observers=[snapshots]).run()
     return {"estimates": np.stack(snapshots.estimates).astype(np.float32),
             "fits": np.asarray(snapshots.fits), "floor": np.float64(floor),
             "cpu_s": np.float64(time.process_time() - started)}
@@ -267,31 +270,46 @@ def rl_step(observed: np.ndarray, estimate: np.ndarray, kernel: np.ndarray) -> n
     return estimate * convolve(ratio, kernel[::-1, ::-1], mode="same")
 
 
-def report(args: argparse.Namespace) -> None:
-    print(f"Machine: {machine_line()}")
-    rows = []
-    for case in cases(args):
-        path = cache_path(case)
-        if not path.exists():
-            print(f"{case.name}: not recorded")
-            continue
+def load_members(case: Case, members: int) -> list[dict[str, np.ndarray]] | None:
+    """The recorded fits of the case's first `members` seeds, or None if one is missing."""
+    paths = [cache_path(replace(case, seed=seed)) for seed in range(members)]
+    if not all(path.exists() for path in paths):
+        return None
+    found = []
+    for path in paths:
         with np.load(path) as rec:
-            estimates, fits, floor = rec["estimates"], rec["fits"], float(rec["floor"])
-            cpu = float(rec["cpu_s"])
+            found.append({key: rec[key] for key in ("estimates", "fits", "floor", "cpu_s")})
+    return found
+
+
+def ensemble_at(members: list[dict[str, np.ndarray]], threshold: float) -> tuple[np.ndarray, int]:
+    """The mean of the members' estimates, each at its own automatic stop, and the last stop."""
+    stops = [auto_stop(m["fits"], float(m["floor"]), threshold) for m in members]
+    return np.mean([m["estimates"][stop] for m, stop in zip(members, stops, strict=True)], axis=0), max(stops)
+
+
+def report(args: argparse.Namespace) -> None:
+    print(f"Machine: {machine_line()}; {args.members} member(s) a case")
+    rows = []
+    for case in cases(argparse.Namespace(**{**vars(args), "seeds": [0]})):
+        members = load_members(case, args.members)
+        if members is None:
+            print(f"{case.name}: not recorded ({args.members} members)")
+            continue
         kernel = kernel_of(case.blur)
         radius = kernel.shape[0] // 2
         truth, centres = truth_of(case, radius)
         observed = observe(case, truth, kernel)
         truth_in = inner(truth, radius)
-        scores = [psnr(truth_in, inner(e, radius)) for e in estimates]
-        stop = auto_stop(fits, floor, args.threshold)
+        trajectory = np.mean([m["estimates"] for m in members], axis=0)  # the members' mean, each snapshot
+        scores = [psnr(truth_in, inner(e, radius)) for e in trajectory]
+        auto, stop = ensemble_at(members, args.threshold)
         row = {"case": case.name, "held_out": case.scene in HELD_OUT, "observed": psnr(truth_in, observed),
-               "sweep": {t: scores[auto_stop(fits, floor, t)] for t in SWEEP},
-               "auto": scores[stop], "auto_iter": (stop + 1) * SNAPSHOT, "oracle": max(scores),
-               "oracle_iter": (int(np.argmax(scores)) + 1) * SNAPSHOT, "cpu_s": cpu,
-               **baselines(observed, kernel, truth_in)}
+               "sweep": {t: psnr(truth_in, inner(ensemble_at(members, t)[0], radius)) for t in SWEEP},
+               "auto": psnr(truth_in, inner(auto, radius)), "auto_iter": (stop + 1) * SNAPSHOT,
+               "oracle": max(scores), "oracle_iter": (int(np.argmax(scores)) + 1) * SNAPSHOT,
+               "cpu_s": sum(float(m["cpu_s"]) for m in members), **baselines(observed, kernel, truth_in)}
         if case.stars:
-            auto = estimates[stop]
             row["flux"] = float(inner(auto, radius).sum() / truth_in.sum() - 1)
             row["photometry"] = photometry_error(auto, truth, centres, radius)
             row["photometry_true_sky"] = photometry_error(auto, truth, centres, radius, local_sky=False)
@@ -334,7 +352,10 @@ def main() -> None:
     rec = sub.add_parser("record", help="fit the cases not yet cached")
     rec.add_argument("--shard", default="0/1", help="i/n: this process's share of the cases")
     rep = sub.add_parser("report", help="baselines, the stop's replay and the tables")
+    rec.add_argument("--seeds", type=int, nargs="+", default=[0], help="the generator seeds to fit")
     rep.add_argument("--threshold", type=float, default=THRESHOLD)
+    rep.add_argument("--members", type=int, default=1,
+                     help="average seeds 0..K-1, each at its own automatic stop (an ensemble)")
     for each in (rec, rep):
         each.add_argument("--size", type=int, default=SIZE)
         each.add_argument("--blurs", nargs="+", default=list(BLURS), choices=BLURS)

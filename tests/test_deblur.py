@@ -145,6 +145,8 @@ def test_a_blurred_star_field_gets_sharper_and_keeps_its_flux():
     for c in stars:
         assert abs(aperture(estimate, c) / aperture(truth, c) - 1) < 0.1, c
     assert estimate.min() >= 0.0  # no negative halo: the generator's output is non-negative
+    # deblurring fits a seed ensemble by default, as denoising does (each member its own stop)
+    assert result.record["ensemble"]["members"] == 2 and len(result.record["ensemble"]["stop_reasons"]) == 2
 
 
 def test_a_float_frame_deblurs_above_its_brightest_pixel(tmp_path: Path):

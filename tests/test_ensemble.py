@@ -131,6 +131,7 @@ def test_auto_is_the_devices_number_and_one_where_members_cannot_apply() -> None
     assert default_ensemble("cpu") == 2 and default_ensemble("cuda") == 4 and default_ensemble("mps") == 1
     assert default_ensemble("cuda", warm_start=True) == 1 and default_ensemble("cpu", tiled=True) == 1
     assert default_ensemble("cpu", task="inpaint") == default_ensemble("cuda", task="sr") == 1
+    assert default_ensemble("cpu", task="deblur") == 2 and default_ensemble("cuda", task="deblur") == 4
     assert default_ensemble("cuda", fits=lambda k: k <= 2) == 2  # halved until the batch fits
     assert default_ensemble("cuda", fits=lambda k: False) == 1
 

@@ -12,8 +12,9 @@ from dipbatch.tasks import task_record
 # quality-per-second frontier of denoising (benchmarks/frontier.py, RESULTS.md): the least time
 # within 0.3 dB of the best point. On a CPU members run one after another (K times the time) and
 # 2 is that point (+0.35 dB); on CUDA K members of one image cost about what one does (a step is
-# bound by launch overhead, not arithmetic) and 4 is (+0.5 dB for 1.05-1.2x the time). The other
-# tasks' gains are not measured: their auto is 1.
+# bound by launch overhead, not arithmetic) and 4 is (+0.5 dB for 1.05-1.2x the time). Deblurring
+# takes the same numbers (2 members: +0.5 dB, benchmarks/deconvolution.py); the tasks whose gains
+# are not measured (`Task.ensembles` false) get 1.
 DEVICE_ENSEMBLES = {"cpu": 2, "cuda": 4}
 
 # Memory per member and megapixel of the image, by preset: the workflow's cluster resource
@@ -30,9 +31,9 @@ def refuse_tiling(ensemble: int) -> None:
 
 def default_ensemble(device: str, *, task: str = "denoise", warm_start: bool = False, tiled: bool = False,
                      fits: Callable[[int], bool] = lambda k: True) -> int:
-    """The members `ensemble` auto gives: for denoising the device kind's DEVICE_ENSEMBLES
-    number, halved until `fits(K)` (the batch fits in memory); 1 for the other tasks and where
-    members cannot apply (a warm start, a tiled frame)."""
+    """The members `ensemble` auto gives: for denoising and deblurring the device kind's
+    DEVICE_ENSEMBLES number, halved until `fits(K)` (the batch fits in memory); 1 for the other
+    tasks and where members cannot apply (a warm start, a tiled frame)."""
     if not task_record(task).ensembles or warm_start or tiled:
         return 1
     k = DEVICE_ENSEMBLES.get(device, 1)
