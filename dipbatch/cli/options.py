@@ -191,8 +191,8 @@ ensemble_option = click.option(
     "--ensemble", default="auto", show_default=True, type=EnsembleSize(),
     help="Fit K generators per image, with seeds --seed .. --seed+K-1, each with its own stop, and "
          "write the mean of their estimates: +0.3 to +0.7 dB (docs/cli.md, \"Seed ensembles\"); "
-         "members cost K times the time on a CPU, about once on a GPU. auto: for denoising 2 on a "
-         "CPU, 4 on CUDA (fewer if memory is short); 1 for the other tasks, --init-weights/"
+         "members cost K times the time on a CPU, about once on a GPU. auto: for denoising and "
+         "deblurring 2 on a CPU, 4 on CUDA (fewer if memory is short); 1 for the other tasks, --init-weights/"
          "--save-weights and tiled frames (where a K > 1 is refused). The sidecar records every "
          "member's seed and stop, and their spread.")
 

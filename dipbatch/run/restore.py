@@ -487,8 +487,8 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     `dip_sure` "auto" makes half of a denoising ensemble DIP-SURE members where that was measured to
     pay (the fast net, Gaussian noise up to σ 16/255; fit/dipsure.py), `record["dip_sure"]`; "off": none.
     The defaults are the CLI's: `preset` "auto" is the device's (fast on a CPU, paper on CUDA),
-    `ensemble` None is the device's K for denoising (2 on a CPU, 4 on CUDA, fewer where memory is
-    short) and 1 for the other tasks.
+    `ensemble` None is the device's K for denoising and deblurring (2 on a CPU, 4 on CUDA, fewer
+    where memory is short) and 1 for the other tasks.
     """
     fusion_options = FusionOptions(fusion=fusion, fusion_weight=fusion_weight)
     fusion_options.check()
