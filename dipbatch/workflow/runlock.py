@@ -129,6 +129,11 @@ def holder(output: str | Path) -> Controller | None:
         return None
 
 
+def _may_live(found: Controller | None) -> bool:
+    """A record names a controller that is alive, or not known to be dead (another host's)."""
+    return found is not None and found.alive() is not False
+
+
 def _live_holder(output: str | Path, wait_s: float = 10.0) -> Controller | None:
     """The controller that holds the folder's lock, as its record names it: the holder writes its
     record just after taking the lock, so a record that is missing or names a dead controller is
@@ -136,7 +141,7 @@ def _live_holder(output: str | Path, wait_s: float = 10.0) -> Controller | None:
     deadline = time.monotonic() + wait_s
     while True:
         found = holder(output)
-        if found is not None and found.alive() is not False:
+        if _may_live(found):
             return found
         if time.monotonic() >= deadline:
             return None
@@ -185,7 +190,7 @@ def _acquire_by_record(output: str | Path, claim: bool, locks: str | Path) -> st
     record = Path(output) / RECORD
     for _ in range(2):
         found = holder(output)
-        if found is not None and found.alive() is not False:
+        if _may_live(found):
             return _refuse_live(output, found, claim)
         if not claim:
             return _stale_warning(found, locks)
