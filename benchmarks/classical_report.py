@@ -14,16 +14,17 @@ from skimage.restoration import denoise_wavelet
 from trajectories import NOISES, Case, clean_image, noisy_image, problem_for
 
 from dipbatch.fit.dipsure import member_sigma
-from dipbatch.fit.fusion import RECIPES, NoiseDomain, fit_share, noise_domain
+from dipbatch.fit.fusion import RECIPES, FusionOptions, NoiseDomain, fuse, noise_domain
+from dipbatch.fit.loop import FitResult
 from dipbatch.fit.presets import get_preset
-from dipbatch.physics.classical import blend, disagreement, nl_means, wiener
+from dipbatch.physics.classical import blend, dct_threshold, disagreement, nl_means, wiener
 from dipbatch.physics.metrics import psnr
 
 WEIGHTS = np.round(np.arange(0.0, 1.01, 0.05), 2)  # the fit's share, on the tuning half
 REFINE_WEIGHTS = np.round(np.arange(0.3, 1.01, 0.1), 1)  # the same, for the Wiener filter's pilot
-REFINED = ("nlm h=0.7", "bm3d")  # the partners whose blends are refined
+REFINED = ("nlm h=0.7", "dct", "bm3d")  # the partners whose blends are refined
 STRENGTHS = (0.5, 0.6, 0.7, 0.8, 1.0)  # NL-means h / σ
-DEFAULT = "the default's fusion"  # mean(wiener, dip+nlm h=0.7) at dipbatch's share for the case
+DEFAULT = "the default's fusion"  # dipbatch's own `fuse` (--fusion auto, the estimated σ) on the fit
 
 
 def wavelet(noisy: np.ndarray, sigma: float) -> np.ndarray:
@@ -89,6 +90,7 @@ def case_rows(case: Case, have_bm3d: bool, members: int) -> dict[str, tuple[floa
             f"dip K={members}": (psnr(clean, dip), dip_s)}
     partners = {f"nlm h={h}": (lambda y, s, h=h: nl_means(y, s, h)) for h in STRENGTHS}
     partners["wavelet"] = wavelet
+    partners["dct"] = dct_threshold
     if have_bm3d:
         partners["bm3d"] = cbm3d
     domain = domain_of(case, noisy)
@@ -110,10 +112,9 @@ def case_rows(case: Case, have_bm3d: bool, members: int) -> dict[str, tuple[floa
                                                           dip_s + seconds + wiener_s)
         rows[f"disagreement {name}"] = (disagreement(domain.forward(dip), domain.forward(estimate),
                                                      domain.sigma), 0.0)
-    share = fit_share("nl-means", domain.noise, domain.sigma, dip_sure=has_dip_sure(case, noisy))
-    pilot = blend(dip, classical_estimate("nlm h=0.7", partners["nlm h=0.7"], case, noisy)[0], share)
-    rows[DEFAULT] = (psnr(clean, (refine(domain, observed, pilot) + pilot) / 2), rows["nlm h=0.7"][1]
-                     + dip_s + wiener_s)
+    fit = FitResult(dip, 0, 0, "", 0.0, [], 0, {"dip_sure": {}} if has_dip_sure(case, noisy) else {})
+    fused = fuse(fit, problem_for(case, noisy), FusionOptions())
+    rows[DEFAULT] = (psnr(clean, fused.estimate), dip_s + fused.record["fusion"]["seconds"])
     return rows
 
 
@@ -138,11 +139,13 @@ def best_weight(rows: list[dict[str, tuple[float, float]]], lever: str, grid: np
 
 
 LEVERS = {  # name: (row name with {w}, weight grid)
-    **{f"dip+{p}": (f"dip+{p} w={{w}}", WEIGHTS) for p in (*(f"nlm h={h}" for h in STRENGTHS), "wavelet")},
+    **{f"dip+{p}": (f"dip+{p} w={{w}}", WEIGHTS)
+       for p in (*(f"nlm h={h}" for h in STRENGTHS), "wavelet", "dct")},
     "dip+bm3d": ("dip+bm3d w={w}", WEIGHTS),
     "wiener(dip+nlm)": ("wiener(dip+nlm h=0.7 w={w})", REFINE_WEIGHTS),
     "wiener(dip+bm3d)": ("wiener(dip+bm3d w={w})", REFINE_WEIGHTS),
     "mean(wiener, dip+nlm)": ("mean(wiener, dip+nlm h=0.7 w={w})", REFINE_WEIGHTS),
+    "mean(wiener, dip+dct)": ("mean(wiener, dip+dct w={w})", REFINE_WEIGHTS),
 }
 
 
@@ -173,7 +176,7 @@ def report(size: int, members: int, recipe: str = "fast") -> None:
         held = [r for c, r in done.items() if c.noise == noise and c.scene not in TUNE_SCENES]
         if not held:
             continue
-        methods = ["noisy", "dip K=1", f"dip K={members}", "wiener(dip)", "nlm h=0.7", "wavelet"]
+        methods = ["noisy", "dip K=1", f"dip K={members}", "wiener(dip)", "nlm h=0.7", "wavelet", "dct"]
         methods += ["bm3d"] if have_bm3d else []
         methods += [row.format(w=chosen[lever, noise]) for lever, (row, _) in levers.items()]
         methods.append(DEFAULT)  # what dipbatch runs by default
@@ -182,6 +185,6 @@ def report(size: int, members: int, recipe: str = "fast") -> None:
             print(f"| {method} | {noise} | {mean_of(held, method):.2f} | {statistics.mean(gaps):+.2f} | "
                   f"{min(gaps):+.2f} | {mean_of(held, method, 1):.1f} |")
     print("\n## Disagreement between DIP and the classical estimate (RMS / σ), all cases\n")
-    for partner in ("nlm h=0.7", "bm3d" if have_bm3d else "wavelet"):
+    for partner in ("nlm h=0.7", "dct", "bm3d" if have_bm3d else "wavelet"):
         values = [r[f"disagreement {partner}"][0] for r in done.values()]
         print(f"{partner}: median {statistics.median(values):.2f}, max {max(values):.2f}")

@@ -263,8 +263,9 @@ def test_doubtful_outputs_get_warning_lines_and_their_own_count(tmp_path: Path, 
     assert code == 0, err
     for name in ("noisy.tif", "other.tif"):
         assert f"warning: {tmp_path / 'out' / name}: ran to the cap (20 iterations): no stop fired" in lines
-        # 20 iterations are far from the image: NL-means' estimate, fused with it, says so too
-        assert any(line.startswith(f"warning: {tmp_path / 'out' / name}: the fit and nl-means disagree by ")
+        # 20 iterations are far from the image: the DCT denoiser's estimate, fused with it (σ 25/255),
+        # says so too
+        assert any(line.startswith(f"warning: {tmp_path / 'out' / name}: the fit and dct disagree by ")
                    for line in lines), err
     assert lines[-1] == f"0 ok, 2 with warnings, 0 failed; outputs in {tmp_path / 'out'}"
     code, err = run("restore", noisy_tif, other, "-o", tmp_path / "fixed", "--stop", "fixed",

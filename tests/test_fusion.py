@@ -17,13 +17,14 @@ from skimage.transform import resize
 
 from dipbatch.cli import main
 from dipbatch.errors import FieldError
-from dipbatch.fit.fusion import FusionOptions, fit_share, fuse, noise_domain
+from dipbatch.fit.fusion import DCT_FROM_SIGMA, FusionOptions, fit_share, fuse, noise_domain, partner
 from dipbatch.fit.problem import Problem
 from dipbatch.io.images import read_image
 from dipbatch.physics import losses
 from dipbatch.physics.classical import (
     anscombe,
     blend,
+    dct_threshold,
     disagreement,
     inverse_anscombe,
     nl_means,
@@ -83,7 +84,7 @@ def test_a_fused_estimate_beats_both_the_fit_and_nl_means(coffee64: np.ndarray) 
     noisy = add_gaussian_noise(coffee64, SIGMA, seed=2)
     fit = restore_array(noisy, preset="tiny", iterations=900, device="cpu", ensemble=1, fusion="off")
     assert "fusion" not in fit.record
-    fused = fuse(fit, Problem(torch.from_numpy(noisy)), FusionOptions())
+    fused = fuse(fit, Problem(torch.from_numpy(noisy)), FusionOptions(fusion="nl-means"))
     classical = nl_means(noisy, fused.record["fusion"]["sigma"])
     assert psnr(coffee64, fused.estimate) > psnr(coffee64, fit.estimate) + 0.1
     assert psnr(coffee64, fused.estimate) > psnr(coffee64, classical) + 0.1
@@ -96,9 +97,40 @@ def test_a_fused_estimate_beats_both_the_fit_and_nl_means(coffee64: np.ndarray) 
     assert block["refined"] == "mean with its Wiener filter [4, 6, 8]"
 
 
+def test_the_dct_denoiser_beats_nl_means_on_colour_at_strong_noise(coffee64: np.ndarray) -> None:
+    """The partner `auto` picks at σ ≥ 20/255: sliding DCT hard thresholding in opponent colours."""
+    noisy = add_gaussian_noise(coffee64, SIGMA, seed=2)
+    smooth = dct_threshold(noisy, SIGMA)
+    assert smooth.shape == noisy.shape and smooth.dtype == np.float32
+    assert psnr(coffee64, smooth) > psnr(coffee64, noisy) + 5
+    assert psnr(coffee64, smooth) > psnr(coffee64, nl_means(noisy, SIGMA)) + 0.3
+    flat = np.full((3, 16, 16), 0.4)
+    assert np.allclose(dct_threshold(flat, SIGMA), 0.4, atol=1e-6)  # a flat image stays flat
+    assert np.array_equal(dct_threshold(noisy[:, :5, :5], SIGMA), noisy[:, :5, :5])  # smaller than a patch
+
+
+def test_auto_fuses_with_the_dct_denoiser_at_strong_gaussian_noise_and_nl_means_elsewhere(
+        coffee64: np.ndarray) -> None:
+    assert partner("auto", "gaussian", 25 / 255) == partner("auto", "gaussian", DCT_FROM_SIGMA) == "dct"
+    assert partner("auto", "gaussian", 15 / 255) == "nl-means"
+    assert partner("auto", "gaussian", 25 / 255, dip_sure=True) == "nl-means"  # tuned beside DIP-SURE
+    assert partner("auto", "poisson", 1.0) == partner("auto", "poisson-gaussian", 1.0) == "nl-means"
+    assert partner("nl-means", "gaussian", 50 / 255) == "nl-means"  # a method given is kept
+    noisy = add_gaussian_noise(coffee64, SIGMA, seed=2)
+    fit = restore_array(noisy, preset="tiny", iterations=900, device="cpu", ensemble=1, fusion="off")
+    fused = fuse(fit, Problem(torch.from_numpy(noisy)), FusionOptions())
+    block = fused.record["fusion"]
+    assert block["method"] == "dct" and block["chosen"] == "auto" and "refined" not in block
+    assert block["weight"] == fit_share("dct", "gaussian", block["sigma"]) == 0.6
+    classical = dct_threshold(noisy, block["sigma"])
+    assert np.allclose(fused.estimate, blend(fit.estimate, classical, 0.6), atol=1e-6)
+    assert psnr(coffee64, fused.estimate) > psnr(coffee64, fit.estimate) + 0.1
+    assert psnr(coffee64, fused.estimate) > psnr(coffee64, classical) + 0.1
+
+
 def test_restore_array_fuses_by_default_and_records_the_weights(noisy_rgb: np.ndarray) -> None:
     result = restore_array(noisy_rgb, preset="tiny", iterations=5, device="cpu", fusion_weight=0.6)
-    assert result.record["fusion"]["weight"] == 0.6 and result.record["fusion"]["method"] == "nl-means"
+    assert result.record["fusion"]["weight"] == 0.6 and result.record["fusion"]["chosen"] == "auto"
     assert "fusion" not in restore_array(noisy_rgb, task="sr", factor=2, preset="tiny", iterations=3,
                                          device="cpu").record  # only denoising fuses
     with pytest.raises(FieldError, match="fusion_weight"):
@@ -148,8 +180,8 @@ def test_the_cli_records_the_fusion_in_the_sidecar_and_off_leaves_the_fit_alone(
     alone = CliRunner().invoke(main, [*common, str(tmp_path / "alone.png"), "--fusion", "off"])
     assert fused.exit_code == 0 and alone.exit_code == 0, fused.stderr + alone.stderr
     record = json.loads((tmp_path / "fused.png.json").read_text())
-    assert record["fusion"]["method"] == "nl-means"
-    assert record["params"]["fusion_options"]["fusion"] == "nl-means"
+    assert record["fusion"]["method"] == "dct" and record["fusion"]["chosen"] == "auto"  # σ 25/255
+    assert record["params"]["fusion_options"]["fusion"] == "auto"
     assert "fusion" not in json.loads((tmp_path / "alone.png.json").read_text())
     fused_pixels, alone_pixels = (read_image(tmp_path / name).data for name in ("fused.png", "alone.png"))
     assert not np.array_equal(fused_pixels, alone_pixels)

@@ -28,6 +28,7 @@ import yaml
 from disks import fill
 from PIL import Image
 
+from dipbatch.fit.fusion import partner
 from dipbatch.io.results import read_table as read_summary
 from dipbatch.workflow.discovery import pack
 
@@ -146,7 +147,8 @@ def test_the_workflow_fuses_denoised_images_and_the_summary_shows_the_agreement(
     rows = {r["image"]: r for r in read_summary(good / "results" / "good" / "summary.tsv")}
     for rel in GOOD_IMAGES:
         fusion = json.loads((good / "results" / "good" / f"{rel}.json").read_text())["fusion"]
-        assert fusion["method"] == "nl-means" and 0 < fusion["weight"] <= 1, rel
+        assert fusion["method"] == partner("auto", fusion["domain"], fusion["sigma"]), rel
+        assert fusion["chosen"] == "auto" and 0 < fusion["weight"] <= 1, rel
         assert float(rows[rel]["disagreement"]) == pytest.approx(fusion["disagreement"], rel=1e-4), rel
 
 

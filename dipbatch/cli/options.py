@@ -95,12 +95,14 @@ stop_options = panel(
 # FusionOptions: denoising's classical partner.
 fusion_options = panel(
     "Fusion with a classical denoiser",
-    click.option("--fusion", default="nl-means", show_default=True, type=click.Choice(FUSION_METHODS),
+    click.option("--fusion", default="auto", show_default=True, type=click.Choice(FUSION_METHODS),
                  help="denoise: blend the fit's estimate with a classical denoiser's of the same "
-                      "observation (non-local means; Poisson counts through the Anscombe transform), "
-                      "which errs in other places: +0.3 to +0.7 dB (docs/stopping.md, \"dipbatch beside "
-                      "BM3D\"). bm3d needs the optional bm3d package (non-commercial licence); off: "
-                      "the fit alone. The sidecar records the weights and how far the two disagree."),
+                      "observation, which errs in other places (docs/stopping.md, \"dipbatch beside "
+                      "BM3D\"): nl-means (non-local means; Poisson counts through the Anscombe "
+                      "transform) or dct (sliding DCT thresholding); auto: dct for Gaussian noise from "
+                      "σ 20/255 up, nl-means elsewhere. bm3d needs the optional bm3d package "
+                      "(non-commercial licence); off: the fit alone. The sidecar records the method, "
+                      "the weights and how far the two disagree."),
     click.option("--fusion-weight", type=click.FloatRange(0, 1),
                  help="The fit's share of the blend (default: tuned per noise model; 1: the fit alone)."),
 )

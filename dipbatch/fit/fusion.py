@@ -1,8 +1,10 @@
 """Fusing a denoising fit's estimate with a classical denoiser's estimate of the same observation.
 
-The generator's prior and non-local self-similarity err in different places, so their weighted mean
-(the pilot) beats either, and the mean of the pilot and an empirical Wiener filter of the
-observation with the pilot as its signal estimate beats the pilot (`benchmarks/classical.py`). The
+The generator's prior and a classical one (non-local self-similarity, sparsity in local DCTs) err in
+different places, so their weighted mean beats either. With NL-means that mean is a pilot, and the
+mean of the pilot and an empirical Wiener filter of the observation with the pilot as its signal
+estimate beats the pilot; with the DCT denoiser, the stronger partner at strong Gaussian noise, the
+blend is the estimate (`benchmarks/classical.py`). `auto` picks the partner by the noise. The
 classical estimate is made where the noise is Gaussian of a known σ: the observation itself for
 Gaussian noise, the generalized Anscombe transform of the photo-electrons for Poisson and
 Poisson-Gaussian noise. The blends are taken in the fit's [0,1] units, so fluxes stay linear. The
@@ -37,7 +39,13 @@ from dipbatch.physics.classical import (
 )
 from dipbatch.physics.metrics import noise_sigma
 
-FUSION_METHODS = (*CLASSICAL, "off")
+FUSION_METHODS = ("auto", *CLASSICAL, "off")
+#: `auto` fuses with the DCT denoiser where the noise is Gaussian of at least this σ (estimated or
+#: given) and the ensemble has no DIP-SURE members: measured at σ 25 and 50, where it beats NL-means
+#: by 0.1 dB held out (RESULTS.md, "A DCT partner"), and set at DIP-SURE's bound, since the star
+#: field's σ̂ at a true 25/255 reads 18/255; NL-means elsewhere (σ 15 beside DIP-SURE members, photon
+#: counts: where NL-means was tuned and the DCT denoiser was not measured).
+DCT_FROM_SIGMA = 16 / 255
 #: A disagreement (RMS difference / σ) above this is flagged: the benchmark's largest was 0.44.
 DISAGREEMENT_FLAG = 1.0
 
@@ -61,7 +69,18 @@ RECIPES = {
                        refine=True),
     "bm3d": Recipe(((15 / 255, 0.25), (25 / 255, 0.25), (50 / 255, 0.2)), dip_sure=0.35, counts=0.35,
                    refine=False),
+    # tuned at σ 25 and 50 (with the estimated σ, as dipbatch runs); `auto` picks it only from
+    # DCT_FROM_SIGMA up, and its shares for DIP-SURE ensembles and counts are NL-means'
+    "dct": Recipe(((25 / 255, 0.6), (50 / 255, 0.6)), dip_sure=0.8, counts=0.7, refine=False),
 }
+
+
+def partner(method: str, noise: str, sigma: float, dip_sure: bool = False) -> str:
+    """The classical denoiser that `method` fuses with for a noise model and σ (in its Gaussian
+    domain): `method` itself, or for `auto` the one measured best there (DCT_FROM_SIGMA)."""
+    if method != "auto":
+        return method
+    return "dct" if noise == "gaussian" and not dip_sure and sigma >= DCT_FROM_SIGMA else "nl-means"
 
 
 def fit_share(method: str, noise: str, sigma: float, dip_sure: bool = False) -> float:
@@ -80,7 +99,7 @@ def fit_share(method: str, noise: str, sigma: float, dip_sure: bool = False) -> 
 class FusionOptions:
     """Which classical estimate a denoising fit is fused with, and the fit's share of the blend."""
 
-    fusion: str = "nl-means"  # one of FUSION_METHODS
+    fusion: str = "auto"  # one of FUSION_METHODS
     fusion_weight: float | None = None  # the fit's share in [0, 1]; None: the method's `fit_share`
 
     def check(self) -> None:
@@ -147,16 +166,20 @@ def fuse(result: FitResult, problem: Problem, options: FusionOptions, sigma: flo
         return replace(result, record={**result.record, "fusion": {"method": "off", "reason": domain}})
     started = time.perf_counter()
     observed = domain.forward(problem.observation.numpy())
-    classical = CLASSICAL[options.fusion](observed, domain.sigma)
+    dip_sure = "dip_sure" in result.record
+    method = partner(options.fusion, domain.noise, domain.sigma, dip_sure)
+    classical = CLASSICAL[method](observed, domain.sigma)
     weight = options.fusion_weight
     if weight is None:
-        weight = fit_share(options.fusion, domain.noise, domain.sigma, dip_sure="dip_sure" in result.record)
+        weight = fit_share(method, domain.noise, domain.sigma, dip_sure=dip_sure)
     apart = disagreement(domain.forward(result.estimate), classical, domain.sigma)
     fused = blend(result.estimate, domain.inverse(classical), weight)
-    block: dict[str, Any] = {"method": options.fusion, "weight": weight, "domain": domain.noise,
+    block: dict[str, Any] = {"method": method, "weight": weight, "domain": domain.noise,
                              "sigma": domain.sigma, "disagreement": apart,
                              "disagrees": apart > DISAGREEMENT_FLAG}
-    if RECIPES[options.fusion].refine:  # the blend is the pilot: the mean of it and its Wiener filter
+    if options.fusion == "auto":
+        block["chosen"] = "auto"
+    if RECIPES[method].refine:  # the blend is the pilot: the mean of it and its Wiener filter
         filtered = domain.inverse(wiener(observed, domain.forward(fused), domain.sigma))
         fused = blend(fused, filtered, 0.5)
         block["refined"] = f"mean with its Wiener filter {list(WIENER_PATCHES)}"

@@ -31,7 +31,8 @@ class EnsembleRecord(TypedDict):
 class FusionRecord(TypedDict, total=False):
     """Denoising's blend with a classical estimate (dipbatch.fit.fusion), or why there was none."""
 
-    method: str  # "nl-means", "bm3d"; "off" with a reason where the image could not be fused
+    method: str  # "nl-means", "dct", "bm3d"; "off" with a reason where the image could not be fused
+    chosen: str  # "auto" where `--fusion auto` chose the method for the image's noise
     reason: str
     weight: float  # the fit's share of the blend
     domain: str  # where the classical denoiser ran: "gaussian", or the Anscombe domain of "poisson"...

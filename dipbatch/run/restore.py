@@ -468,7 +468,7 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
                   net: str | None = None, factor: int | None = None, mask: np.ndarray | None = None,
                   guide: np.ndarray | None = None, iterations: int | None = None, seed: int = 0,
                   stop: str = "auto", device: str = "auto", ensemble: int | None = None,
-                  noise: str = "gaussian", gain: float = 1.0, fusion: str = "nl-means",
+                  noise: str = "gaussian", gain: float = 1.0, fusion: str = "auto",
                   fusion_weight: float | None = None, psf: str | np.ndarray | None = None,
                   dip_sure: str = "auto") -> FitResult:
     """Restore a C×H×W float array in [0,1] without touching files (for notebooks).
