@@ -25,6 +25,7 @@ REFINE_WEIGHTS = np.round(np.arange(0.3, 1.01, 0.1), 1)  # the same, for the Wie
 REFINED = ("nlm h=0.7", "dct", "bm3d")  # the partners whose blends are refined
 STRENGTHS = (0.5, 0.6, 0.7, 0.8, 1.0)  # NL-means h / σ
 DEFAULT = "the default's fusion"  # dipbatch's own `fuse` (--fusion auto, the estimated σ) on the fit
+BY_NLM = "dipbatch --fusion nl-means"  # the same with NL-means alone (the default before nl-means+dct)
 
 
 def wavelet(noisy: np.ndarray, sigma: float) -> np.ndarray:
@@ -113,8 +114,9 @@ def case_rows(case: Case, have_bm3d: bool, members: int) -> dict[str, tuple[floa
         rows[f"disagreement {name}"] = (disagreement(domain.forward(dip), domain.forward(estimate),
                                                      domain.sigma), 0.0)
     fit = FitResult(dip, 0, 0, "", 0.0, [], 0, {"dip_sure": {}} if has_dip_sure(case, noisy) else {})
-    fused = fuse(fit, problem_for(case, noisy), FusionOptions())
-    rows[DEFAULT] = (psnr(clean, fused.estimate), dip_s + fused.record["fusion"]["seconds"])
+    for row, method in ((DEFAULT, "auto"), (BY_NLM, "nl-means")):
+        fused = fuse(fit, problem_for(case, noisy), FusionOptions(fusion=method))
+        rows[row] = (psnr(clean, fused.estimate), dip_s + fused.record["fusion"]["seconds"])
     return rows
 
 
@@ -179,11 +181,20 @@ def report(size: int, members: int, recipe: str = "fast") -> None:
         methods = ["noisy", "dip K=1", f"dip K={members}", "wiener(dip)", "nlm h=0.7", "wavelet", "dct"]
         methods += ["bm3d"] if have_bm3d else []
         methods += [row.format(w=chosen[lever, noise]) for lever, (row, _) in levers.items()]
-        methods.append(DEFAULT)  # what dipbatch runs by default
+        methods += [BY_NLM, DEFAULT]  # what dipbatch runs by default, and with NL-means alone
         for method in dict.fromkeys(methods):
             gaps = [r[method][0] - r[base][0] for r in held]
             print(f"| {method} | {noise} | {mean_of(held, method):.2f} | {statistics.mean(gaps):+.2f} | "
                   f"{min(gaps):+.2f} | {mean_of(held, method, 1):.1f} |")
+    print(f"\n## dipbatch's fusion on both halves: mean Δ to {base} (worst case)\n")
+    print("| method | noise | tuning | held out |\n|---|---|---|---|")
+    for noise in NOISES:
+        for method in (BY_NLM, DEFAULT):
+            halves = [[r[method][0] - r[base][0] for c, r in done.items() if c.noise == noise
+                       and (c.scene in TUNE_SCENES) == tuned] for tuned in (True, False)]
+            if all(halves):
+                print(f"| {method} | {noise} | " + " | ".join(f"{statistics.mean(h):+.2f} ({min(h):+.2f})"
+                                                              for h in halves) + " |")
     print("\n## Disagreement between DIP and the classical estimate (RMS / σ), all cases\n")
     for partner in ("nlm h=0.7", "dct", "bm3d" if have_bm3d else "wavelet"):
         values = [r[f"disagreement {partner}"][0] for r in done.values()]

@@ -28,6 +28,7 @@ from dipbatch.physics.classical import (
     disagreement,
     inverse_anscombe,
     nl_means,
+    nl_means_and_dct,
     wiener,
 )
 from dipbatch.physics.metrics import psnr
@@ -109,10 +110,11 @@ def test_the_dct_denoiser_beats_nl_means_on_colour_at_strong_noise(coffee64: np.
     assert np.array_equal(dct_threshold(noisy[:, :5, :5], SIGMA), noisy[:, :5, :5])  # smaller than a patch
 
 
-def test_auto_fuses_with_the_dct_denoiser_at_strong_gaussian_noise_and_nl_means_elsewhere(
+def test_auto_fuses_with_nl_means_and_the_dct_denoiser_at_strong_gaussian_noise_only(
         coffee64: np.ndarray) -> None:
-    assert partner("auto", "gaussian", 25 / 255) == partner("auto", "gaussian", DCT_FROM_SIGMA) == "dct"
-    assert partner("auto", "gaussian", 15 / 255) == "nl-means"
+    strong = partner("auto", "gaussian", 25 / 255)
+    assert strong == partner("auto", "gaussian", DCT_FROM_SIGMA) == "nl-means+dct"
+    assert partner("auto", "gaussian", 10 / 255) == "nl-means"
     assert partner("auto", "gaussian", 25 / 255, dip_sure=True) == "nl-means"  # tuned beside DIP-SURE
     assert partner("auto", "poisson", 1.0) == partner("auto", "poisson-gaussian", 1.0) == "nl-means"
     assert partner("nl-means", "gaussian", 50 / 255) == "nl-means"  # a method given is kept
@@ -120,10 +122,13 @@ def test_auto_fuses_with_the_dct_denoiser_at_strong_gaussian_noise_and_nl_means_
     fit = restore_array(noisy, preset="tiny", iterations=900, device="cpu", ensemble=1, fusion="off")
     fused = fuse(fit, Problem(torch.from_numpy(noisy)), FusionOptions())
     block = fused.record["fusion"]
-    assert block["method"] == "dct" and block["chosen"] == "auto" and "refined" not in block
-    assert block["weight"] == fit_share("dct", "gaussian", block["sigma"]) == 0.6
-    classical = dct_threshold(noisy, block["sigma"])
-    assert np.allclose(fused.estimate, blend(fit.estimate, classical, 0.6), atol=1e-6)
+    assert block["method"] == "nl-means+dct" and block["chosen"] == "auto"
+    assert block["weight"] == fit_share("nl-means+dct", "gaussian", block["sigma"]) == 0.6
+    sigma = block["sigma"]
+    classical = nl_means_and_dct(noisy, sigma)
+    assert np.allclose(classical, (nl_means(noisy, sigma) + dct_threshold(noisy, sigma)) / 2, atol=1e-6)
+    pilot = blend(fit.estimate, classical, 0.6)
+    assert np.allclose(fused.estimate, (pilot + wiener(noisy, pilot, block["sigma"])) / 2, atol=1e-5)
     assert psnr(coffee64, fused.estimate) > psnr(coffee64, fit.estimate) + 0.1
     assert psnr(coffee64, fused.estimate) > psnr(coffee64, classical) + 0.1
 
@@ -180,7 +185,7 @@ def test_the_cli_records_the_fusion_in_the_sidecar_and_off_leaves_the_fit_alone(
     alone = CliRunner().invoke(main, [*common, str(tmp_path / "alone.png"), "--fusion", "off"])
     assert fused.exit_code == 0 and alone.exit_code == 0, fused.stderr + alone.stderr
     record = json.loads((tmp_path / "fused.png.json").read_text())
-    assert record["fusion"]["method"] == "dct" and record["fusion"]["chosen"] == "auto"  # σ 25/255
+    assert record["fusion"]["method"] == "nl-means+dct" and record["fusion"]["chosen"] == "auto"  # σ 25
     assert record["params"]["fusion_options"]["fusion"] == "auto"
     assert "fusion" not in json.loads((tmp_path / "alone.png.json").read_text())
     fused_pixels, alone_pixels = (read_image(tmp_path / name).data for name in ("fused.png", "alone.png"))

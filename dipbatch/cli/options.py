@@ -99,8 +99,9 @@ fusion_options = panel(
                  help="denoise: blend the fit's estimate with a classical denoiser's of the same "
                       "observation, which errs in other places (docs/stopping.md, \"dipbatch beside "
                       "BM3D\"): nl-means (non-local means; Poisson counts through the Anscombe "
-                      "transform) or dct (sliding DCT thresholding); auto: dct for Gaussian noise from "
-                      "σ 20/255 up, nl-means elsewhere. bm3d needs the optional bm3d package "
+                      "transform), or nl-means+dct (their mean with sliding DCT thresholding); auto: "
+                      "nl-means+dct for Gaussian noise from σ 16/255 up (without DIP-SURE members), "
+                      "nl-means elsewhere. bm3d needs the optional bm3d package "
                       "(non-commercial licence); off: the fit alone. The sidecar records the method, "
                       "the weights and how far the two disagree."),
     click.option("--fusion-weight", type=click.FloatRange(0, 1),

@@ -1,10 +1,10 @@
 """Fusing a denoising fit's estimate with a classical denoiser's estimate of the same observation.
 
-The generator's prior and a classical one (non-local self-similarity, sparsity in local DCTs) err in
-different places, so their weighted mean beats either. With NL-means that mean is a pilot, and the
-mean of the pilot and an empirical Wiener filter of the observation with the pilot as its signal
-estimate beats the pilot; with the DCT denoiser, the stronger partner at strong Gaussian noise, the
-blend is the estimate (`benchmarks/classical.py`). `auto` picks the partner by the noise. The
+The generator's prior and classical ones (non-local self-similarity, sparsity in local DCTs) err in
+different places, so their weighted mean (the pilot) beats either, and the mean of the pilot and an
+empirical Wiener filter of the observation with the pilot as its signal estimate beats the pilot
+(`benchmarks/classical.py`). `auto` picks the partner by the noise: NL-means, and at strong
+Gaussian noise the mean of NL-means and a DCT denoiser. The
 classical estimate is made where the noise is Gaussian of a known σ: the observation itself for
 Gaussian noise, the generalized Anscombe transform of the photo-electrons for Poisson and
 Poisson-Gaussian noise. The blends are taken in the fit's [0,1] units, so fluxes stay linear. The
@@ -40,11 +40,11 @@ from dipbatch.physics.classical import (
 from dipbatch.physics.metrics import noise_sigma
 
 FUSION_METHODS = ("auto", *CLASSICAL, "off")
-#: `auto` fuses with the DCT denoiser where the noise is Gaussian of at least this σ (estimated or
-#: given) and the ensemble has no DIP-SURE members: measured at σ 25 and 50, where it beats NL-means
-#: by 0.1 dB held out (RESULTS.md, "A DCT partner"), and set at DIP-SURE's bound, since the star
-#: field's σ̂ at a true 25/255 reads 18/255; NL-means elsewhere (σ 15 beside DIP-SURE members, photon
-#: counts: where NL-means was tuned and the DCT denoiser was not measured).
+#: `auto` fuses with the mean of NL-means and the DCT denoiser where the noise is Gaussian of at
+#: least this σ (estimated or given) and the ensemble has no DIP-SURE members: measured at σ 25 and
+#: 50, where it beats NL-means alone on both halves (RESULTS.md, "NL-means and a DCT denoiser"), and
+#: set at DIP-SURE's bound, since the star field's σ̂ at a true 25/255 reads 18/255; NL-means alone
+#: elsewhere (σ 15 beside DIP-SURE members, photon counts: where it was tuned and the pair was not).
 DCT_FROM_SIGMA = 16 / 255
 #: A disagreement (RMS difference / σ) above this is flagged: the benchmark's largest was 0.44.
 DISAGREEMENT_FLAG = 1.0
@@ -71,7 +71,7 @@ RECIPES = {
                    refine=False),
     # tuned at σ 25 and 50 (with the estimated σ, as dipbatch runs); `auto` picks it only from
     # DCT_FROM_SIGMA up, and its shares for DIP-SURE ensembles and counts are NL-means'
-    "dct": Recipe(((25 / 255, 0.6), (50 / 255, 0.6)), dip_sure=0.8, counts=0.7, refine=False),
+    "nl-means+dct": Recipe(((25 / 255, 0.6), (50 / 255, 0.6)), dip_sure=0.8, counts=0.7, refine=True),
 }
 
 
@@ -80,7 +80,8 @@ def partner(method: str, noise: str, sigma: float, dip_sure: bool = False) -> st
     domain): `method` itself, or for `auto` the one measured best there (DCT_FROM_SIGMA)."""
     if method != "auto":
         return method
-    return "dct" if noise == "gaussian" and not dip_sure and sigma >= DCT_FROM_SIGMA else "nl-means"
+    strong = noise == "gaussian" and not dip_sure and sigma >= DCT_FROM_SIGMA
+    return "nl-means+dct" if strong else "nl-means"
 
 
 def fit_share(method: str, noise: str, sigma: float, dip_sure: bool = False) -> float:

@@ -31,7 +31,7 @@ class EnsembleRecord(TypedDict):
 class FusionRecord(TypedDict, total=False):
     """Denoising's blend with a classical estimate (dipbatch.fit.fusion), or why there was none."""
 
-    method: str  # "nl-means", "dct", "bm3d"; "off" with a reason where the image could not be fused
+    method: str  # "nl-means", "nl-means+dct", "bm3d"; "off" with a reason where it could not be fused
     chosen: str  # "auto" where `--fusion auto` chose the method for the image's noise
     reason: str
     weight: float  # the fit's share of the blend

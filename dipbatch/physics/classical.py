@@ -165,11 +165,16 @@ def wiener(noisy: np.ndarray, pilot: np.ndarray, sigma: float,
 
 def dct_threshold(noisy: np.ndarray, sigma: float) -> np.ndarray:
     """A sliding-window DCT denoiser of C×H×W values with Gaussian noise σ: DCT_PATCH-side patches
-    at every position, hard-thresholded at DCT_THRESHOLD σ, in opponent colours. A classical partner
-    for the fusion that keeps colour detail better than NL-means at strong noise; images smaller
+    at every position, hard-thresholded at DCT_THRESHOLD σ, in opponent colours; images smaller
     than a patch come back as they are."""
     if min(np.shape(noisy)[-2:]) < DCT_PATCH:
         return np.asarray(noisy, np.float32)
     return _in_opponent_colours(lambda y: _sliding_dct_filter(y, DCT_PATCH, _threshold_shrink(sigma)), noisy)
 
-CLASSICAL = {"nl-means": nl_means, "dct": dct_threshold, "bm3d": bm3d}
+def nl_means_and_dct(noisy: np.ndarray, sigma: float) -> np.ndarray:
+    """The mean of NL-means' and the DCT denoiser's estimates: two classical priors that err in
+    different places, the fusion's partner at strong Gaussian noise."""
+    return ((nl_means(noisy, sigma).astype(np.float64) + dct_threshold(noisy, sigma)) / 2).astype(np.float32)
+
+
+CLASSICAL = {"nl-means": nl_means, "nl-means+dct": nl_means_and_dct, "bm3d": bm3d}
