@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -891,14 +892,16 @@ def test_a_configfile_naming_datasets_replaces_the_demo_datasets(tmp_path):
 # --- interrupted is not failed; counts, warnings, the index and snakemake --report ---------------
 
 
-def test_ctrl_c_marks_the_image_interrupted_with_the_command_that_resumes_it(tmp_path):
-    """Ctrl-C (SIGINT to the controller's process group, as a terminal sends it) mid-fit: the summary
-    and the report say interrupted, not failed, and the controller's log says what to run."""
+@contextlib.contextmanager
+def slow_fit_running(tmp_path: Path, seed: int) -> Iterator[tuple[Path, subprocess.Popen, Path]]:
+    """A real `snakemake --cores 1` of one slow fit (100000 fixed iterations) in its own session,
+    yielded (its folder, the controller, the image's log) once the fit prints progress; killed on
+    the way out if it still runs."""
     work = copy_workflow(tmp_path / "w")
-    save_png(work / "data" / "slow.png", noisy((48, 48), seed=80))
+    save_png(work / "data" / "slow.png", noisy((48, 48), seed=seed))
     write_config(work, dataset("d", "data").replace(f"iterations: {ITERATIONS}", "iterations: 100000")
                  + "    options: {stop: fixed}\n")
-    # a progress line every second once the fit runs: the signal below comes mid-fit, however slow
+    # a progress line every second once the fit runs: a signal then comes mid-fit, however slow
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                DIPBATCH_PROGRESS_SECONDS="1")
     controller = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=work, env=env,
@@ -911,12 +914,19 @@ def test_ctrl_c_marks_the_image_interrupted_with_the_command_that_resumes_it(tmp
         while not log.exists() or "progress:" not in log.read_text():
             assert controller.poll() is None and time.monotonic() < deadline
             time.sleep(0.2)
-        os.killpg(controller.pid, signal.SIGINT)
-        output, _ = controller.communicate(timeout=400)
+        yield work, controller, log
     finally:
         if controller.poll() is None:
             os.killpg(controller.pid, signal.SIGKILL)
             controller.wait()
+
+
+def test_ctrl_c_marks_the_image_interrupted_with_the_command_that_resumes_it(tmp_path):
+    """Ctrl-C (SIGINT to the controller's process group, as a terminal sends it) mid-fit: the summary
+    and the report say interrupted, not failed, and the controller's log says what to run."""
+    with slow_fit_running(tmp_path, seed=80) as (work, controller, _):
+        os.killpg(controller.pid, signal.SIGINT)
+        output, _ = controller.communicate(timeout=400)
     rows = read_summary(work / "results" / "d" / "summary.tsv")
     assert [(r["image"], r["status"]) for r in rows] == [("slow.png", "interrupted")], output
     assert rows[0]["error"].startswith("interrupted:")
@@ -933,28 +943,10 @@ def test_a_retry_does_not_undo_ctrl_c(tmp_path):
     """Snakemake can see a job's exit from Ctrl-C before its own SIGINT and retry the job, which
     would fit on after the user asked everything to stop. SIGINT to the job alone makes that race
     certain: the retries replay the interruption and exit at once, and the run ends."""
-    work = copy_workflow(tmp_path / "w")
-    save_png(work / "data" / "slow.png", noisy((48, 48), seed=81))
-    write_config(work, dataset("d", "data").replace(f"iterations: {ITERATIONS}", "iterations: 100000")
-                 + "    options: {stop: fixed}\n")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               DIPBATCH_PROGRESS_SECONDS="1")
-    controller = subprocess.Popen([sys.executable, "-m", "snakemake", "--cores", "1"], cwd=work, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                  start_new_session=True)
-    log = work / "logs" / "d" / "restore" / "slow.png.log"
-    try:
-        deadline = time.monotonic() + 300
-        while not log.exists() or "progress:" not in log.read_text():
-            assert controller.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
+    with slow_fit_running(tmp_path, seed=81) as (work, controller, log):
         [job] = restore_processes(controller.pid)
         os.kill(job, signal.SIGINT)
         output, _ = controller.communicate(timeout=300)
-    finally:
-        if controller.poll() is None:
-            os.killpg(controller.pid, signal.SIGKILL)
-            controller.wait()
     rows = read_summary(work / "results" / "d" / "summary.tsv")
     assert [(r["image"], r["status"]) for r in rows] == [("slow.png", "interrupted")], output
     text = log.read_text()
