@@ -1,7 +1,7 @@
 """Classical denoisers and the maths of fusing them with a fit's estimate (pure functions on C×H×W arrays).
 
-A classical prior (non-local self-similarity) errs in other places than the generator's, so a
-weighted mean of the two estimates is better than either; an empirical Wiener filter of the
+A classical prior (non-local self-similarity; sparsity in local DCTs) errs in other places than the
+generator's, so a weighted mean of the two estimates is better than either; an empirical Wiener filter of the
 observation, with that mean as its pilot (BM3D's second step, without the block matching), is
 better again. Poisson counts are denoised in the variance-stabilised domain of the generalized
 Anscombe transform, where the noise is Gaussian of σ 1.
@@ -69,8 +69,6 @@ def bm3d(noisy: np.ndarray, sigma: float) -> np.ndarray:
         out = module.bm3d_rgb(np.moveaxis(data, 0, -1), sigma)
         return np.moveaxis(out, -1, 0).astype(np.float32)
     return np.stack([module.bm3d(channel, sigma) for channel in data]).astype(np.float32)
-
-
 
 
 def blend(estimate: np.ndarray, classical: np.ndarray, weight: float) -> np.ndarray:
@@ -170,6 +168,7 @@ def dct_threshold(noisy: np.ndarray, sigma: float) -> np.ndarray:
     if min(np.shape(noisy)[-2:]) < DCT_PATCH:
         return np.asarray(noisy, np.float32)
     return _in_opponent_colours(lambda y: _sliding_dct_filter(y, DCT_PATCH, _threshold_shrink(sigma)), noisy)
+
 
 def nl_means_and_dct(noisy: np.ndarray, sigma: float) -> np.ndarray:
     """The mean of NL-means' and the DCT denoiser's estimates: two classical priors that err in
