@@ -291,7 +291,7 @@ def ensemble_at(members: list[dict[str, np.ndarray]], threshold: float) -> tuple
 def report(args: argparse.Namespace) -> None:
     print(f"Machine: {machine_line()}; {args.members} member(s) a case")
     rows = []
-    for case in cases(argparse.Namespace(**{**vars(args), "seeds": [0]})):
+    for case in cases(args):
         members = load_members(case, args.members)
         if members is None:
             print(f"{case.name}: not recorded ({args.members} members)")
@@ -351,8 +351,9 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("record", help="fit the cases not yet cached")
     rec.add_argument("--shard", default="0/1", help="i/n: this process's share of the cases")
-    rep = sub.add_parser("report", help="baselines, the stop's replay and the tables")
     rec.add_argument("--seeds", type=int, nargs="+", default=[0], help="the generator seeds to fit")
+    rep = sub.add_parser("report", help="baselines, the stop's replay and the tables")
+    rep.set_defaults(seeds=[0])  # a report's cases are seed 0's; `--members` adds the others
     rep.add_argument("--threshold", type=float, default=THRESHOLD)
     rep.add_argument("--members", type=int, default=1,
                      help="average seeds 0..K-1, each at its own automatic stop (an ensemble)")

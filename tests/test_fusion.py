@@ -99,7 +99,7 @@ def test_a_fused_estimate_beats_both_the_fit_and_nl_means(coffee64: np.ndarray) 
 
 
 def test_the_dct_denoiser_beats_nl_means_on_colour_at_strong_noise(coffee64: np.ndarray) -> None:
-    """The partner `auto` picks at σ ≥ 20/255: sliding DCT hard thresholding in opponent colours."""
+    """Half of `auto`'s partner from σ 16/255 up: sliding DCT hard thresholding in opponent colours."""
     noisy = add_gaussian_noise(coffee64, SIGMA, seed=2)
     smooth = dct_threshold(noisy, SIGMA)
     assert smooth.shape == noisy.shape and smooth.dtype == np.float32
