@@ -12,9 +12,10 @@ the peak) and scikit-image photos (Gaussian σ 15/255), each blurred by a Gaussi
 than the observation by the PSF's radius on each side (the "valid" blur that dipbatch fits). TUNE
 scenes are for tuning, HELD_OUT ones are reported.
 
-`record` fits dipbatch's CPU recipe for deblurring (`fast`; each seed of `--seeds` apart) to its cap
-and keeps a snapshot of the smoothed estimate every SNAPSHOT iterations, with the data-fit of each
-snapshot through the blur. `report` (of the mean of `--members` seeds) replays the automatic stop's
+`record` fits dipbatch's CPU recipe for deblurring (`fast`; each seed of `--seeds` apart) for
+`--cap` iterations (CAP; the product's cap is 3000) and keeps a snapshot of the smoothed estimate
+every SNAPSHOT iterations, with the data-fit of each snapshot through the blur. `report` (of the
+mean of `--members` seeds) replays the automatic stop's
 discrepancy signal on those snapshots (the first check point, every 50 iterations, where the
 data-fit is down to THRESHOLD × the noise floor that the fit itself estimates; the variance backup and
 the guard are not replayed), takes dipbatch's oracle (its best snapshot, chosen with the truth), and
@@ -74,6 +75,7 @@ class Case:
     size: int = SIZE
     headroom: float = 0.0  # N × the peak (Task.headroom), 0 the [0,1] scale; not in the name (it seeds noise)
     seed: int = 0  # the generator's seed (an ensemble's member); not in the name either
+    cap: int = CAP  # the iterations recorded; another than CAP is cached apart
 
     @property
     def name(self) -> str:
@@ -92,7 +94,7 @@ def cases(args: argparse.Namespace) -> list[Case]:
     found = []
     for scene in args.scenes:
         noises = ("poisson30", "poisson300") if scene.startswith("stars") else ("gauss15",)
-        found += [Case(scene, blur, noise, args.size, args.headroom, seed) for blur in BLURS
+        found += [Case(scene, blur, noise, args.size, args.headroom, seed, args.cap) for blur in BLURS
                   for noise in noises for seed in args.seeds if blur in args.blurs and noise in args.noises]
     return found
 
@@ -162,7 +164,8 @@ class Snapshots(StatelessObserver):
 
 def cache_path(case: Case) -> Path:
     seed = f"-seed{case.seed}" if case.seed else ""
-    return CACHE / f"headroom{case.headroom:g}" / f"{case.name}{seed}.npz"
+    cap = f"-cap{case.cap}" if case.cap != CAP else ""
+    return CACHE / f"headroom{case.headroom:g}" / f"{case.name}{seed}{cap}.npz"
 
 
 def record_case(case: Case) -> dict[str, np.ndarray]:
@@ -171,9 +174,10 @@ def record_case(case: Case) -> dict[str, np.ndarray]:
     observed = observe(case, truth, kernel)
     problem, floor = problem_of(case, observed, kernel)
     snapshots = Snapshots(problem)
-    preset = get_preset("deblur", "fast", iterations=CAP)
+    preset = get_preset("deblur", "fast", iterations=case.cap)
     started = time.process_time()
-    Fitter([problem], preset, [case.seed], torch.device("cpu"), iterations=CAP, observers=[snapshots]).run()
+    Fitter([problem], preset, [case.seed], torch.device("cpu"), iterations=case.cap,
+           observers=[snapshots]).run()
     return {"estimates": np.stack(snapshots.estimates).astype(np.float32),
             "fits": np.asarray(snapshots.fits), "floor": np.float64(floor),
             "cpu_s": np.float64(time.process_time() - started)}
@@ -365,6 +369,9 @@ def main() -> None:
         each.add_argument("--headroom", type=float, default=0.0,
                           help=f"the estimate's reach: N × the observation's peak (a float frame: "
                           f"{DEBLUR_HEADROOM:g}), or 0, the [0,1] scale (an integer frame); cached apart")
+        each.add_argument("--cap", type=int, default=CAP,
+                          help="iterations to record (the product's `fast` cap is 3000; at 128² the "
+                               "photos are still fitting at 2000); cached apart")
     args = parser.parse_args()
     (record if args.command == "record" else report)(args)
 
