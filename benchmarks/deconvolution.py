@@ -14,18 +14,18 @@ scenes are for tuning, HELD_OUT ones are reported.
 
 `record` fits dipbatch's CPU recipe for deblurring (`fast`; each seed of `--seeds` apart) for
 `--cap` iterations (CAP; the product's cap is 3000) and keeps a snapshot of the smoothed estimate
-every SNAPSHOT iterations, with the data-fit of each snapshot through the blur. `report` (of the
-mean of `--members` seeds) replays the automatic stop's
-discrepancy signal on those snapshots (the first check point, every 50 iterations, where the
-data-fit is down to THRESHOLD × the noise floor that the fit itself estimates; the variance backup and
-the guard are not replayed), takes dipbatch's oracle (its best snapshot, chosen with the truth), and
-runs the baselines: RL (scikit-image) at its oracle iteration (1–200, chosen with the truth) and at
-30 iterations, and unsupervised Wiener. It prints PSNR on the observed region, and for star fields
-the total flux and the aperture photometry of isolated stars against the truth (each image's sky
-from its own annulus; the truth's sky level beside it), with its noise limit: the same figure for
-the sharp scene under the same photon noise, unblurred. `--headroom N` fits with the estimate
-allowed N × the observation's peak (deblur's scale on a float frame; 0, the default here, is the
-[0,1] scale of an integer frame); each headroom is cached apart."""
+every SNAPSHOT iterations, with the data-fit of each snapshot through the blur (at 128² the photos
+are still fitting at 2000: `--cap 3000`, cached apart). `report` (of the mean of `--members` seeds)
+replays the automatic stop's discrepancy signal on those snapshots (the first check point, every 50
+iterations, where the data-fit is down to THRESHOLD × the noise floor that the fit itself estimates;
+the variance backup and the guard are not replayed), takes dipbatch's oracle (its best snapshot,
+chosen with the truth), and runs the baselines: RL (scikit-image) at its oracle iteration (1–200,
+chosen with the truth) and at 30 iterations, and unsupervised Wiener. It prints PSNR on the observed
+region, and for star fields the total flux and the aperture photometry of isolated stars against the
+truth (each image's sky from its own annulus; the truth's sky level beside it), with its noise
+limit: the same figure for the sharp scene under the same photon noise, unblurred. `--headroom N`
+fits with the estimate allowed N × the observation's peak (deblur's scale on a float frame; 0, the
+default here, is the [0,1] scale of an integer frame); each headroom is cached apart."""
 
 from __future__ import annotations
 
@@ -370,8 +370,7 @@ def main() -> None:
                           help=f"the estimate's reach: N × the observation's peak (a float frame: "
                           f"{DEBLUR_HEADROOM:g}), or 0, the [0,1] scale (an integer frame); cached apart")
         each.add_argument("--cap", type=int, default=CAP,
-                          help="iterations to record (the product's `fast` cap is 3000; at 128² the "
-                               "photos are still fitting at 2000); cached apart")
+                          help="iterations to record (the product's `fast` cap is 3000); cached apart")
     args = parser.parse_args()
     (record if args.command == "record" else report)(args)
 
