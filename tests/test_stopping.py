@@ -11,18 +11,20 @@ import pytest
 import tifffile
 import torch
 from click.testing import CliRunner
+from scipy.ndimage import gaussian_filter
 
 from dipbatch.cli import main
 from dipbatch.fit.curves import subsample
 from dipbatch.fit.loop import Fitter
 from dipbatch.fit.presets import get_preset
 from dipbatch.fit.problem import Problem
-from dipbatch.fit.signals import AutoRule, extends, replay
+from dipbatch.fit.signals import AutoRule, extends, peak_contrast, replay
 from dipbatch.fit.spectral import SpectralRecorder, band_index, band_power, cutoff
 from dipbatch.fit.stopping import StopOptions, WindowedVariance, _MinimumRule
 from dipbatch.physics.metrics import psnr
-from dipbatch.physics.synthetic import add_poisson_noise, star_field
+from dipbatch.physics.synthetic import add_gaussian_noise, add_poisson_noise, scene, star_field
 from dipbatch.run.restore import restore_array
+from dipbatch.tasks.deblur import DEBLUR_DISCREPANCY
 
 CPU = torch.device("cpu")
 
@@ -186,6 +188,23 @@ def test_discrepancy_fires_when_the_data_fit_reaches_the_noise_floor() -> None:
     returned, ran, reason = replayed([1.0] * cap, fit, 0.01, cap)
     assert returned == ran == 1430  # the first check point (every 10) past the crossing
     assert reason.startswith("discrepancy: the data-fit reached")
+
+
+def test_the_peak_contrast_tells_a_bright_star_field_from_a_faint_one() -> None:
+    """Deblurring's threshold follows it (tasks/deblur.py): a blurred field at 300 photons reads
+    above the cut, the same field at 30 below it, a cosmic ray does not lift the faint one, a photo
+    at σ 15/255 reads bright, and an unknown contrast takes the faint field's (earlier) stop."""
+    field = gaussian_filter(star_field(64, 64, stars=8, background=20, peak=400, seed=5), (0, 1.3, 1.3))
+    bright, faint = (add_poisson_noise(field / field.max() * peak, seed=1) for peak in (300, 30))
+    cut = DEBLUR_DISCREPANCY.cut
+    assert peak_contrast(faint, "poisson") < cut < peak_contrast(bright, "poisson")
+    struck = faint.copy()
+    struck[0, 20, 20:22] = 3000.0  # a cosmic ray across two pixels
+    assert peak_contrast(struck, "poisson") < cut
+    photo = add_gaussian_noise(scene(64, 64, 1, seed=2), 15 / 255, seed=3)
+    assert peak_contrast(photo, "gaussian", sigma=15 / 255) > cut
+    assert peak_contrast(photo, "gaussian", sigma=None) is None
+    assert DEBLUR_DISCREPANCY.at(None) == DEBLUR_DISCREPANCY.faint > DEBLUR_DISCREPANCY.bright
 
 
 def test_guard_keeps_the_plateau_from_firing_far_above_the_noise_floor() -> None:

@@ -19,10 +19,13 @@ from dipbatch.fit.signals import (
     FIXED,
     SIGNAL,
     AutoRule,
+    ContrastThreshold,
+    Threshold,
     decide,
     expected_crossing,
     extends,
     noise_floor,
+    peak_contrast,
 )
 from dipbatch.physics import losses
 from dipbatch.physics.metrics import noise_sigma
@@ -293,12 +296,13 @@ class AutoStop(WindowedVariance):
 
     name = "windowed variance"
 
-    def __init__(self, members: int, cap: int, window: int, rule: AutoRule, floors: list[float | None],
+    def __init__(self, members: int, cap: int, window: int, rules: list[AutoRule], floors: list[float | None],
                  datafit: Callable[[torch.Tensor], torch.Tensor], shape: tuple[int, ...],
                  device: torch.device, subset: int = 65536, seed: int = 0,
                  budgets: list[int | None] | None = None) -> None:
-        super().__init__(members, cap, window, rule.patience, rule.min_start, shape, device, subset, seed)
-        self.settings = rule
+        super().__init__(members, cap, window, rules[0].patience, rules[0].min_start, shape, device, subset,
+                         seed)
+        self.settings = rules  # each member's: they differ only in the discrepancy threshold
         self.floors = floors
         self.budgets = budgets or [None] * members  # a member with a budget (DIP-SURE) runs just that
         self.datafit = datafit
@@ -333,7 +337,7 @@ class AutoStop(WindowedVariance):
                     self._stop(k, iteration, f"fixed: a DIP-SURE member's {budget} iterations", FIXED)
                 continue
             decision = decide(iteration, variance[:, k], self.fit[:iteration, k], self.floors[k],
-                              self.settings, self.candidates[k])
+                              self.settings[k], self.candidates[k])
             keep.append(decision.snapshot)
             if decision.snapshot:
                 self.candidates[k].append(iteration)
@@ -358,14 +362,14 @@ class AutoStop(WindowedVariance):
         """Whether a running member's data-fit is still far above its floor and falling at the cap
         (`stop_signals.extends`, looking back a quarter of the cap)."""
         return any(not self.stopped[k] and self.budgets[k] is None
-                   and extends(self.fit[:iteration, k], self.floors[k], self.settings, cap // 4)
+                   and extends(self.fit[:iteration, k], self.floors[k], self.settings[k], cap // 4)
                    for k in range(self.members))
 
     def expected_stop(self, k: int) -> int | None:
         budget = self.budgets[k]
         if budget is not None:
             return budget
-        return expected_crossing(self.fit[:, k], self.floors[k], self.settings)
+        return expected_crossing(self.fit[:, k], self.floors[k], self.settings[k])
 
     def estimate(self, k: int) -> torch.Tensor:
         assert self._final is not None and self.best is not None, "estimate() before finish()"
@@ -373,7 +377,7 @@ class AutoStop(WindowedVariance):
 
     def record(self, k: int) -> dict[str, Any]:
         record = super().record(k)
-        record["stop_settings"] = {**asdict(self.settings), "window": self.window}
+        record["stop_settings"] = {**asdict(self.settings[k]), "window": self.window}
         if self.floors[k]:
             measured = self.fit[: self.stop_iteration[k], k]
             measured = measured[np.isfinite(measured)]
@@ -454,12 +458,13 @@ class StopRule:
 
 def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, device: torch.device, *,
                    seed: int = 0, sigmas: Sequence[float | None] | None = None,
-                   denoising: bool = True, discrepancy: float = DISCREPANCY_RATIO) -> StopRule:
+                   denoising: bool = True, discrepancy: Threshold = DISCREPANCY_RATIO) -> StopRule:
     """The rule `options.rule` for K problems (images or tiles fitted together) under an iteration cap.
 
     `sigmas` are the images' Gaussian noise σ on the [0,1] scale: given (`auto` takes None as
     "estimate it"), and required by `sure`. `auto` knows a noise floor only when `denoising`, and
-    stops once the data-fit is down to `discrepancy` × that floor (the task's, `Task.discrepancy`).
+    stops once the data-fit is down to `discrepancy` × that floor (the task's, `Task.discrepancy`; a
+    ContrastThreshold picks each problem's from its observation's peak contrast).
     """
     members = len(problems)
     if options.rule == "fixed":
@@ -476,10 +481,11 @@ def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, 
             return torch.stack([p.datafit(p.operator(smoothed[k:k + 1]), observations[k][None], weights[k])
                                 for k, p in enumerate(problems)])
 
-        rule = AutoRule(patience, min_start, discrepancy=discrepancy)
-        limit = cap * rule.extend_limit  # the buffers hold an extended fit
+        rules = [AutoRule(patience, min_start, *problem_threshold(p, s, discrepancy))
+                 for p, s in zip(problems, sigmas, strict=True)]
+        limit = cap * rules[0].extend_limit  # the buffers hold an extended fit
         budgets = [None if p.sure_sigma is None else dipsure.budget(cap) for p in problems]
-        return StopRule(AutoStop(members, limit, window, rule, floors, datafit, shape, device, seed=seed,
+        return StopRule(AutoStop(members, limit, window, rules, floors, datafit, shape, device, seed=seed,
                                  budgets=budgets), limit=limit)
     if options.rule == "sure":
         known = [s for s in sigmas if s is not None]
@@ -495,20 +501,50 @@ def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, 
                      f"unknown stopping rule; choose one of {', '.join(STOP_RULES)}")
 
 
-def problem_floor(problem: Problem, sigma: float | None = None) -> float | None:
-    """The data-fit of the truth for a denoising problem (None where its noise model is unknown)."""
-    if problem.weight is not None and float(problem.weight.mean()) < 0.9:
-        return None  # too many pixels left out for a noise estimate
+@dataclass(frozen=True)
+class NoiseTerms:
+    """A problem's observation as its noise model sees it: `values` in that model's units (counts for
+    poisson), its Gaussian σ where there is one, and the pixels' weights."""
+
+    noise: str  # "gaussian", "poisson" or "poisson-gaussian" (Anscombe MSE)
+    values: np.ndarray
+    sigma: float | None = None
+    weight: np.ndarray | None = None
+
+
+def noise_terms(problem: Problem, sigma: float | None = None) -> NoiseTerms | None:
+    """The problem's noise terms (`sigma` given, or estimated for Gaussian noise); None where its
+    data-fit has no known noise model (e.g. a photon loss through a stretch) or σ is not found."""
     y = problem.observation.numpy()
     term = problem.datafit
     weight = None if problem.weight is None else problem.weight.numpy()
     if term is losses.gaussian:
         sigma = sigma if sigma is not None else noise_sigma(y)
-        return None if sigma is None else noise_floor(y, "gaussian", sigma=sigma, weight=weight)
+        return None if sigma is None else NoiseTerms("gaussian", y, sigma, weight)
     if isinstance(term, partial) and term.func is losses.poisson:
         photometry = term.keywords["photometry"]
-        electrons = photometry.electrons(torch.from_numpy(y)).numpy()
-        return noise_floor(electrons, "poisson", gain=1.0, weight=weight)
+        return NoiseTerms("poisson", photometry.electrons(torch.from_numpy(y)).numpy(), weight=weight)
     if isinstance(term, partial) and term.func is losses.poisson_gaussian:
-        return noise_floor(y, "poisson-gaussian", weight=weight)
-    return None  # e.g. a photon loss through a stretch
+        return NoiseTerms("poisson-gaussian", y, weight=weight)
+    return None
+
+
+def problem_floor(problem: Problem, sigma: float | None = None) -> float | None:
+    """The data-fit of the truth for a denoising problem (None where its noise model is unknown)."""
+    if problem.weight is not None and float(problem.weight.mean()) < 0.9:
+        return None  # too many pixels left out for a noise estimate
+    terms = noise_terms(problem, sigma)
+    return None if terms is None else noise_floor(terms.values, terms.noise, sigma=terms.sigma, gain=1.0,
+                                                  weight=terms.weight)
+
+
+def problem_threshold(problem: Problem, sigma: float | None,
+                      threshold: Threshold) -> tuple[float, float | None]:
+    """The discrepancy threshold for this problem, and the peak contrast that chose it (None for a
+    fixed ratio, or where the contrast is unknown)."""
+    if not isinstance(threshold, ContrastThreshold):
+        return threshold, None
+    terms = noise_terms(problem, sigma)
+    contrast = None if terms is None else peak_contrast(terms.values, terms.noise, sigma=terms.sigma,
+                                                        weight=terms.weight)
+    return threshold.at(contrast), contrast

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from dipbatch.errors import DipbatchError, FieldError
+from dipbatch.fit.signals import ContrastThreshold
 from dipbatch.io.images import Image, hdu_key, read_image
 from dipbatch.physics import psf as psfs
 from dipbatch.tasks.options import TaskOptions
@@ -80,9 +81,13 @@ def facts(options: TaskOptions) -> dict[str, Any]:
     return {"psf": load_psf(options).record()}
 
 
-#: Deblurring's discrepancy threshold: the best mean gap to the oracle on the tuning half of
-#: benchmarks/deconvolution.py (0.49 dB at 1.0 against 0.65 at denoising's 0.97; RESULTS.md).
-DEBLUR_DISCREPANCY = 1.0
+#: Deblurring's discrepancy threshold follows the frame's peak contrast (signals.peak_contrast):
+#: where the brightest structure stands far above its noise (a 300-photon star field, a photo at
+#: σ 15/255) the best stop lies below the noise floor, in a faint field (30 photons) just above it.
+#: Chosen on the tuning half of benchmarks/deconvolution.py at 128² (mean gap to the oracle 0.24 dB,
+#: against 0.45 for the best fixed ratio, 0.98); the cut lies between the tuning half's faint fields
+#: (contrast ≤ 4.6) and bright ones (≥ 11.5). RESULTS.md, "Deblurring's threshold by contrast".
+DEBLUR_DISCREPANCY = ContrastThreshold(bright=0.94, faint=0.99, cut=7.0)
 
 #: Seed ensembles by default (`ensembles`), as for denoising: on the 64² cases of
 #: benchmarks/deconvolution.py two members each stopped by its own signal gain 0.44 dB (tuning) and

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dipbatch.fit.signals import DISCREPANCY_RATIO
+from dipbatch.fit.signals import DISCREPANCY_RATIO, Threshold
 from dipbatch.io.images import Image
 from dipbatch.tasks.options import TaskOptions
 
@@ -49,7 +49,7 @@ class Task:
     options: tuple[str, ...] = ()  # the TaskOptions fields only this task uses (factor, mask, guide)
     packable: bool = True  # images of a dataset may share a job (no side file per image)
     noise_floor: bool = False  # its data-fit has a known floor: the auto stop's discrepancy signal
-    discrepancy: float = DISCREPANCY_RATIO  # the signal fires at this × the floor (tuned per task)
+    discrepancy: Threshold = DISCREPANCY_RATIO  # the signal fires at this × the floor (tuned per task)
     #: Above 1, the estimate may reach this many times the observation's brightest value (a
     #: deblurred star outshines its blurred image; `tasks.problems.headroom_scale`); 1: the [0,1] scale.
     headroom: float = 1.0
