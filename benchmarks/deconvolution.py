@@ -57,7 +57,7 @@ from dipbatch.fit.loop import Fitter, StatelessObserver
 from dipbatch.fit.presets import get_preset
 from dipbatch.fit.problem import Problem
 from dipbatch.fit.signals import noise_floor
-from dipbatch.fit.stopping import problem_threshold
+from dipbatch.fit.stopping import noise_terms, threshold_of
 from dipbatch.physics import losses
 from dipbatch.physics import psf as psfs
 from dipbatch.physics.metrics import noise_sigma, psnr
@@ -337,7 +337,7 @@ def report(args: argparse.Namespace) -> None:
         trajectory = np.mean([m["estimates"] for m in members], axis=0)  # the members' mean, each snapshot
         scores = [psnr(truth_in, inner(e, radius)) for e in trajectory]
         problem = problem_of(case, observed, kernel)[0]
-        threshold, contrast = problem_threshold(problem, None, DEBLUR_DISCREPANCY)  # as the fit picks it
+        threshold, contrast = threshold_of(noise_terms(problem), DEBLUR_DISCREPANCY)  # as the fit picks it
         threshold = args.threshold or threshold
         auto, stop = ensemble_at(members, threshold)
         row = {"case": case.name, "half": half_of(case), "observed": psnr(truth_in, observed),

@@ -473,7 +473,8 @@ def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, 
     sigmas = list(sigmas) if sigmas is not None else [None] * members
     shape = (problems[0].channels, *problems[0].size)
     if options.rule == "auto":
-        floors = [problem_floor(p, s) if denoising else None for p, s in zip(problems, sigmas, strict=True)]
+        terms = [noise_terms(p, s) if denoising else None for p, s in zip(problems, sigmas, strict=True)]
+        floors = [floor_of(p, t) for p, t in zip(problems, terms, strict=True)]
         observations = [p.observation.to(device) for p in problems]
         weights = [None if p.weight is None else p.weight.to(device) for p in problems]
 
@@ -481,8 +482,7 @@ def make_stop_rule(options: StopOptions, problems: Sequence[Problem], cap: int, 
             return torch.stack([p.datafit(p.operator(smoothed[k:k + 1]), observations[k][None], weights[k])
                                 for k, p in enumerate(problems)])
 
-        rules = [AutoRule(patience, min_start, *problem_threshold(p, s, discrepancy))
-                 for p, s in zip(problems, sigmas, strict=True)]
+        rules = [AutoRule(patience, min_start, *threshold_of(t, discrepancy)) for t in terms]
         limit = cap * rules[0].extend_limit  # the buffers hold an extended fit
         budgets = [None if p.sure_sigma is None else dipsure.budget(cap) for p in problems]
         return StopRule(AutoStop(members, limit, window, rules, floors, datafit, shape, device, seed=seed,
@@ -529,22 +529,24 @@ def noise_terms(problem: Problem, sigma: float | None = None) -> NoiseTerms | No
     return None
 
 
+def floor_of(problem: Problem, terms: NoiseTerms | None) -> float | None:
+    """The data-fit of the truth for a denoising problem with these noise terms (None where its noise
+    model is unknown, or too many pixels are left out for a noise estimate)."""
+    if terms is None or (problem.weight is not None and float(problem.weight.mean()) < 0.9):
+        return None
+    return noise_floor(terms.values, terms.noise, sigma=terms.sigma, gain=1.0, weight=terms.weight)
+
+
 def problem_floor(problem: Problem, sigma: float | None = None) -> float | None:
     """The data-fit of the truth for a denoising problem (None where its noise model is unknown)."""
-    if problem.weight is not None and float(problem.weight.mean()) < 0.9:
-        return None  # too many pixels left out for a noise estimate
-    terms = noise_terms(problem, sigma)
-    return None if terms is None else noise_floor(terms.values, terms.noise, sigma=terms.sigma, gain=1.0,
-                                                  weight=terms.weight)
+    return floor_of(problem, noise_terms(problem, sigma))
 
 
-def problem_threshold(problem: Problem, sigma: float | None,
-                      threshold: Threshold) -> tuple[float, float | None]:
-    """The discrepancy threshold for this problem, and the peak contrast that chose it (None for a
-    fixed ratio, or where the contrast is unknown)."""
+def threshold_of(terms: NoiseTerms | None, threshold: Threshold) -> tuple[float, float | None]:
+    """The discrepancy threshold for a problem with these noise terms, and the peak contrast that
+    chose it (None for a fixed ratio, or where the contrast is unknown)."""
     if not isinstance(threshold, ContrastThreshold):
         return threshold, None
-    terms = noise_terms(problem, sigma)
     contrast = None if terms is None else peak_contrast(terms.values, terms.noise, sigma=terms.sigma,
                                                         weight=terms.weight)
     return threshold.at(contrast), contrast
