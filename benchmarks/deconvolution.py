@@ -5,6 +5,7 @@
     python benchmarks/deconvolution.py report                  # baselines, stop replay, tables
     python benchmarks/deconvolution.py record --seeds 1        # a second member of every case
     python benchmarks/deconvolution.py report --members 2      # their mean, each at its own stop
+    python benchmarks/deconvolution.py product --scenes stars-b # dipbatch restore on each case's files
 
 Cases: synthetic star fields (sky and stars as in the demo, Poisson noise of 30 and 300 photons at
 the peak) and scikit-image photos (Gaussian σ 15/255), each blurred by a Gaussian PSF (FWHM 2 and
