@@ -134,21 +134,23 @@ def truth_of(case: Case, radius: int) -> tuple[np.ndarray, list[tuple[int, int]]
         return photo_crop(case.scene, side), []
     seed = {"stars-a": 7, "stars-b": 8, "stars-mixed": 9}[case.scene]
     field = star_field(side, side, stars=side // 8, background=20, peak=400, seed=seed)
-    rng = np.random.default_rng(seed)  # star_field's draws, in its order: centre, amplitude, width
-    centres = []
-    for _ in range(side // 8):
-        cy, cx = rng.uniform(0, side), rng.uniform(0, side)
-        rng.uniform(0.1, 1.0), rng.uniform(1.0, 2.5)
-        centres.append((round(cy), round(cx)))
+    centres = star_centres(side, side // 8, seed)
     if case.scene == "stars-mixed":  # three stars ten times the brightest of the faint field's
         bright = star_field(side, side, stars=3, background=0, peak=4000, seed=seed + 10)
         field = field + bright * (4000 / bright.max())
-        rng = np.random.default_rng(seed + 10)
-        for _ in range(3):
-            cy, cx = rng.uniform(0, side), rng.uniform(0, side)
-            rng.uniform(0.1, 1.0), rng.uniform(1.0, 2.5)
-            centres.append((round(cy), round(cx)))
+        centres += star_centres(side, 3, seed + 10)
     return (field / field.max()).astype(np.float32), centres
+
+
+def star_centres(side: int, stars: int, seed: int) -> list[tuple[int, int]]:
+    """The centres that `star_field(side, side, stars=stars, seed=seed)` drew, to the nearest pixel."""
+    rng = np.random.default_rng(seed)  # star_field's draws, in its order: centre, amplitude, width
+    centres = []
+    for _ in range(stars):
+        cy, cx = rng.uniform(0, side), rng.uniform(0, side)
+        rng.uniform(0.1, 1.0), rng.uniform(1.0, 2.5)
+        centres.append((round(cy), round(cx)))
+    return centres
 
 
 def observe(case: Case, truth: np.ndarray, kernel: np.ndarray) -> np.ndarray:
