@@ -16,7 +16,8 @@ fusion's weights on TUNE_SCENES and reports on the held-out scenes. `record --se
 replays the same levers on the members of a lever's probe (`dip_tv.py`, `dip_sure.py`).
 `record --ensemble 2 --seeds 0` caches the default CPU recipe's whole ensemble as one estimate
 (recipe fast-k2: with a DIP-SURE member at low noise), and `report --members 1 --recipe fast-k2`
-reports it; "the default's fusion" row is dipbatch's fusion at its own share for each case.
+reports it; "the default's fusion" row is dipbatch's fusion at its own share for each case, then
+its declipping (`dipbatch.fit.declip`; "bm3d declipped" is CBM3D with the same last step).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from importlib.util import find_spec
 
 import numpy as np
@@ -13,6 +14,7 @@ from machine import machine_line
 from skimage.restoration import denoise_wavelet
 from trajectories import NOISES, Case, clean_image, noisy_image, problem_for
 
+from dipbatch.fit.declip import declip
 from dipbatch.fit.dipsure import member_sigma
 from dipbatch.fit.fusion import RECIPES, FusionOptions, NoiseDomain, fuse, noise_domain
 from dipbatch.fit.loop import FitResult
@@ -24,8 +26,10 @@ WEIGHTS = np.round(np.arange(0.0, 1.01, 0.05), 2)  # the fit's share, on the tun
 REFINE_WEIGHTS = np.round(np.arange(0.3, 1.01, 0.1), 1)  # the same, for the Wiener filter's pilot
 REFINED = ("nlm h=0.7", "dct", "bm3d")  # the partners whose blends are refined
 STRENGTHS = (0.5, 0.6, 0.7, 0.8, 1.0)  # NL-means h / σ
-DEFAULT = "the default's fusion"  # dipbatch's own `fuse` (--fusion auto, the estimated σ) on the fit
+DEFAULT = "the default's fusion"  # dipbatch's own `fuse` (--fusion auto, the estimated σ), then `declip`
 BY_NLM = "dipbatch --fusion nl-means"  # the same with NL-means alone (the default before nl-means+dct)
+UNDECLIPPED = "the default's fusion, not declipped"  # --declip off
+BM3D_DECLIPPED = "bm3d declipped"  # CBM3D, then Foi's inverse of the clipped mean (true σ)
 
 
 def wavelet(noisy: np.ndarray, sigma: float) -> np.ndarray:
@@ -114,10 +118,20 @@ def case_rows(case: Case, have_bm3d: bool, members: int) -> dict[str, tuple[floa
         rows[f"disagreement {name}"] = (disagreement(domain.forward(dip), domain.forward(estimate),
                                                      domain.sigma), 0.0)
     fit = FitResult(dip, 0, 0, "", 0.0, [], 0, {"dip_sure": {}} if has_dip_sure(case, noisy) else {})
+    problem = problem_for(case, noisy)
     for row, method in ((DEFAULT, "auto"), (BY_NLM, "nl-means")):
         started = time.process_time()  # CPU seconds, as the members' (the sidecar's `seconds` is wall time)
-        fused = fuse(fit, problem_for(case, noisy), FusionOptions(fusion=method))
+        fused = fuse(fit, problem, FusionOptions(fusion=method))
+        if method == "auto":
+            rows[UNDECLIPPED] = (psnr(clean, fused.estimate), dip_s + time.process_time() - started)
+        fused = declip(fused, problem, "auto")
         rows[row] = (psnr(clean, fused.estimate), dip_s + time.process_time() - started)
+    rows[f"dip K={members} declipped"] = (psnr(clean, declip(fit, problem, "auto").estimate), dip_s)
+    if have_bm3d:  # Foi's recipe: BM3D, then the inverse of the clipped mean, with BM3D's true σ
+        estimate, seconds = classical_estimate("bm3d", cbm3d, case, noisy)
+        sigma = domain_of(case, noisy).sigma
+        declipped = declip(replace(fit, estimate=estimate), problem, "auto", sigma).estimate
+        rows[BM3D_DECLIPPED] = (psnr(clean, declipped), seconds)
     return rows
 
 
@@ -180,8 +194,9 @@ def report(size: int, members: int, recipe: str = "fast") -> None:
         if not held:
             continue
         methods = ["noisy", "dip K=1", f"dip K={members}", "wiener(dip)", "nlm h=0.7", "wavelet", "dct"]
-        methods += ["bm3d"] if have_bm3d else []
+        methods += ["bm3d", BM3D_DECLIPPED] if have_bm3d else []
         methods += [row.format(w=chosen[lever, noise]) for lever, (row, _) in levers.items()]
+        methods += [f"dip K={members} declipped", UNDECLIPPED]
         methods += [BY_NLM, DEFAULT]  # what dipbatch runs by default, and with NL-means alone
         for method in dict.fromkeys(methods):
             gaps = [r[method][0] - r[base][0] for r in held]
@@ -190,7 +205,7 @@ def report(size: int, members: int, recipe: str = "fast") -> None:
     print(f"\n## dipbatch's fusion on both halves: mean Δ to {base} (worst case)\n")
     print("| method | noise | tuning | held out |\n|---|---|---|---|")
     for noise in NOISES:
-        for method in (BY_NLM, DEFAULT):
+        for method in (UNDECLIPPED, BY_NLM, DEFAULT, *([BM3D_DECLIPPED] if have_bm3d else [])):
             halves = [[r[method][0] - r[base][0] for c, r in done.items() if c.noise == noise
                        and (c.scene in TUNE_SCENES) == tuned] for tuned in (True, False)]
             if all(halves):

@@ -16,6 +16,7 @@ import click
 
 from dipbatch.astro.stretch import STRETCHES
 from dipbatch.cli.help import panel
+from dipbatch.fit.declip import DECLIP_MODES
 from dipbatch.fit.dipsure import DIP_SURE_MODES
 from dipbatch.fit.fusion import FUSION_METHODS
 from dipbatch.fit.presets import NETS
@@ -198,6 +199,15 @@ ensemble_option = click.option(
          "deblurring 2 on a CPU, 4 on CUDA (fewer if memory is short); 1 for the other tasks, --init-weights/"
          "--save-weights and tiled frames (where a K > 1 is refused). The sidecar records every "
          "member's seed and stop, and their spread.")
+
+# RestoreOptions.declip: undo the bias of clipped noise in a denoised estimate.
+declip_option = click.option(
+    "--declip", default="auto", show_default=True, type=click.Choice(DECLIP_MODES),
+    help="denoise: where the image's noise was clipped at black or white (at least 0.1% of its "
+         "samples at an end of the range), map the estimate through the inverse of the clipped "
+         "noise's mean, which is too bright near black and too dark near white (Foi 2009; "
+         "docs/stopping.md, \"Clipped noise\"); σ from --sigma or fitted. off: never. The "
+         "sidecar's declip says what was done.")
 
 # RestoreOptions.dip_sure: half of a denoising ensemble fitted by DIP-SURE.
 dip_sure_option = click.option(

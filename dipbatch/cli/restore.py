@@ -18,6 +18,7 @@ from dipbatch.cli.errors import EXIT_DATA_ERROR, EXIT_WARNINGS, flag, guarded, m
 from dipbatch.cli.help import PanelCommand, panel
 from dipbatch.cli.options import (
     astro_options,
+    declip_option,
     dip_sure_option,
     ensemble_option,
     fusion_options,
@@ -174,6 +175,7 @@ Examples:
                       "seed gives a bit-identical result on the same machine."),
     ensemble_option,
     dip_sure_option,
+    declip_option,
     click.option("--overwrite", is_flag=True, help="Replace an existing output."),
     click.option("--quiet", is_flag=True, help="No progress (bar or lines)."),
 )

@@ -43,6 +43,19 @@ class FusionRecord(TypedDict, total=False):
     seconds: float
 
 
+class DeclipRecord(TypedDict, total=False):
+    """Denoising's last step where the noise was clipped at the range's ends (dipbatch.fit.declip)."""
+
+    applied: bool
+    reason: str  # why not, where not applied
+    clipped_low: float  # the fraction of the observation's samples at 0
+    clipped_high: float  # and at the top of the range
+    sigma: float  # the noise's σ before the clip, on the [0,1] scale
+    sigma_from: str  # "given" (--sigma) or "censored likelihood"
+    mean_shift: float  # the mean change of the estimate, on the [0,1] scale
+    seconds: float
+
+
 class DipSureRecord(TypedDict):
     """An ensemble's DIP-SURE members (dipbatch.fit.dipsure): which, and how they were fitted."""
 
@@ -83,6 +96,7 @@ class Sidecar(TypedDict, total=False):
     ensemble: EnsembleRecord  # only when K > 1; the stop and curves above are then member 0's
     fusion: FusionRecord  # denoising: the output is the fit's estimate blended with a classical one
     dip_sure: DipSureRecord  # denoising at low noise: the ensemble's DIP-SURE members
+    declip: DeclipRecord  # denoising: the estimate's clipped-noise bias undone, or why not
     psf: dict[str, Any]  # deblurring: the PSF's source, size, FWHM (px) and SHA-256 of its kernel
     # The fit's own curves and choices (dipbatch.fit: the loop, the stopping rule, the recorders),
     # which the report plots; each only where it applies.

@@ -19,6 +19,7 @@ import torch
 from dipbatch import __version__
 from dipbatch.astro import AstroOptions, Frame, prepare
 from dipbatch.errors import DipbatchError, FieldError
+from dipbatch.fit import declip as declipping
 from dipbatch.fit import dipsure, interrupt
 from dipbatch.fit.checkpoint import load_checkpoint, remove_checkpoints, resumed, save_checkpoint
 from dipbatch.fit.ensemble import check_ensemble, combine, member_seeds
@@ -59,6 +60,7 @@ class RestoreOptions:
     warm: WarmStartOptions = field(default_factory=WarmStartOptions)
     fusion: FusionOptions = field(default_factory=FusionOptions)  # denoising's classical partner
     dip_sure: str = "auto"  # denoising: half the ensemble DIP-SURE members where it pays (fit/dipsure.py)
+    declip: str = "auto"  # denoising: undo clipped noise's bias in the estimate (fit/declip.py)
     preset: str = "auto"  # a PRESET_CHOICES name; auto: DEVICE_PRESETS[the device's kind]
     iterations: int | None = None
     seed: int = 0
@@ -157,6 +159,7 @@ def check_restore_options(options: RestoreOptions, device_kind: str) -> Preset:
     options.tiling.check()
     options.fusion.check()
     dipsure.check_mode(options.dip_sure)
+    declipping.check_mode(options.declip)
     return preset
 
 
@@ -298,7 +301,7 @@ def _fit_group(group: list[Job], preset: Preset, options: RestoreOptions, device
     wall = (time.perf_counter() - started) / len(group)
     for job, digest, result, note in zip(group, digests, results, notes, strict=True):
         outcome, frame = job.outcome, job.frame
-        result = _fused(job, result, options)
+        result = _denoised(job, result, options)
         finished = finish_estimate(frame.image, job.problem, frame.to_image(result.estimate), options.task)
         record = _record(job, digest, result, preset, options, device, wall, len(group))
         record.update(note)  # type: ignore[typeddict-item]
@@ -381,14 +384,18 @@ def with_dip_sure(result: FitResult, members: int, sure_sigma: float | None, cap
     return replace(result, record={**result.record, "dip_sure": dipsure.record(members, sure_sigma, cap)})
 
 
-def _fused(job: Job, result: FitResult, options: RestoreOptions) -> FitResult:
-    """A denoising fit's result fused with the classical estimate (tasks that do not fuse: as it is)."""
-    if not task_record(options.task.kind).fuses:
-        return result
+def _denoised(job: Job, result: FitResult, options: RestoreOptions) -> FitResult:
+    """A denoising fit's result fused with the classical estimate, then declipped (other tasks: as
+    it is)."""
+    task = task_record(options.task.kind)
     sigma = None if options.stop.sigma is None else options.stop.sigma / _value_span(job)
     stretched = "a stretched frame's noise is not the same everywhere" \
         if options.astro.stretch != "none" else None
-    return fuse(result, job.problem, options.fusion, sigma, unsupported=stretched)
+    if task.fuses:
+        result = fuse(result, job.problem, options.fusion, sigma, unsupported=stretched)
+    if task.declips:
+        result = declipping.declip(result, job.problem, options.declip, sigma, unsupported=stretched)
+    return result
 
 
 def _sure_sigmas(jobs: list[Job], options: RestoreOptions, notes: list[dict[str, Any]]) -> list[float]:
@@ -442,7 +449,7 @@ def _record(job: Job, digest: str, result: FitResult, preset: Preset, options: R
                    "fusion_options": asdict(options.fusion),
                    "preset": preset.to_dict(),
                    "output_dtype": options.output_dtype, "ensemble": options.ensemble,
-                   "dip_sure": options.dip_sure},
+                   "dip_sure": options.dip_sure, "declip": options.declip},
         "seed": options.seed,
         "device": str(device),
         "batch_size": batch,
@@ -470,7 +477,7 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
                   stop: str = "auto", device: str = "auto", ensemble: int | None = None,
                   noise: str = "gaussian", gain: float = 1.0, fusion: str = "auto",
                   fusion_weight: float | None = None, psf: str | np.ndarray | None = None,
-                  dip_sure: str = "auto") -> FitResult:
+                  dip_sure: str = "auto", declip: str = "auto") -> FitResult:
     """Restore a C×H×W float array in [0,1] without touching files (for notebooks).
 
     inpaint takes `mask` (1 = known pixel), flash takes `guide` (the flash image); sr returns an
@@ -486,6 +493,8 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     fit's share `fusion_weight` (None: the tuned default); `record["fusion"]` says how.
     `dip_sure` "auto" makes half of a denoising ensemble DIP-SURE members where that was measured to
     pay (the fast net, Gaussian noise up to σ 16/255; fit/dipsure.py), `record["dip_sure"]`; "off": none.
+    `declip` "auto" undoes the bias of noise clipped at 0 or 1 in a denoised estimate where the
+    observation was clipped (fit/declip.py), `record["declip"]`; "off": never.
     The defaults are the CLI's: `preset` "auto" is the device's (fast on a CPU, paper on CUDA),
     `ensemble` None is the device's K for denoising and deblurring (2 on a CPU, 4 on CUDA, fewer
     where memory is short) and 1 for the other tasks.
@@ -493,6 +502,7 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
     fusion_options = FusionOptions(fusion=fusion, fusion_weight=fusion_weight)
     fusion_options.check()
     dipsure.check_mode(dip_sure)
+    declipping.check_mode(declip)
     if stop not in ("auto", "fixed"):
         raise ValueError(f"stop must be 'auto' or 'fixed', not {stop!r} (sure: use dipbatch restore)")
     check_ensemble(ensemble)
@@ -518,4 +528,6 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
                           seed=seed, denoising=record.noise_floor, discrepancy=record.discrepancy)
     fitter = Fitter(problems, recipe, seeds, torch_device, rule.stopper, limit=rule.limit)
     result = with_dip_sure(combine(fitter.run(), seeds), ensemble, sure, fitter.base_cap)
-    return fuse(result, problem, fusion_options) if record.fuses else result
+    if record.fuses:
+        result = fuse(result, problem, fusion_options)
+    return declipping.declip(result, problem, declip) if record.declips else result

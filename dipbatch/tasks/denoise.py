@@ -4,4 +4,4 @@ from __future__ import annotations
 
 from dipbatch.tasks.task import Task
 
-TASK = Task("denoise", noise_floor=True, ensembles=True, fuses=True)
+TASK = Task("denoise", noise_floor=True, ensembles=True, fuses=True, declips=True)

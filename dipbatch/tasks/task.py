@@ -55,6 +55,7 @@ class Task:
     headroom: float = 1.0
     ensembles: bool = False  # seed ensembles by default (their gains are measured for it)
     fuses: bool = False  # its estimate is fused with a classical denoiser's (fit/fusion.py)
+    declips: bool = False  # its estimate is biased where the noise was clipped (fit/declip.py)
     finish: Finish = keep_what_was_not_there  # the estimate into the output image
     pointwise: bool = True  # each observed pixel sees its own estimate pixel: a stretch and star
     #                         protection (per-pixel conditioning, dipbatch.astro) keep their meaning
