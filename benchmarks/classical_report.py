@@ -28,6 +28,7 @@ REFINED = ("nlm h=0.7", "dct", "bm3d")  # the partners whose blends are refined
 STRENGTHS = (0.5, 0.6, 0.7, 0.8, 1.0)  # NL-means h / σ
 DEFAULT = "the default's fusion"  # dipbatch's own `fuse` (--fusion auto, the estimated σ), then `declip`
 BY_NLM = "dipbatch --fusion nl-means"  # the same with NL-means alone (the default before nl-means+dct)
+BY_BM3D = "dipbatch --fusion bm3d"  # the same fused with CBM3D (the bench extra), then declipped
 UNDECLIPPED = "the default's fusion, not declipped"  # --declip off
 BM3D_DECLIPPED = "bm3d declipped"  # CBM3D, then Foi's inverse of the clipped mean (true σ)
 
@@ -119,7 +120,7 @@ def case_rows(case: Case, have_bm3d: bool, members: int) -> dict[str, tuple[floa
                                                      domain.sigma), 0.0)
     fit = FitResult(dip, 0, 0, "", 0.0, [], 0, {"dip_sure": {}} if has_dip_sure(case, noisy) else {})
     problem = problem_for(case, noisy)
-    for row, method in ((DEFAULT, "auto"), (BY_NLM, "nl-means")):
+    for row, method in ((DEFAULT, "auto"), (BY_NLM, "nl-means"), *([(BY_BM3D, "bm3d")] if have_bm3d else [])):
         started = time.process_time()  # CPU seconds, as the members' (the sidecar's `seconds` is wall time)
         fused = fuse(fit, problem, FusionOptions(fusion=method))
         if method == "auto":
@@ -197,7 +198,7 @@ def report(size: int, members: int, recipe: str = "fast") -> None:
         methods += ["bm3d", BM3D_DECLIPPED] if have_bm3d else []
         methods += [row.format(w=chosen[lever, noise]) for lever, (row, _) in levers.items()]
         methods += [f"dip K={members} declipped", UNDECLIPPED]
-        methods += [BY_NLM, DEFAULT]  # what dipbatch runs by default, and with NL-means alone
+        methods += [BY_NLM, *([BY_BM3D] if have_bm3d else []), DEFAULT]  # the default, and the others
         for method in dict.fromkeys(methods):
             gaps = [r[method][0] - r[base][0] for r in held]
             print(f"| {method} | {noise} | {mean_of(held, method):.2f} | {statistics.mean(gaps):+.2f} | "
@@ -205,7 +206,7 @@ def report(size: int, members: int, recipe: str = "fast") -> None:
     print(f"\n## dipbatch's fusion on both halves: mean Δ to {base} (worst case)\n")
     print("| method | noise | tuning | held out |\n|---|---|---|---|")
     for noise in NOISES:
-        for method in (UNDECLIPPED, BY_NLM, DEFAULT, *([BM3D_DECLIPPED] if have_bm3d else [])):
+        for method in (UNDECLIPPED, BY_NLM, DEFAULT, *([BY_BM3D, BM3D_DECLIPPED] if have_bm3d else [])):
             halves = [[r[method][0] - r[base][0] for c, r in done.items() if c.noise == noise
                        and (c.scene in TUNE_SCENES) == tuned] for tuned in (True, False)]
             if all(halves):

@@ -228,6 +228,23 @@ def test_an_inpainted_image_shows_its_mask_with_its_share_of_holes(tmp_path):
     assert "mask: known pixels white, holes black (25 % holes)" in html
 
 
+def test_a_declipped_image_says_how_much_was_clipped_and_with_which_sigma(tmp_path):
+    results = old_results(tmp_path)
+    sidecar = results / "x.png.json"
+    record = json.loads(sidecar.read_text())
+    record.update(task="denoise", declip={"applied": True, "clipped_low": 0.3, "clipped_high": 0.002,
+                                          "sigma": 0.0981, "sigma_from": "censored likelihood"})
+    sidecar.write_text(json.dumps(record))
+    build.write_report(Locations(results=results), tmp_path / "declip.html")
+    html = (tmp_path / "declip.html").read_text()
+    assert "clipped noise" in html and "30 % of the samples at black, 0.2 % at white" in html
+    assert "σ 0.0981 (0–1 scale, censored likelihood)" in html
+    record["declip"] = {"applied": False, "reason": "the noise model is not Gaussian"}
+    sidecar.write_text(json.dumps(record))
+    build.write_report(Locations(results=results), tmp_path / "plain.html")
+    assert "clipped noise" not in (tmp_path / "plain.html").read_text()
+
+
 def test_pictures_go_beside_a_report_of_many_images(tmp_path, monkeypatch):
     monkeypatch.setattr(build, "INLINE_MAX_IMAGES", 0)
     build.write_report(Locations(results=old_results(tmp_path)), tmp_path / "many.html")

@@ -144,10 +144,12 @@ def test_summary_lists_every_image_in_natural_order(good):
         assert row["sigma_input"] != "" and row["sigma_output"] != ""
 
 
-def test_the_workflow_fuses_denoised_images_and_the_summary_shows_the_agreement(good):
+def test_the_workflow_fuses_and_declips_denoised_images_and_the_summary_shows_the_agreement(good):
     rows = {r["image"]: r for r in read_summary(good / "results" / "good" / "summary.tsv")}
     for rel in GOOD_IMAGES:
-        fusion = json.loads((good / "results" / "good" / f"{rel}.json").read_text())["fusion"]
+        record = json.loads((good / "results" / "good" / f"{rel}.json").read_text())
+        fusion, declip = record["fusion"], record["declip"]
+        assert declip["applied"] == (max(declip["clipped_low"], declip["clipped_high"]) >= 1e-3), rel
         assert fusion["method"] == partner("auto", fusion["domain"], fusion["sigma"]), rel
         assert fusion["chosen"] == "auto" and 0 < fusion["weight"] <= 1, rel
         assert float(rows[rel]["disagreement"]) == pytest.approx(fusion["disagreement"], rel=1e-4), rel
