@@ -8,6 +8,7 @@ they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -200,20 +201,26 @@ ensemble_option = click.option(
          "--save-weights and tiled frames (where a K > 1 is refused). The sidecar records every "
          "member's seed and stop, and their spread.")
 
+
+def denoising_step(flag: str, modes: tuple[str, ...], text: str) -> Callable[[Any], Any]:
+    """A denoising step's switch: `auto` (the default: where it was measured to pay) or `off`."""
+    return click.option(flag, default="auto", show_default=True, type=click.Choice(modes), help=text)
+
+
 # RestoreOptions.declip: undo the bias of clipped noise in a denoised estimate.
-declip_option = click.option(
-    "--declip", default="auto", show_default=True, type=click.Choice(DECLIP_MODES),
-    help="denoise: where the image's noise was clipped at black or white (at least 0.1% of its "
-         "samples at an end of the range), map the estimate through the inverse of the clipped "
-         "noise's mean, which is too bright near black and too dark near white (Foi 2009; "
-         "docs/stopping.md, \"Clipped noise\"); σ from --sigma or fitted. off: never. The "
-         "sidecar's declip says what was done.")
+declip_option = denoising_step(
+    "--declip", DECLIP_MODES,
+    "denoise: where the image's noise was clipped at black or white (at least 0.1% of its "
+    "samples at an end of the range), map the estimate through the inverse of the clipped "
+    "noise's mean, which is too bright near black and too dark near white (Foi 2009; "
+    "docs/stopping.md, \"Clipped noise\"); σ from --sigma or fitted. off: never. The "
+    "sidecar's declip says what was done.")
 
 # RestoreOptions.dip_sure: half of a denoising ensemble fitted by DIP-SURE.
-dip_sure_option = click.option(
-    "--dip-sure", default="auto", show_default=True, type=click.Choice(DIP_SURE_MODES),
-    help="denoise: make every second member of the ensemble a DIP-SURE member (the noisy image as "
-         "the generator's input, Stein's unbiased risk estimate as its loss, 1000 iterations), "
-         "which errs where DIP does not: +0.5 dB at σ 15/255 (docs/stopping.md, \"dipbatch beside "
-         "BM3D\"). auto: where measured to pay (the fast preset, Gaussian noise of an estimated σ up "
-         "to 16/255, two or more members, --stop auto); off: never. The sidecar's dip_sure says so.")
+dip_sure_option = denoising_step(
+    "--dip-sure", DIP_SURE_MODES,
+    "denoise: make every second member of the ensemble a DIP-SURE member (the noisy image as "
+    "the generator's input, Stein's unbiased risk estimate as its loss, 1000 iterations), "
+    "which errs where DIP does not: +0.5 dB at σ 15/255 (docs/stopping.md, \"dipbatch beside "
+    "BM3D\"). auto: where measured to pay (the fast preset, Gaussian noise of an estimated σ up "
+    "to 16/255, two or more members, --stop auto); off: never. The sidecar's dip_sure says so.")
