@@ -55,8 +55,8 @@ def member_path(case: Case, seed: int) -> Path:
 def record_members(todo: list[tuple[Case, int]], shard: str, ensemble: int = 1, **options: Any) -> None:
     """Fit this process's share (`shard`, "i/n") of the members not yet cached, one thread each, as
     the default CPU recipe's single member (`ensemble` 2: the recipe's whole ensemble) with its
-    fusion off (`options`: more of `restore_array`'s arguments), and cache each estimate with its
-    CPU seconds and stop."""
+    fusion and declipping off (`options`: more of `restore_array`'s arguments), and cache each
+    estimate with its CPU seconds and stop."""
     torch.set_num_threads(1)
     index, count = (int(v) for v in shard.split("/"))
     CACHE.mkdir(exist_ok=True)
@@ -66,7 +66,7 @@ def record_members(todo: list[tuple[Case, int]], shard: str, ensemble: int = 1, 
             {"noise": "poisson", "gain": float(case.noise[7:])}
         started = time.process_time()
         result = restore_array(noisy, preset="fast", ensemble=ensemble, seed=seed, device="cpu", fusion="off",
-                               **noise, **options)
+                               declip="off", **noise, **options)  # both are replayed by `report`
         seconds = time.process_time() - started
         stop = result.stop_iteration or result.iterations
         np.savez_compressed(member_path(case, seed), estimate=result.estimate.astype(np.float32),
