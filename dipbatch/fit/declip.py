@@ -4,8 +4,8 @@ Where an image was stored with its noise clipped at black or white (an 8- or 16-
 dark sky, shadows or highlights), the fit and the classical partner both estimate the clipped
 noise's mean, too bright near black and too dark near white. `auto` maps the estimate through the
 inverse of that mean, with the noise's σ given (`--sigma`) or fitted by the censored likelihood;
-it applies to Gaussian denoising where at least 0.1 % of the samples sit on an end of the range.
-Measured on the classical benchmark: +0.4 to +2.4 dB on the held-out mean at σ 15 to 50
+it applies to Gaussian denoising where at least 0.1 % (and 8) of the samples sit on an end of the
+range. Measured on the classical benchmark: +0.4 to +2.4 dB on the held-out mean at σ 15 to 50
 (RESULTS.md, "Clipped noise").
 """
 
