@@ -64,12 +64,10 @@ def clipped_mean(x: np.ndarray, sigma: float, ends: ClippedEnds) -> np.ndarray:
     """E[clip(x + σz)] for z ~ N(0,1), clipped at the ends that `ends` says were clipped."""
     x = np.asarray(x, np.float64)
     mean = x.copy()
-    if ends.at_low:  # + E[max(-(x + σz), 0)]
-        t = x / sigma
-        mean += sigma * _pdf(t) - x * ndtr(-t)
-    if ends.at_high:  # - E[max(x + σz - 1, 0)]
-        t = (1 - x) / sigma
-        mean -= sigma * _pdf(t) - (1 - x) * ndtr(-t)
+    if ends.at_low:  # what the clip at 0 adds
+        mean += _shortfall(x, sigma)
+    if ends.at_high:  # and what the clip at 1 takes away
+        mean -= _shortfall(1 - x, sigma)
     return mean
 
 
@@ -111,5 +109,8 @@ def clipped_sigma(observation: np.ndarray, mean: np.ndarray, ends: ClippedEnds) 
     return float(np.exp(found.x))
 
 
-def _pdf(t: np.ndarray) -> np.ndarray:
-    return np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi)
+def _shortfall(distance: np.ndarray, sigma: float) -> np.ndarray:
+    """E[max(-(d + σz), 0)]: how far below an end the noise takes a sample `distance` above it, on
+    average (the part a clip at that end puts back)."""
+    t = distance / sigma
+    return sigma * np.exp(-0.5 * t * t) / np.sqrt(2 * np.pi) - distance * ndtr(-t)
