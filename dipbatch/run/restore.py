@@ -385,16 +385,24 @@ def with_dip_sure(result: FitResult, members: int, sure_sigma: float | None, cap
 
 
 def _denoised(job: Job, result: FitResult, options: RestoreOptions) -> FitResult:
-    """A denoising fit's result fused with the classical estimate, then declipped (other tasks: as
-    it is)."""
-    task = task_record(options.task.kind)
+    """An image's fit result through its task's denoising steps, with the given σ and a stretch's
+    reason not to."""
     sigma = None if options.stop.sigma is None else options.stop.sigma / _value_span(job)
     stretched = "a stretched frame's noise is not the same everywhere" \
         if options.astro.stretch != "none" else None
-    if task.fuses:
-        result = fuse(result, job.problem, options.fusion, sigma, unsupported=stretched)
-    if task.declips:
-        result = declipping.declip(result, job.problem, options.declip, sigma, unsupported=stretched)
+    return denoising_steps(result, job.problem, options.task.kind, options.fusion, options.declip,
+                           sigma, stretched)
+
+
+def denoising_steps(result: FitResult, problem: Problem, task: str, fusion: FusionOptions, declip: str,
+                    sigma: float | None = None, unsupported: str | None = None) -> FitResult:
+    """A denoising fit's result fused with the classical estimate, then declipped, as far as the
+    task does either (other tasks: as it is); `sigma` a given Gaussian σ on [0,1]."""
+    record = task_record(task)
+    if record.fuses:
+        result = fuse(result, problem, fusion, sigma, unsupported=unsupported)
+    if record.declips:
+        result = declipping.declip(result, problem, declip, sigma, unsupported=unsupported)
     return result
 
 
@@ -528,6 +536,4 @@ def restore_array(observation: np.ndarray, *, task: str = "denoise", preset: str
                           seed=seed, denoising=record.noise_floor, discrepancy=record.discrepancy)
     fitter = Fitter(problems, recipe, seeds, torch_device, rule.stopper, limit=rule.limit)
     result = with_dip_sure(combine(fitter.run(), seeds), ensemble, sure, fitter.base_cap)
-    if record.fuses:
-        result = fuse(result, problem, fusion_options)
-    return declipping.declip(result, problem, declip) if record.declips else result
+    return denoising_steps(result, problem, task, fusion_options, declip)
